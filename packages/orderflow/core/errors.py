@@ -1,0 +1,31 @@
+"""The exceptions the command-line programs turn into one-line messages.
+
+Each subclasses the built-in a caller would catch without knowing Orderflow, so
+library users can write ``except ValueError`` and still catch a bad profile.
+"""
+
+from __future__ import annotations
+
+__all__ = ["InputFileError", "OrderflowError", "ProfileError"]
+
+
+class OrderflowError(Exception):
+    """Base of every error Orderflow raises on purpose."""
+
+
+class InputFileError(OrderflowError, OSError):
+    """A database that is missing, not SQLite, unreadable, or lacks the input tables."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = str(path)
+        self.problem = problem
+
+
+class ProfileError(OrderflowError, ValueError):
+    """A YAML profile with an unknown key, a wrong type or a missing file."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = str(path)
+        self.problem = problem

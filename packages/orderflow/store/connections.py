@@ -1,0 +1,59 @@
+"""Opening SQLite files the two ways Orderflow needs: read-only input, and the WAL writer.
+
+Input files are opened through a ``mode=ro`` URI so that no code path, however
+buggy, can write to a user's recording. The writer uses WAL with
+``synchronous=NORMAL``: a crash can lose the last uncommitted batch but never
+corrupt the file, and the dashboard can read while the coordinator writes. The
+seed's ``journal_mode=OFF`` is deliberately not used: the metrics live in the
+user's own file next to their data.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from urllib.parse import quote
+
+from orderflow.core.errors import InputFileError
+
+__all__ = ["open_readonly", "open_writer", "sqlite_uri"]
+
+READ_CACHE_KIB = 100_000  # the seed's cache_size, in KiB (negative PRAGMA value)
+BUSY_TIMEOUT_S = 30.0
+
+
+def sqlite_uri(path: str | Path, mode: str) -> str:
+    return f"file:{quote(str(Path(path).resolve()))}?mode={mode}"
+
+
+def open_readonly(path: str | Path) -> sqlite3.Connection:
+    """Connect read-only; raise InputFileError if the file is missing or not SQLite."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputFileError(p, "no such file")
+    try:
+        conn = sqlite3.connect(
+            sqlite_uri(p, "ro"), uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False
+        )
+        conn.execute("PRAGMA query_only = ON")
+        conn.execute(f"PRAGMA cache_size = -{READ_CACHE_KIB}")
+        conn.execute("PRAGMA temp_store = FILE")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise InputFileError(p, f"cannot be read as SQLite ({exc})") from None
+    return conn
+
+
+def open_writer(path: str | Path) -> sqlite3.Connection:
+    """Connect for writing output tables, in WAL mode, with explicit transactions."""
+    p = Path(path)
+    try:
+        conn = sqlite3.connect(
+            sqlite_uri(p, "rw"), uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None
+        )
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(f"PRAGMA cache_size = -{READ_CACHE_KIB}")
+    except sqlite3.DatabaseError as exc:
+        raise InputFileError(p, f"cannot be opened for writing ({exc})") from None
+    return conn

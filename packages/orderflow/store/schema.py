@@ -1,0 +1,90 @@
+"""DDL for the input tables (seed schema) and the output tables Orderflow creates.
+
+The metrics table keeps the seed's columns first so seed-era queries still work,
+then adds ``instrument`` and ``ts_ns`` (the parsed instant) because the raw
+``timestamp`` text can mix units and formats and so cannot be range-queried.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BOOK_COLUMNS",
+    "INPUT_DDL",
+    "METRICS_DDL",
+    "METRICS_TABLE",
+    "OUTPUT_TABLES",
+    "REJECTS_DDL",
+    "REJECTS_TABLE",
+    "RUNS_DDL",
+    "RUNS_TABLE",
+    "TRADE_COLUMNS",
+]
+
+BOOK_COLUMNS = ("id", "instrument", "bids", "asks", "timestamp")
+TRADE_COLUMNS = ("id", "instrument", "trade_id", "price", "size", "side", "timestamp")
+
+INPUT_DDL = """
+CREATE TABLE IF NOT EXISTS book (
+    id INTEGER PRIMARY KEY,
+    instrument TEXT,
+    bids TEXT,
+    asks TEXT,
+    timestamp TEXT
+);
+CREATE TABLE IF NOT EXISTS trades (
+    id INTEGER PRIMARY KEY,
+    instrument TEXT,
+    trade_id TEXT,
+    price REAL,
+    size REAL,
+    side TEXT,
+    timestamp TEXT
+);
+"""
+
+METRICS_TABLE = "metrics"
+REJECTS_TABLE = "metrics_rejects"
+RUNS_TABLE = "metrics_runs"
+OUTPUT_TABLES = (METRICS_TABLE, REJECTS_TABLE, RUNS_TABLE)
+
+METRICS_DDL = """
+CREATE TABLE IF NOT EXISTS metrics (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    snapshot_id INTEGER NOT NULL,
+    timestamp TEXT,
+    obi REAL,
+    cvd REAL,
+    best_bid REAL,
+    best_ask REAL,
+    instrument TEXT NOT NULL,
+    ts_ns INTEGER NOT NULL,
+    FOREIGN KEY (snapshot_id) REFERENCES book(id)
+);
+CREATE INDEX IF NOT EXISTS idx_metrics_timestamp ON metrics(timestamp);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_metrics_snapshot_id ON metrics(snapshot_id);
+CREATE INDEX IF NOT EXISTS idx_metrics_instrument_ts ON metrics(instrument, ts_ns);
+"""
+
+REJECTS_DDL = """
+CREATE TABLE IF NOT EXISTS metrics_rejects (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source_table TEXT NOT NULL,
+    row_id INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    UNIQUE (source_table, row_id)
+);
+"""
+
+# One row per processing configuration of this file: a finished run with the same
+# config key is skipped on re-run, and the coordinator records its committed
+# shards against the same key so a killed run can resume.
+RUNS_DDL = """
+CREATE TABLE IF NOT EXISTS metrics_runs (
+    config_key TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    snapshots INTEGER NOT NULL DEFAULT 0,
+    rejects INTEGER NOT NULL DEFAULT 0
+);
+"""
