@@ -50,6 +50,12 @@ class InputWriter:
         if len(self._books) >= self._batch_size:
             self.flush()
 
+    def add_snapshot_json(self, instrument: str, timestamp: str, bids: str, asks: str) -> None:
+        """Queue one snapshot whose sides are already JSON text (the generator's fast path)."""
+        self._books.append((instrument, bids, asks, str(timestamp)))
+        if len(self._books) >= self._batch_size:
+            self.flush()
+
     def add_trade(
         self,
         instrument: str,

@@ -1,0 +1,152 @@
+"""The metric formulas of ``shared/spec/metrics.md``: OBI, best bid/ask and CVD.
+
+This is the one place the numbers are defined. The in-process pipeline, the
+workers and the strategies' live fallback all call it, so the code paths can only
+disagree about ordering, never about arithmetic.
+
+The hot path is ``snapshot_metrics``: it decodes a side's JSON straight into
+``OrderbookLevel`` structs and reduces it with C-level builtins (``sum``,
+``min``, ``max`` over lists) instead of a Python loop per level, which is where
+a naive implementation spends its time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import msgspec
+
+from orderflow.core.models import BookSnapshot, OrderbookLevel, Trade
+
+__all__ = [
+    "InvalidSnapshot",
+    "MetricCalculator",
+    "SideSummary",
+    "decode_side",
+    "obi_from_totals",
+    "snapshot_metrics",
+    "summarize_side",
+    "trade_sign",
+]
+
+SideSummary = tuple[float | None, float]  # (best price or None, counted size total)
+
+# strict=False accepts numeric strings ("43250.1") as floats; anything else that is
+# not a number (text, null, a nested object) fails the decode and so the snapshot.
+_SIDE_DECODER = msgspec.json.Decoder(list[OrderbookLevel], strict=False)
+_isfinite = math.isfinite
+
+
+class InvalidSnapshot(ValueError):
+    """A snapshot the spec says to skip; the message is the recorded reason."""
+
+
+def decode_side(raw: str | bytes | None, side: str) -> list[OrderbookLevel]:
+    if raw is None:
+        raise InvalidSnapshot(f"{side} is NULL, not a JSON array of levels")
+    try:
+        return _SIDE_DECODER.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise InvalidSnapshot(f"{side} is not a JSON array of numeric levels: {exc}") from None
+
+
+def _check_each(prices: Sequence[float], sizes: Sequence[float], side: str) -> None:
+    for i, (p, s) in enumerate(zip(prices, sizes, strict=True)):
+        if not (_isfinite(p) and _isfinite(s)):
+            raise InvalidSnapshot(f"{side} level {i} has a NaN or infinite price or size")
+    raise InvalidSnapshot(f"{side} sizes or prices overflow a float sum")
+
+
+def summarize_side(
+    levels: Sequence[OrderbookLevel], side: str, depth: int | None = None
+) -> SideSummary:
+    """Best price and summed size of the counted levels (size > 0) of one side.
+
+    ``side`` is ``"bids"`` (best = highest) or ``"asks"`` (best = lowest). With
+    ``depth`` only the best ``depth`` counted levels by price are summed.
+    Raises InvalidSnapshot for a negative, NaN or infinite price or size.
+    """
+    if not levels:
+        return None, 0.0
+    prices = [lv.price for lv in levels]
+    sizes = [lv.size for lv in levels]
+    total = sum(sizes)
+    if not _isfinite(total + sum(prices)):
+        _check_each(prices, sizes, side)
+    if min(prices) < 0 or min(sizes) < 0:
+        raise InvalidSnapshot(f"{side} has a negative price or size")
+    is_bid = side == "bids"
+    if depth is None:
+        if min(sizes) > 0:
+            return (max(prices) if is_bid else min(prices)), total
+        counted = [p for p, s in zip(prices, sizes, strict=True) if s > 0]
+        if not counted:
+            return None, 0.0
+        return (max(counted) if is_bid else min(counted)), total
+    ranked = sorted(
+        ((p, s) for p, s in zip(prices, sizes, strict=True) if s > 0),
+        key=lambda level: level[0],
+        reverse=is_bid,
+    )[:depth]
+    if not ranked:
+        return None, 0.0
+    return ranked[0][0], sum(s for _, s in ranked)
+
+
+def obi_from_totals(bid_total: float, ask_total: float) -> float | None:
+    """(B - A) / (B + A); None (SQL NULL) when both sides are empty."""
+    denominator = bid_total + ask_total
+    if denominator == 0:
+        return None
+    return (bid_total - ask_total) / denominator
+
+
+def snapshot_metrics(
+    bids_json: str | bytes | None, asks_json: str | bytes | None, depth: int | None = None
+) -> tuple[float | None, float | None, float | None]:
+    """(best_bid, best_ask, obi) of a stored snapshot; raises InvalidSnapshot."""
+    best_bid, bid_total = summarize_side(decode_side(bids_json, "bids"), "bids", depth)
+    best_ask, ask_total = summarize_side(decode_side(asks_json, "asks"), "asks", depth)
+    return best_bid, best_ask, obi_from_totals(bid_total, ask_total)
+
+
+def trade_sign(side: object) -> int:
+    """+1 for a buy, -1 for a sell (any letter case), 0 for anything else (invalid)."""
+    if isinstance(side, str):
+        lowered = side.lower()
+        if lowered == "buy":
+            return 1
+        if lowered == "sell":
+            return -1
+    return 0
+
+
+class MetricCalculator:
+    """The seed's calculation engine, over decoded model objects."""
+
+    @staticmethod
+    def calculate_obi(snapshot: BookSnapshot, depth: int | None = None) -> float | None:
+        _, bid_total = summarize_side(snapshot.bids, "bids", depth)
+        _, ask_total = summarize_side(snapshot.asks, "asks", depth)
+        return obi_from_totals(bid_total, ask_total)
+
+    @staticmethod
+    def best_prices(snapshot: BookSnapshot) -> tuple[float | None, float | None]:
+        return (
+            summarize_side(snapshot.bids, "bids")[0],
+            summarize_side(snapshot.asks, "asks")[0],
+        )
+
+    @staticmethod
+    def calculate_cvd(prev_cvd: float, trades: Iterable[Trade]) -> float:
+        """prev_cvd plus the signed size of each trade (+ buy, - sell)."""
+        cvd = prev_cvd
+        for trade in trades:
+            cvd += trade.signed_size
+        return cvd
+
+    @staticmethod
+    def levels(raw: Sequence[Sequence[object]]) -> list[OrderbookLevel]:
+        """Levels from already-parsed JSON (lists of numbers or numeric strings)."""
+        return decode_side(msgspec.json.encode(raw), "levels")

@@ -1,0 +1,100 @@
+"""Turns the ``timestamp`` TEXT of the input tables into one integer instant (ns, UTC).
+
+Recorders disagree on units and formats, sometimes within one file, so every
+ordering and range decision in Orderflow uses the parsed instant and never the raw
+text. Integer epochs are told apart by magnitude: below 1e11 they are seconds
+(good until the year 5138), below 1e14 milliseconds, below 1e17 microseconds,
+otherwise nanoseconds. ISO-8601 takes ``Z``, an offset, or nothing (naive = UTC).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+__all__ = ["format_instant_ns", "parse_instant_ns"]
+
+NS_PER_S = 1_000_000_000
+_INT64_MAX = 2**63 - 1
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_SECONDS_BELOW = 10**11
+_MILLIS_BELOW = 10**14
+_MICROS_BELOW = 10**17
+
+_ISO = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
+    r"(Z|z|[+-]\d{2}(?::?\d{2})?)?"
+)
+
+
+def _epoch_ns(digits: str, fraction: str) -> int | None:
+    whole = int(digits)
+    if whole < _SECONDS_BELOW:
+        scale = NS_PER_S
+    elif whole < _MILLIS_BELOW:
+        scale = 1_000_000
+    elif whole < _MICROS_BELOW:
+        scale = 1_000
+    else:
+        scale = 1
+    ns = whole * scale
+    if fraction:
+        ns += int(fraction) * scale // 10 ** len(fraction)
+    return ns if ns <= _INT64_MAX else None
+
+
+def _iso_ns(match: re.Match[str]) -> int | None:
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    try:
+        days = date(int(year), int(month), int(day)).toordinal() - _EPOCH_ORDINAL
+    except ValueError:
+        return None
+    h, m, s = int(hour or 0), int(minute or 0), int(second or 0)
+    if h > 23 or m > 59 or s > 59:
+        return None
+    ns = ((days * 24 + h) * 60 + m) * 60 + s
+    ns *= NS_PER_S
+    if fraction:
+        ns += int(fraction[:9].ljust(9, "0"))
+    if zone and zone not in ("Z", "z"):
+        sign = -1 if zone[0] == "-" else 1
+        zh, zm = int(zone[1:3]), int(zone[-2:]) if len(zone) > 3 else 0
+        if zh > 23 or zm > 59:
+            return None
+        ns -= sign * (zh * 3600 + zm * 60) * NS_PER_S
+    return ns
+
+
+def parse_instant_ns(value: object) -> int | None:
+    """Parse a timestamp cell into ns since the Unix epoch (UTC); None if it cannot be.
+
+    Returning None rather than raising keeps the hot loop free of exception
+    handling; the caller records the row as rejected.
+    """
+    if isinstance(value, str):
+        if value.isascii() and value.isdigit():
+            return _epoch_ns(value, "")
+        text = value.strip()
+        whole, dot, fraction = text.partition(".")
+        if dot and whole.isascii() and whole.isdigit() and fraction.isascii() and (
+            fraction.isdigit()
+        ):
+            return _epoch_ns(whole, fraction)
+        match = _ISO.fullmatch(text)
+        return _iso_ns(match) if match else None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return _epoch_ns(str(value), "")
+    if isinstance(value, float) and value >= 0 and value == value and value != float("inf"):
+        return parse_instant_ns(repr(value)) if "e" not in repr(value) else None
+    return None
+
+
+def format_instant_ns(ns: int) -> str:
+    """ISO-8601 UTC with nanoseconds, for messages and reports."""
+    seconds, frac = divmod(ns, NS_PER_S)
+    days, rem = divmod(seconds, 86_400)
+    d = date.fromordinal(days + _EPOCH_ORDINAL)
+    h, rem = divmod(rem, 3600)
+    m, s = divmod(rem, 60)
+    return f"{d.isoformat()}T{h:02d}:{m:02d}:{s:02d}.{frac:09d}Z"

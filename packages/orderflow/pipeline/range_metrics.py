@@ -1,0 +1,123 @@
+"""Metrics for every snapshot in one time range, with CVD relative to the range start.
+
+This is the unit of work shared by the in-process pipeline (one range: the whole
+file) and the ZeroMQ workers (one range per shard). Keeping one implementation
+is what makes ``--workers 0`` the reference the sharded path must match: a
+worker's CVD plus the running total of earlier shards is, by construction, the
+same float sum the in-process path forms.
+
+Trades and snapshots are merged as two (instant, id)-ordered streams; a trade
+at the same instant as a snapshot belongs to that snapshot (``<=``).
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Iterator, Sequence
+
+from orderflow.core.calculator import InvalidSnapshot, snapshot_metrics, trade_sign
+from orderflow.store.input_repository import OrderScan, SQLiteOrderflowRepository
+from orderflow.store.metrics_repository import MetricRow, RejectRow
+
+__all__ = ["RangeMetrics", "trade_reject_reason"]
+
+_isfinite = math.isfinite
+
+
+def _bad_number(value: object) -> bool:
+    if type(value) is float or type(value) is int:
+        return not (_isfinite(value) and value >= 0)
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return True
+        return not (_isfinite(number) and number >= 0)
+    return True
+
+
+def trade_reject_reason(instrument: object, price: object, size: object, side: object) -> str | None:
+    """Why a trade row is invalid per metrics.md, or None when it counts."""
+    if instrument is None:
+        return "instrument is NULL"
+    if _bad_number(price):
+        return f"price {price!r} is not a finite number >= 0"
+    if _bad_number(size):
+        return f"size {size!r} is not a finite number >= 0"
+    if trade_sign(side) == 0:
+        return f"side {side!r} is not buy or sell"
+    return None
+
+
+class RangeMetrics:
+    """Streams metric rows for start_ns <= instant < end_ns (None = unbounded).
+
+    After ``rows()`` is exhausted, ``signed_volume`` holds each instrument's net
+    traded size over the whole range (trades after the last snapshot included),
+    which is the CVD offset the next range of that instrument starts from.
+    """
+
+    def __init__(
+        self,
+        repo: SQLiteOrderflowRepository,
+        conn: sqlite3.Connection,
+        book_scan: OrderScan,
+        trade_scan: OrderScan,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        *,
+        depth: int | None = None,
+        instruments: Sequence[str] | None = None,
+    ) -> None:
+        self._repo = repo
+        self._conn = conn
+        self._book_scan = book_scan
+        self._trade_scan = trade_scan
+        self.start_ns = start_ns
+        self.end_ns = end_ns
+        self.depth = depth
+        self.instruments = list(instruments) if instruments else None
+        self.signed_volume: dict[str, float] = {}
+        self.rejects: list[RejectRow] = []
+        self.snapshots = 0
+        self.trades = 0
+
+    def rows(self) -> Iterator[MetricRow]:
+        repo, conn = self._repo, self._conn
+        trades = repo.iterate_trade_rows(
+            conn, self._trade_scan, self.start_ns, self.end_ns, self.instruments
+        )
+        books = repo.iterate_book_rows(
+            conn, self._book_scan, self.start_ns, self.end_ns, self.instruments
+        )
+        cvd = self.signed_volume
+        rejects = self.rejects
+        depth = self.depth
+        trade = next(trades, None)
+        for sid, instrument, bids, asks, timestamp, ns in books:
+            while trade is not None and trade[-1] <= ns:
+                self._add_trade(trade, cvd)
+                trade = next(trades, None)
+            if instrument is None:
+                rejects.append(("book", sid, "instrument is NULL"))
+                continue
+            try:
+                best_bid, best_ask, obi = snapshot_metrics(bids, asks, depth)
+            except InvalidSnapshot as exc:
+                rejects.append(("book", sid, str(exc)))
+                continue
+            self.snapshots += 1
+            yield (sid, timestamp, obi, cvd.get(instrument, 0.0), best_bid, best_ask, instrument, ns)
+        while trade is not None:
+            self._add_trade(trade, cvd)
+            trade = next(trades, None)
+
+    def _add_trade(self, trade: tuple, cvd: dict[str, float]) -> None:
+        trade_id, instrument, price, size, side = trade[:5]
+        reason = trade_reject_reason(instrument, price, size, side)
+        if reason is not None:
+            self.rejects.append(("trades", trade_id, reason))
+            return
+        self.trades += 1
+        cvd[instrument] = cvd.get(instrument, 0.0) + trade_sign(side) * float(size)

@@ -1,0 +1,262 @@
+"""Read-only access to a recording: schema checks, time ordering, and row streams.
+
+Rows must be processed in (instant, id) order, but the ``timestamp`` column is
+text in any unit or format, so SQL cannot order it. Recorders almost always
+append in time order, so ``scan_order`` makes one cheap pass over
+``(id, timestamp)`` that checks this and keeps a sparse index (one sample every
+``SAMPLE_EVERY`` rows). Ordered tables are then streamed by primary-key range,
+with no sort at all; the rare unordered table falls back to SQLite's external
+sorter on a registered ``orderflow_instant()`` function, which bounds memory by
+the page cache rather than the file size.
+"""
+
+from __future__ import annotations
+
+import bisect
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import msgspec
+
+from orderflow.core.errors import InputFileError
+from orderflow.core.timestamps import parse_instant_ns
+from orderflow.store.connections import open_readonly
+from orderflow.store.schema import BOOK_COLUMNS, TRADE_COLUMNS
+
+__all__ = [
+    "BookRow",
+    "OrderScan",
+    "SQLiteOrderflowRepository",
+    "TradeRow",
+]
+
+SAMPLE_EVERY = 1000
+FETCH_ROWS = 2000
+REQUIRED_COLUMNS = {"book": BOOK_COLUMNS, "trades": TRADE_COLUMNS}
+
+# (id, instrument, bids, asks, timestamp, instant_ns)
+BookRow = tuple[int, str, str, str, str, int]
+# (id, instrument, price, size, side, timestamp, instant_ns)
+TradeRow = tuple[int, str, object, object, object, str, int]
+
+_BOOK_SELECT = "SELECT id, instrument, bids, asks, timestamp"
+_TRADE_SELECT = "SELECT id, instrument, price, size, side, timestamp"
+
+
+class OrderScan(msgspec.Struct, frozen=True):
+    """What one pass over (id, timestamp) of a table learned; small enough to ship.
+
+    ``time_ordered`` means that, skipping rows whose timestamp does not parse,
+    id order is (instant, id) order. ``sample_ids``/``sample_ns`` are every
+    ``SAMPLE_EVERY``-th parseable row, the sparse index used for range queries
+    and for planning shards.
+    """
+
+    table: str
+    rows: int
+    unparseable: int
+    time_ordered: bool
+    min_id: int | None
+    max_id: int | None
+    first_ns: int | None
+    last_ns: int | None
+    sample_ids: list[int]
+    sample_ns: list[int]
+
+    def id_bounds(self, start_ns: int | None, end_ns: int | None) -> tuple[int, int]:
+        """Primary-key range that holds every row with start_ns <= instant < end_ns.
+
+        Only valid for a time-ordered table: the last sample before ``start_ns``
+        and the first sample at or after ``end_ns`` bracket the range.
+        """
+        lo = self.min_id if self.min_id is not None else 0
+        hi = self.max_id if self.max_id is not None else -1
+        if start_ns is not None:
+            i = bisect.bisect_left(self.sample_ns, start_ns)
+            if i > 0:
+                lo = self.sample_ids[i - 1]
+        if end_ns is not None:
+            j = bisect.bisect_left(self.sample_ns, end_ns)
+            if j < len(self.sample_ids):
+                hi = self.sample_ids[j]
+        return lo, hi
+
+
+def _instant_or_none(value: object) -> int | None:
+    return parse_instant_ns(value)
+
+
+class SQLiteOrderflowRepository:
+    """The seed's read-only repository over one recording file.
+
+    The caller owns the connection (seed: "caller manages connection
+    lifecycle"); the repository holds only the path.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def connect(self) -> sqlite3.Connection:
+        """Open read-only and check the input tables; raises InputFileError."""
+        conn = open_readonly(self.path)
+        try:
+            self.validate_schema(conn)
+        except InputFileError:
+            conn.close()
+            raise
+        conn.create_function("orderflow_instant", 1, _instant_or_none, deterministic=True)
+        return conn
+
+    def validate_schema(self, conn: sqlite3.Connection) -> None:
+        for table, columns in REQUIRED_COLUMNS.items():
+            try:
+                present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            except sqlite3.DatabaseError as exc:
+                raise InputFileError(self.path, f"cannot be read as SQLite ({exc})") from None
+            if not present:
+                raise InputFileError(self.path, f"has no '{table}' table")
+            missing = [c for c in columns if c not in present]
+            if missing:
+                raise InputFileError(
+                    self.path, f"table '{table}' lacks column(s) {', '.join(missing)}"
+                )
+
+    def count_rows(self, conn: sqlite3.Connection, table: str) -> int:
+        _check_table(table)
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+    def instruments(self, conn: sqlite3.Connection) -> list[str]:
+        rows = conn.execute("SELECT DISTINCT instrument FROM book ORDER BY instrument")
+        return [r[0] for r in rows if r[0] is not None]
+
+    def scan_order(self, conn: sqlite3.Connection, table: str) -> OrderScan:
+        """One pass over (id, timestamp): ordering check, counts and the sparse index."""
+        _check_table(table)
+        cursor = conn.execute(f"SELECT id, timestamp FROM {table} ORDER BY id")
+        rows = unparseable = 0
+        ordered = True
+        min_id = max_id = first_ns = last_ns = None
+        prev_ns = -(2**63)
+        sample_ids: list[int] = []
+        sample_ns: list[int] = []
+        parse = parse_instant_ns
+        while batch := cursor.fetchmany(FETCH_ROWS):
+            for row_id, raw in batch:
+                ns = parse(raw)
+                if min_id is None:
+                    min_id = row_id
+                max_id = row_id
+                if ns is None:
+                    unparseable += 1
+                    continue
+                if ns < prev_ns:
+                    ordered = False
+                prev_ns = ns
+                if first_ns is None or ns < first_ns:
+                    first_ns = ns
+                if last_ns is None or ns > last_ns:
+                    last_ns = ns
+                if rows % SAMPLE_EVERY == 0:
+                    sample_ids.append(row_id)
+                    sample_ns.append(ns)
+                rows += 1
+        return OrderScan(
+            table=table,
+            rows=rows + unparseable,
+            unparseable=unparseable,
+            time_ordered=ordered,
+            min_id=min_id,
+            max_id=max_id,
+            first_ns=first_ns,
+            last_ns=last_ns,
+            sample_ids=sample_ids if ordered else [],
+            sample_ns=sample_ns if ordered else [],
+        )
+
+    def iterate_unparseable(self, conn: sqlite3.Connection, table: str) -> Iterator[int]:
+        """Ids of rows whose timestamp does not parse (they are rejected, never processed)."""
+        _check_table(table)
+        cursor = conn.execute(
+            f"SELECT id FROM {table} WHERE orderflow_instant(timestamp) IS NULL ORDER BY id"
+        )
+        while batch := cursor.fetchmany(FETCH_ROWS):
+            for (row_id,) in batch:
+                yield row_id
+
+    def iterate_book_rows(
+        self,
+        conn: sqlite3.Connection,
+        scan: OrderScan,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        instruments: Sequence[str] | None = None,
+    ) -> Iterator[BookRow]:
+        """Snapshots with start_ns <= instant < end_ns, in (instant, id) order."""
+        return self._iterate(conn, scan, _BOOK_SELECT, "book", start_ns, end_ns, instruments)
+
+    def iterate_trade_rows(
+        self,
+        conn: sqlite3.Connection,
+        scan: OrderScan,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        instruments: Sequence[str] | None = None,
+    ) -> Iterator[TradeRow]:
+        """Trades with start_ns <= instant < end_ns, in (instant, id) order."""
+        return self._iterate(conn, scan, _TRADE_SELECT, "trades", start_ns, end_ns, instruments)
+
+    def load_trades_by_timestamp(
+        self,
+        conn: sqlite3.Connection,
+        scan: OrderScan,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+    ) -> dict[int, list[TradeRow]]:
+        """The seed's grouping of trades by instant, for callers that want random access."""
+        grouped: dict[int, list[TradeRow]] = {}
+        for row in self.iterate_trade_rows(conn, scan, start_ns, end_ns):
+            grouped.setdefault(row[-1], []).append(row)
+        return grouped
+
+    def _iterate(
+        self,
+        conn: sqlite3.Connection,
+        scan: OrderScan,
+        select: str,
+        table: str,
+        start_ns: int | None,
+        end_ns: int | None,
+        instruments: Sequence[str] | None,
+    ) -> Iterator[tuple]:
+        wanted = set(instruments) if instruments else None
+        lo_ns = start_ns if start_ns is not None else -(2**63)
+        hi_ns = end_ns if end_ns is not None else 2**63
+        if scan.time_ordered:
+            id_lo, id_hi = scan.id_bounds(start_ns, end_ns)
+            cursor = conn.execute(
+                f"{select} FROM {table} WHERE id BETWEEN ? AND ? ORDER BY id", (id_lo, id_hi)
+            )
+            parse = parse_instant_ns
+            while batch := cursor.fetchmany(FETCH_ROWS):
+                for row in batch:
+                    ns = parse(row[-1])
+                    if ns is not None and lo_ns <= ns < hi_ns:
+                        if wanted is None or row[1] in wanted:
+                            yield (*row, ns)
+            return
+        cursor = conn.execute(
+            f"{select}, orderflow_instant(timestamp) AS t FROM {table}"
+            " WHERE t >= ? AND t < ? ORDER BY t, id",
+            (lo_ns, min(hi_ns, 2**63 - 1)),
+        )
+        while batch := cursor.fetchmany(FETCH_ROWS):
+            for row in batch:
+                if wanted is None or row[1] in wanted:
+                    yield row
+
+
+def _check_table(table: str) -> None:
+    # Table names cannot be SQL parameters; only these two are ever interpolated.
+    if table not in REQUIRED_COLUMNS:
+        raise ValueError(f"unknown input table {table!r}")

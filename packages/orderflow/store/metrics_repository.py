@@ -1,0 +1,149 @@
+"""The only writer of Orderflow's output tables in a user's recording file.
+
+Everything written goes through explicit transactions on a WAL connection
+(see ``connections.py``), so a crash leaves either a whole batch or none of it,
+and readers (the dashboard) keep working while a run writes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from orderflow.store.connections import open_writer
+from orderflow.store.schema import METRICS_DDL, REJECTS_DDL, RUNS_DDL
+
+__all__ = ["MetricRow", "RejectRow", "SQLiteMetricsRepository"]
+
+# (snapshot_id, timestamp, obi, cvd, best_bid, best_ask, instrument, ts_ns)
+MetricRow = tuple[int, str, float | None, float, float | None, float | None, str, int]
+# (source_table, row_id, reason)
+RejectRow = tuple[str, int, str]
+
+_INSERT_METRICS = (
+    "INSERT OR REPLACE INTO metrics"
+    " (snapshot_id, timestamp, obi, cvd, best_bid, best_ask, instrument, ts_ns)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_REJECTS = (
+    "INSERT OR REPLACE INTO metrics_rejects (source_table, row_id, reason) VALUES (?, ?, ?)"
+)
+_METRIC_COLUMNS = (
+    "snapshot_id, timestamp, obi, cvd, best_bid, best_ask, instrument, ts_ns"
+)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class SQLiteMetricsRepository:
+    """Creates, fills and queries ``metrics``, ``metrics_rejects`` and ``metrics_runs``."""
+
+    def __init__(self, path: str | Path, conn: sqlite3.Connection | None = None) -> None:
+        self.path = Path(path)
+        self.conn = conn if conn is not None else open_writer(self.path)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def create_metrics_table(self) -> None:
+        self.conn.executescript(METRICS_DDL + REJECTS_DDL + RUNS_DDL)
+
+    def table_exists(self, name: str) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ).fetchone()
+        return row is not None
+
+    def insert_metrics_batch(
+        self, metrics: Sequence[MetricRow], rejects: Sequence[RejectRow] = ()
+    ) -> None:
+        """Write one batch atomically: its metrics and its rejects, or nothing."""
+        with self.transaction():
+            self.write_in_transaction(metrics, rejects)
+
+    def write_in_transaction(
+        self, metrics: Iterable[MetricRow], rejects: Iterable[RejectRow] = ()
+    ) -> None:
+        """Rows for a transaction the caller holds (the coordinator adds its shard record)."""
+        self.conn.executemany(_INSERT_METRICS, metrics)
+        self.conn.executemany(_INSERT_REJECTS, rejects)
+
+    def transaction(self) -> _Transaction:
+        return _Transaction(self.conn)
+
+    def load_metrics_by_timerange(
+        self,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        instrument: str | None = None,
+    ) -> list[MetricRow]:
+        """Metrics rows with start_ns <= ts_ns < end_ns, in (ts_ns, snapshot_id) order."""
+        clauses, params = ["1 = 1"], []
+        if start_ns is not None:
+            clauses.append("ts_ns >= ?")
+            params.append(start_ns)
+        if end_ns is not None:
+            clauses.append("ts_ns < ?")
+            params.append(end_ns)
+        if instrument is not None:
+            clauses.append("instrument = ?")
+            params.append(instrument)
+        sql = (
+            f"SELECT {_METRIC_COLUMNS} FROM metrics WHERE {' AND '.join(clauses)}"
+            " ORDER BY ts_ns, snapshot_id"
+        )
+        return self.conn.execute(sql, params).fetchall()
+
+    def count_rejects(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM metrics_rejects").fetchone()[0]
+
+    # --- run bookkeeping: what makes a re-run skip, and a crashed run restart cleanly
+
+    def run_status(self, config_key: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT status FROM metrics_runs WHERE config_key = ?", (config_key,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def start_run(self, config_key: str, *, reset: bool) -> None:
+        """Mark a run as started; with ``reset`` drop every earlier output row first."""
+        with self.transaction():
+            if reset:
+                self.conn.execute("DELETE FROM metrics")
+                self.conn.execute("DELETE FROM metrics_rejects")
+                self.conn.execute("DELETE FROM metrics_runs")
+            self.conn.execute(
+                "INSERT INTO metrics_runs (config_key, status, started_at) VALUES (?, 'running', ?)"
+                " ON CONFLICT(config_key) DO UPDATE SET status = 'running',"
+                " started_at = excluded.started_at, finished_at = NULL",
+                (config_key, _now()),
+            )
+
+    def finish_run(self, config_key: str, snapshots: int, rejects: int) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE metrics_runs SET status = 'finished', finished_at = ?, snapshots = ?,"
+                " rejects = ? WHERE config_key = ?",
+                (_now(), snapshots, rejects, config_key),
+            )
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute("ROLLBACK")
