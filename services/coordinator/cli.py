@@ -54,14 +54,29 @@ def resolve_profile(args: argparse.Namespace) -> Profile:
 def print_summary(summaries: list[RunSummary]) -> None:
     rows = [
         [
-            s.path, "skipped" if s.skipped else "done", s.snapshots, s.rejects, s.shards,
-            s.workers, round(s.seconds, 2), round(s.rate),
+            s.path,
+            "skipped" if s.skipped else "done",
+            s.snapshots,
+            s.rejects,
+            s.shards,
+            s.workers,
+            round(s.seconds, 2),
+            round(s.rate),
         ]
         for s in summaries
     ]
     print(
         format_table(
-            ["database", "status", "snapshots", "rejects", "shards", "workers", "seconds", "rate/s"],
+            [
+                "database",
+                "status",
+                "snapshots",
+                "rejects",
+                "shards",
+                "workers",
+                "seconds",
+                "rate/s",
+            ],
             rows,
         )
     )
@@ -77,8 +92,12 @@ def _run(args: argparse.Namespace) -> int:
     summaries = []
     for path in databases:
         storage = Storage(
-            path, depth=profile.obi_depth, instruments=profile.instruments,
-            batch_size=profile.batch_size, log_frequency=profile.log_frequency, quiet=args.quiet,
+            path,
+            depth=profile.obi_depth,
+            instruments=profile.instruments,
+            batch_size=profile.batch_size,
+            log_frequency=profile.log_frequency,
+            quiet=args.quiet,
         )
         summaries.append(storage.build_booktick_from_db(force=args.force))
     if not args.quiet:

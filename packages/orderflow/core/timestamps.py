@@ -77,8 +77,12 @@ def parse_instant_ns(value: object) -> int | None:
             return _epoch_ns(value, "")
         text = value.strip()
         whole, dot, fraction = text.partition(".")
-        if dot and whole.isascii() and whole.isdigit() and fraction.isascii() and (
-            fraction.isdigit()
+        if (
+            dot
+            and whole.isascii()
+            and whole.isdigit()
+            and fraction.isascii()
+            and (fraction.isdigit())
         ):
             return _epoch_ns(whole, fraction)
         match = _ISO.fullmatch(text)

@@ -37,7 +37,9 @@ def _bad_number(value: object) -> bool:
     return True
 
 
-def trade_reject_reason(instrument: object, price: object, size: object, side: object) -> str | None:
+def trade_reject_reason(
+    instrument: object, price: object, size: object, side: object
+) -> str | None:
     """Why a trade row is invalid per metrics.md, or None when it counts."""
     if instrument is None:
         return "instrument is NULL"
@@ -108,7 +110,16 @@ class RangeMetrics:
                 rejects.append(("book", sid, str(exc)))
                 continue
             self.snapshots += 1
-            yield (sid, timestamp, obi, cvd.get(instrument, 0.0), best_bid, best_ask, instrument, ns)
+            yield (
+                sid,
+                timestamp,
+                obi,
+                cvd.get(instrument, 0.0),
+                best_bid,
+                best_ask,
+                instrument,
+                ns,
+            )
         while trade is not None:
             self._add_trade(trade, cvd)
             trade = next(trades, None)

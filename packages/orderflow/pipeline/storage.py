@@ -83,9 +83,7 @@ class Storage:
                 if not force and metrics.run_status(key) == "finished":
                     return RunSummary(str(self.path), 0, 0, 0, 0.0, skipped=True)
                 metrics.start_run(key, reset=True)
-                summary = self._create_snapshots_and_metrics(
-                    conn, metrics, book_scan, trade_scan
-                )
+                summary = self._create_snapshots_and_metrics(conn, metrics, book_scan, trade_scan)
                 metrics.finish_run(key, summary.snapshots, summary.rejects)
             finally:
                 metrics.close()
@@ -102,8 +100,12 @@ class Storage:
     ) -> RunSummary:
         rejects = self._reject_unparseable(conn, metrics, book_scan, trade_scan)
         work = RangeMetrics(
-            self.repo, conn, book_scan, trade_scan,
-            depth=self.depth, instruments=self.instruments,
+            self.repo,
+            conn,
+            book_scan,
+            trade_scan,
+            depth=self.depth,
+            instruments=self.instruments,
         )
         progress = ProgressReporter(
             self.path.name, book_scan.rows, quiet=self.quiet, updates=self.log_frequency

@@ -99,7 +99,7 @@ def load_profile(path: str | Path) -> Profile:
     except msgspec.DecodeError as exc:
         raise ProfileError(p, f"not valid YAML: {exc}") from None
     base = p.resolve().parent
-    paths = [str(base / entry) if not Path(entry).is_absolute() else entry for entry in profile.paths]
-    return msgspec.structs.replace(
-        profile, paths=paths, name=profile.name or p.stem, source=str(p)
-    )
+    paths = [
+        str(base / entry) if not Path(entry).is_absolute() else entry for entry in profile.paths
+    ]
+    return msgspec.structs.replace(profile, paths=paths, name=profile.name or p.stem, source=str(p))

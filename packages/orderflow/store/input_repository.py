@@ -241,9 +241,12 @@ class SQLiteOrderflowRepository:
             while batch := cursor.fetchmany(FETCH_ROWS):
                 for row in batch:
                     ns = parse(row[-1])
-                    if ns is not None and lo_ns <= ns < hi_ns:
-                        if wanted is None or row[1] in wanted:
-                            yield (*row, ns)
+                    if (
+                        ns is not None
+                        and lo_ns <= ns < hi_ns
+                        and (wanted is None or row[1] in wanted)
+                    ):
+                        yield (*row, ns)
             return
         cursor = conn.execute(
             f"{select}, orderflow_instant(timestamp) AS t FROM {table}"

@@ -30,9 +30,7 @@ _INSERT_METRICS = (
 _INSERT_REJECTS = (
     "INSERT OR REPLACE INTO metrics_rejects (source_table, row_id, reason) VALUES (?, ?, ?)"
 )
-_METRIC_COLUMNS = (
-    "snapshot_id, timestamp, obi, cvd, best_bid, best_ask, instrument, ts_ns"
-)
+_METRIC_COLUMNS = "snapshot_id, timestamp, obi, cvd, best_bid, best_ask, instrument, ts_ns"
 
 
 def _now() -> str:

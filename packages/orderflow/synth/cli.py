@@ -17,18 +17,26 @@ def _parser() -> argparse.ArgumentParser:
         description="Generate a realistic order book + trades recording in the input schema.",
     )
     p.add_argument("out", help="SQLite file to write (replaced if it exists)")
-    p.add_argument("--snapshots", type=int, default=100_000, help="total snapshots (default 100000)")
     p.add_argument(
-        "--instruments", type=int, default=2,
+        "--snapshots", type=int, default=100_000, help="total snapshots (default 100000)"
+    )
+    p.add_argument(
+        "--instruments",
+        type=int,
+        default=2,
         help=f"number of instruments, 1-{len(INSTRUMENTS)} (default 2)",
     )
     p.add_argument("--levels", type=int, default=25, help="levels per side (default 25)")
-    p.add_argument("--interval-ms", type=int, default=100, help="ms between snapshots (default 100)")
+    p.add_argument(
+        "--interval-ms", type=int, default=100, help="ms between snapshots (default 100)"
+    )
     p.add_argument("--trades-per-step", type=float, default=1.5, help="mean trades per snapshot")
     p.add_argument("--start", default="2024-03-01T00:00:00Z", help="first instant (ISO-8601)")
     p.add_argument("--seed", type=int, default=7, help="random seed (same seed, same file)")
     p.add_argument(
-        "--invalid-every", type=int, default=0,
+        "--invalid-every",
+        type=int,
+        default=0,
         help="make every Nth snapshot invalid, to demonstrate rejects (default 0: none)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress output")
@@ -38,12 +46,19 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.snapshots <= 0 or args.levels <= 0 or args.interval_ms <= 0:
-        print("orderflow-synth: --snapshots, --levels and --interval-ms must be > 0", file=sys.stderr)
+        print(
+            "orderflow-synth: --snapshots, --levels and --interval-ms must be > 0", file=sys.stderr
+        )
         return 2
     config = SynthConfig(
-        snapshots=args.snapshots, instruments=args.instruments, levels=args.levels,
-        interval_ms=args.interval_ms, trades_per_step=args.trades_per_step, start=args.start,
-        seed=args.seed, invalid_every=args.invalid_every,
+        snapshots=args.snapshots,
+        instruments=args.instruments,
+        levels=args.levels,
+        interval_ms=args.interval_ms,
+        trades_per_step=args.trades_per_step,
+        start=args.start,
+        seed=args.seed,
+        invalid_every=args.invalid_every,
     )
     started = time.perf_counter()
 

@@ -77,9 +77,14 @@ def _volatility_path(rng: np.random.Generator, steps: int, state: list[float]) -
 
 
 def _side_json(prices: np.ndarray, sizes: np.ndarray, counts: np.ndarray, fmt: str) -> str:
-    return "[" + ",".join(
-        f'["{p:{fmt}}","{s:.3f}","0","{c}"]' for p, s, c in zip(prices, sizes, counts, strict=True)
-    ) + "]"
+    return (
+        "["
+        + ",".join(
+            f'["{p:{fmt}}","{s:.3f}","0","{c}"]'
+            for p, s, c in zip(prices, sizes, counts, strict=True)
+        )
+        + "]"
+    )
 
 
 def generate(
@@ -108,7 +113,7 @@ def generate(
         while step < steps_total and written < config.snapshots:
             block = min(BLOCK_STEPS, steps_total - step)
             per_instr = []
-            for k, spec in enumerate(specs):
+            for k in range(n_instr):
                 returns = _volatility_path(rng, block, garch[k])
                 imb_noise = rng.standard_normal(block) * 0.15
                 per_instr.append((returns, imb_noise))
@@ -126,7 +131,9 @@ def generate(
                     half_spread = spec.tick * (1 + rng.integers(0, 3))
                     bid_px = np.round((mid - half_spread) / spec.tick) * spec.tick
                     bid_prices = bid_px - depth_ticks * spec.tick
-                    ask_prices = bid_px + (1 + rng.integers(0, 3)) * spec.tick + depth_ticks * spec.tick
+                    ask_prices = (
+                        bid_px + (1 + rng.integers(0, 3)) * spec.tick + depth_ticks * spec.tick
+                    )
                     scale = spec.size_scale * (1 + depth_ticks * 0.08)
                     bid_sizes = rng.lognormal(0, 0.6, levels) * scale * (1 + imb)
                     ask_sizes = rng.lognormal(0, 0.6, levels) * scale * (1 - imb)
@@ -141,10 +148,17 @@ def generate(
                         trade_no += 1
                         offset = int(config.interval_ms * (j + 1) / (n_trades + 1))
                         out.add_trade(
-                            spec.name, str(trade_no), round(float(price), spec.price_decimals),
-                            size, "buy" if buy else "sell", str(t_ms + k - offset),
+                            spec.name,
+                            str(trade_no),
+                            round(float(price), spec.price_decimals),
+                            size,
+                            "buy" if buy else "sell",
+                            str(t_ms + k - offset),
                         )
-                    if config.invalid_every and written % config.invalid_every == config.invalid_every - 1:
+                    if (
+                        config.invalid_every
+                        and written % config.invalid_every == config.invalid_every - 1
+                    ):
                         bids_text = '[["NaN","1","0","1"]]'
                     else:
                         bids_text = _side_json(bid_prices, bid_sizes, counts[0], fmt)
