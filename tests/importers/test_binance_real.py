@@ -9,7 +9,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from importer_data import real_file
+from tests.importers.importer_data import real_file
 
 from orderflow.importers.binance import iter_binance
 from orderflow.importers.cli import run_import

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from importer_data import real_file
+from tests.importers.importer_data import real_file
 
 from orderflow.importers.cli import run_import
 from orderflow.importers.events import BookEvent, TradeEvent

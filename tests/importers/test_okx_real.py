@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import msgspec
-from importer_data import real_file
+from tests.importers.importer_data import real_file
 
 from orderflow.importers.cli import run_import
 from orderflow.importers.events import BookEvent, TradeEvent
