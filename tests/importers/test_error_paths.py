@@ -171,6 +171,7 @@ def test_cli_lobster_without_its_orderbook_file(tmp_path, capsys) -> None:
     assert main(["lobster", str(msg), "--out", str(tmp_path / "o.db")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "orderbook" in err and "Traceback" not in err
+    assert not (tmp_path / "o.db").exists()
 
 
 def test_cli_summary_and_progress(tmp_path, capsys) -> None:
@@ -180,3 +181,25 @@ def test_cli_summary_and_progress(tmp_path, capsys) -> None:
     for label in ("messages", "snapshots", "trades", "gaps", "checksum failures", "time span"):
         assert label in out
     assert "gaps at: spot.txt:6" in out
+
+
+def test_progress_is_reported_while_importing(tmp_path: Path) -> None:
+    from orderflow.importers.binance import UNIT_NS, iter_binance
+    from orderflow.importers.report import ImportReport
+    from orderflow.importers.sink import write_events
+    from orderflow.store.input_writer import InputWriter
+
+    src = write_lines(tmp_path / "spot.txt", SPOT_LINES)
+    report, seen = ImportReport(), []
+    with InputWriter(tmp_path / "o.db") as writer:
+        write_events(
+            iter_binance([src], report),
+            writer,
+            report,
+            interval=0,
+            depth=5,
+            unit_ns=UNIT_NS,
+            progress=lambda r: seen.append(r.messages),
+            progress_every_s=0.0,
+        )
+    assert seen and seen[0] >= 1

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import msgspec
 
-from orderflow.importers.book import OrderBook
+from orderflow.importers.book import BookSide, OrderBook
 from orderflow.importers.events import BookEvent, Event, TickerEvent, TradeEvent
 from orderflow.importers.report import ImportReport
 from orderflow.importers.source import iter_lines
@@ -93,13 +93,13 @@ class _State:
         self.phase = "wait"
 
 
-def _apply_side(side: object, levels: list[PriceQty]) -> None:
+def _apply_side(side: BookSide, levels: list[PriceQty]) -> None:
     for price, qty in levels:
         key = float(price)
         if float(qty) == 0.0:
-            side.remove(key)  # type: ignore[attr-defined]
+            side.remove(key)
         else:
-            side.set(key, (price, qty, "0", "0"))  # type: ignore[attr-defined]
+            side.set(key, (price, qty, "0", "0"))
 
 
 class _Replayer:

@@ -122,7 +122,11 @@ def main(argv: list[str] | None = None) -> int:
             raise _UsageError(f"input file not found: {', '.join(missing)}")
         if args.depth < 1 or args.interval_ms < 0:
             raise _UsageError("--depth must be >= 1 and --interval-ms >= 0")
-    except _UsageError as exc:
+        if args.format == "lobster":
+            from orderflow.importers.lobster import lobster_pairs
+
+            lobster_pairs(args.inputs)  # fail before --out is touched
+    except (_UsageError, InputError) as exc:
         print(f"orderflow-import: error: {exc}", file=sys.stderr)
         return 2
     instruments = set(args.instrument) if args.instrument else None
