@@ -97,7 +97,7 @@ def load_profile(path: str | Path) -> Profile:
     except msgspec.ValidationError as exc:
         raise ProfileError(p, f"invalid profile: {exc}") from None
     except msgspec.DecodeError as exc:
-        raise ProfileError(p, f"not valid YAML: {exc}") from None
+        raise ProfileError(p, f"not valid YAML: {' '.join(str(exc).split())}") from None
     base = p.resolve().parent
     paths = [
         str(base / entry) if not Path(entry).is_absolute() else entry for entry in profile.paths

@@ -1,0 +1,63 @@
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+
+from orderflow.pipeline.storage import Storage
+from orderflow.synth.generator import SynthConfig, generate
+
+
+def book_digest(path: Path) -> str:
+    conn = sqlite3.connect(path)
+    digest = hashlib.sha256()
+    for table in ("book", "trades"):
+        for row in conn.execute(f"SELECT * FROM {table} ORDER BY id"):
+            digest.update(repr(row).encode())
+    conn.close()
+    return digest.hexdigest()
+
+
+def test_same_seed_same_file_other_seed_other_file(tmp_path: Path) -> None:
+    cfg = SynthConfig(snapshots=600, instruments=3, seed=11)
+    generate(tmp_path / "a.db", cfg)
+    generate(tmp_path / "b.db", cfg)
+    generate(tmp_path / "c.db", SynthConfig(snapshots=600, instruments=3, seed=12))
+    assert book_digest(tmp_path / "a.db") == book_digest(tmp_path / "b.db")
+    assert book_digest(tmp_path / "a.db") != book_digest(tmp_path / "c.db")
+
+
+def test_okx_style_levels_instruments_and_time_order(tmp_path: Path) -> None:
+    path = tmp_path / "g.db"
+    snapshots, trades = generate(path, SynthConfig(snapshots=900, instruments=3, levels=30))
+    conn = sqlite3.connect(path)
+    rows = conn.execute("SELECT instrument, bids, asks, timestamp FROM book ORDER BY id").fetchall()
+    assert snapshots == len(rows) == 900 and trades > 0
+    assert {r[0] for r in rows} == {"BTC-USDT", "ETH-USDT", "SOL-USDT"}
+    for instrument, bids, asks, _ in rows[:30]:
+        b, a = json.loads(bids), json.loads(asks)
+        assert len(b) == len(a) == 30
+        assert all(isinstance(x, str) and len(level) == 4 for level in b for x in level)
+        assert float(b[0][0]) < float(a[0][0]), instrument  # never crossed
+    stamps = [int(r[3]) for r in rows]
+    assert stamps == sorted(stamps)
+
+
+def test_trades_lean_with_the_imbalance(tmp_path: Path) -> None:
+    path = tmp_path / "lean.db"
+    generate(path, SynthConfig(snapshots=4000, instruments=1, trades_per_step=3.0, seed=5))
+    Storage(path, quiet=True).build_booktick_from_db()
+    conn = sqlite3.connect(path)
+    obi = np.array([r[0] for r in conn.execute("SELECT obi FROM metrics ORDER BY ts_ns")])
+    cvd = np.array([r[0] for r in conn.execute("SELECT cvd FROM metrics ORDER BY ts_ns")])
+    flow = np.diff(cvd)  # net signed volume arriving before the next snapshot
+    corr = np.corrcoef(obi[:-1], flow)[0, 1]
+    assert corr > 0.2, corr
+
+
+def test_invalid_every_produces_rejects(tmp_path: Path) -> None:
+    path = tmp_path / "bad.db"
+    generate(path, SynthConfig(snapshots=500, instruments=1, invalid_every=100))
+    summary = Storage(path, quiet=True).build_booktick_from_db()
+    assert summary.rejects == 5 and summary.snapshots == 495
