@@ -1,0 +1,77 @@
+"""The built-in strategies: OBI threshold and CVD momentum.
+
+Both are causal by construction: the target at row i reads rows 0..i only
+(``cvd-momentum`` looks back with ``searchsorted`` over instants already seen).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from orderflow.strategies.base import Strategy
+from orderflow.strategies.batch import MetricsBatch
+
+__all__ = ["BUILTIN_STRATEGIES", "CvdMomentum", "ObiThreshold", "cvd_change"]
+
+NS_PER_S = 1_000_000_000
+
+
+class ObiThreshold(Strategy):
+    """Long +1 when OBI > theta, short -1 when OBI < -theta, flat in between.
+
+    A NULL OBI (empty book) leaves the target unchanged.
+    """
+
+    name = "obi-threshold"
+    params: ClassVar[dict[str, object]] = {"theta": 0.3}
+    theta: float
+
+    def on_metrics(self, batch: MetricsBatch) -> np.ndarray:
+        obi = batch.obi
+        targets = np.where(obi > self.theta, 1.0, np.where(obi < -self.theta, -1.0, 0.0))
+        targets[np.isnan(obi)] = np.nan
+        return targets
+
+
+def cvd_change(batch: MetricsBatch, window_s: float) -> np.ndarray:
+    """CVD now minus CVD at the latest snapshot at least ``window_s`` earlier.
+
+    NaN where no snapshot is that old yet: a change over a shorter stretch would
+    not be a change over the window, so it is not reported.
+    """
+    lookback = batch.ts_ns - round(window_s * NS_PER_S)
+    # index of the latest row with ts <= ts[i] - window (rows are time-ordered)
+    ref = np.searchsorted(batch.ts_ns, lookback, side="right") - 1
+    change = np.full(len(batch), np.nan)
+    ok = ref >= 0
+    change[ok] = batch.cvd[ok] - batch.cvd[ref[ok]]
+    return change
+
+
+class CvdMomentum(Strategy):
+    """Sign of the CVD change over a window: +1 buying pressure, -1 selling, 0 none.
+
+    ``min_change`` (base units) is a dead band: |change| <= min_change is flat.
+    Before a full window of history the target stays flat.
+    """
+
+    name = "cvd-momentum"
+    params: ClassVar[dict[str, object]] = {"window_s": 60.0, "min_change": 0.0}
+    window_s: float
+    min_change: float
+
+    def on_metrics(self, batch: MetricsBatch) -> np.ndarray:
+        change = cvd_change(batch, self.window_s)
+        targets = np.where(
+            change > self.min_change, 1.0, np.where(change < -self.min_change, -1.0, 0.0)
+        )
+        targets[np.isnan(batch.cvd)] = np.nan
+        return targets
+
+
+BUILTIN_STRATEGIES: dict[str, type[Strategy]] = {
+    ObiThreshold.name: ObiThreshold,
+    CvdMomentum.name: CvdMomentum,
+}
