@@ -1,0 +1,19 @@
+"""DuckDB queries over Orderflow recordings: candles, reduced metric series, notebook API."""
+
+from orderflow.query.api import candles, metrics, to_instant_ns
+from orderflow.query.candles import WINDOW_CHOICES_S, parse_window
+from orderflow.query.dataset import ALERT_COLUMNS, EQUITY_COLUMNS, Dataset
+from orderflow.query.duckdb_connection import QueryLayerError, connect_duckdb
+
+__all__ = [
+    "ALERT_COLUMNS",
+    "EQUITY_COLUMNS",
+    "WINDOW_CHOICES_S",
+    "Dataset",
+    "QueryLayerError",
+    "candles",
+    "connect_duckdb",
+    "metrics",
+    "parse_window",
+    "to_instant_ns",
+]

@@ -1,0 +1,304 @@
+"""One recording opened for querying: a DuckDB connection over one SQLite file.
+
+The dashboard re-queries on every zoom, so it materialises the two columns
+sets it aggregates (valid trades with parsed instants, and metrics) into
+DuckDB tables once: the sqlite extension cannot push range filters down to
+SQLite, and a full scan per zoom would cost a quarter second on a million
+rows. New rows are then appended by ``refresh``: it reads only rows with an
+id above the last one seen, through SQLite's own rowid index, so following a
+coordinator that is writing costs milliseconds a tick. A notebook that asks
+one question passes ``materialize=False`` and queries the file directly.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from orderflow.core.errors import InputFileError
+from orderflow.query.candles import query_candles
+from orderflow.query.duckdb_connection import attach_sqlite, connect_duckdb
+from orderflow.query.instants import install_macros
+from orderflow.query.series import query_series
+from orderflow.store.connections import open_readonly
+
+__all__ = ["ALERT_COLUMNS", "EQUITY_COLUMNS", "Dataset"]
+
+ALERT_COLUMNS = ("instrument", "ts_ns", "kind", "value", "message")
+"""The columns an ``alerts`` table must have for markers on the OBI panel."""
+EQUITY_COLUMNS = ("run_id", "instrument", "ts_ns", "equity")
+"""The columns a ``backtest_equity`` table must have for the equity panel."""
+
+_TRADES_SELECT = """
+SELECT * FROM (
+    SELECT id, instrument, instant_ns(timestamp) AS ts_ns, valid_amount(price) AS price,
+           valid_amount(size) AS size, trade_sign(side) AS sign
+    FROM {source}
+) WHERE instrument IS NOT NULL AND ts_ns IS NOT NULL AND price IS NOT NULL
+    AND size IS NOT NULL AND sign IS NOT NULL
+"""
+_METRICS_SELECT = """
+SELECT id, snapshot_id, instrument, ts_ns, obi, cvd, best_bid, best_ask FROM {source}
+"""
+_METRICS_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("snapshot_id", pa.int64()),
+        ("instrument", pa.string()),
+        ("ts_ns", pa.int64()),
+        ("obi", pa.float64()),
+        ("cvd", pa.float64()),
+        ("best_bid", pa.float64()),
+        ("best_ask", pa.float64()),
+    ]
+)
+# Raw trade cells go to DuckDB as text (repr of a float round-trips exactly) so the same
+# validation SQL judges new rows and the initial load alike.
+_RAW_TRADES_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("instrument", pa.string()),
+        ("price", pa.string()),
+        ("size", pa.string()),
+        ("side", pa.string()),
+        ("timestamp", pa.string()),
+    ]
+)
+
+
+class Dataset:
+    """Trades, metrics, alerts and equity of one SQLite recording, queried with DuckDB.
+
+    Methods take and return instants as int ns UTC and return Arrow tables.
+    One instance serves one thread at a time (a lock guards the connection).
+    """
+
+    def __init__(self, path: str | Path, *, materialize: bool = True) -> None:
+        self.path = Path(path).resolve()
+        self.materialize = materialize
+        self._lock = threading.Lock()
+        self._sqlite: sqlite3.Connection = open_readonly(self.path)
+        self._tables = self._sqlite_tables()
+        if "trades" not in self._tables:
+            self._sqlite.close()
+            raise InputFileError(self.path, "has no 'trades' table")
+        self.con: duckdb.DuckDBPyConnection = connect_duckdb()
+        install_macros(self.con)
+        attach_sqlite(self.con, self.path, "src")
+        self._seen = {"trades": (0, 0), "metrics": (0, 0)}
+        self._load()
+
+    # -- loading and following ------------------------------------------------------------
+
+    def _sqlite_tables(self) -> set[str]:
+        rows = self._sqlite.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {r[0] for r in rows}
+
+    def _load(self) -> None:
+        self._load_trades()
+        self._load_metrics()
+
+    def _create(self, name: str, select: str) -> None:
+        kind = "TABLE" if self.materialize else "VIEW"
+        order = " ORDER BY instrument, ts_ns" if self.materialize else ""
+        self.con.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS {select}{order}")
+
+    def _load_trades(self) -> None:
+        try:
+            self._create("trades", _TRADES_SELECT.format(source="src.trades"))
+        except duckdb.MismatchTypeException:
+            self._load_trades_as_text()
+        self._seen["trades"] = self._id_bounds("trades")
+
+    def _load_trades_as_text(self) -> None:
+        """Text in a REAL column (an invalid trade) stops the typed scan: read every column
+        as text and let valid_amount judge it. SQLite renders REALs with 15 significant
+        digits on this path, so prices carry that precision in such files."""
+        self.con.execute("SET sqlite_all_varchar = true")
+        try:
+            self.con.execute("DETACH src")
+            attach_sqlite(self.con, self.path, "src")
+            self._create("trades", _TRADES_SELECT.format(source="src.trades"))
+        finally:
+            self.con.execute("SET sqlite_all_varchar = false")
+
+    def _load_metrics(self) -> None:
+        if "metrics" in self._tables:
+            self._create("metrics", _METRICS_SELECT.format(source="src.metrics"))
+        else:
+            # No metrics yet (the coordinator has not started): an empty table to append to.
+            self.con.register("no_rows", _METRICS_SCHEMA.empty_table())
+            self.con.execute("CREATE OR REPLACE TEMP TABLE metrics AS SELECT * FROM no_rows")
+            self.con.unregister("no_rows")
+        self._seen["metrics"] = self._id_bounds("metrics")
+
+    def _id_bounds(self, table: str) -> tuple[int, int]:
+        if table not in self._tables:
+            return (0, 0)
+        lo, hi = self._sqlite.execute(f"SELECT min(id), max(id) FROM {table}").fetchone()
+        return (lo or 0, hi or 0)
+
+    def refresh(self) -> bool:
+        """Take in rows written since the last call; True when anything changed.
+
+        Rows are recognised by id: rows above the highest id seen are appended. If
+        rows below it vanished (a ``--force`` recompute), the table is reloaded.
+        """
+        with self._lock:
+            if not self.materialize:
+                return False
+            tables = self._sqlite_tables()
+            if tables != self._tables:
+                self._tables = tables
+                self.con.execute("DETACH src")
+                attach_sqlite(self.con, self.path, "src")
+                self._load()
+                return True
+            changed = False
+            for table in ("trades", "metrics"):
+                old_lo, old_hi = self._seen[table]
+                lo, hi = self._id_bounds(table)
+                if (lo, hi) == (old_lo, old_hi):
+                    continue
+                changed = True
+                if lo > old_lo or hi < old_hi:
+                    self._load_trades() if table == "trades" else self._load_metrics()
+                    continue
+                self._append(table, old_hi)
+                self._seen[table] = (lo, hi)
+            return changed
+
+    def _append(self, table: str, after_id: int) -> None:
+        if table == "metrics":
+            rows = self._sqlite.execute(
+                "SELECT id, snapshot_id, instrument, ts_ns, obi, cvd, best_bid, best_ask "
+                "FROM metrics WHERE id > ? ORDER BY id",
+                (after_id,),
+            ).fetchall()
+            new = pa.Table.from_pylist(
+                [dict(zip(_METRICS_SCHEMA.names, r, strict=True)) for r in rows], _METRICS_SCHEMA
+            )
+            self.con.register("new_rows", new)
+            self.con.execute("INSERT INTO metrics SELECT * FROM new_rows")
+        else:
+            rows = self._sqlite.execute(
+                "SELECT id, instrument, price, size, side, timestamp FROM trades "
+                "WHERE id > ? ORDER BY id",
+                (after_id,),
+            ).fetchall()
+            new = pa.Table.from_pylist(
+                [dict(zip(_RAW_TRADES_SCHEMA.names, _as_text(r), strict=True)) for r in rows],
+                _RAW_TRADES_SCHEMA,
+            )
+            self.con.register("new_rows", new)
+            self.con.execute("INSERT INTO trades " + _TRADES_SELECT.format(source="new_rows"))
+        self.con.unregister("new_rows")
+
+    # -- questions --------------------------------------------------------------------------
+
+    def instruments(self) -> list[str]:
+        with self._lock:
+            rows = self.con.execute(
+                "SELECT DISTINCT instrument FROM (SELECT instrument FROM metrics "
+                "UNION ALL SELECT instrument FROM trades) ORDER BY 1"
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def extent(self, instrument: str) -> tuple[int, int] | None:
+        """(first, last) instant in ns of any trade or metric of ``instrument``."""
+        with self._lock:
+            lo, hi = self.con.execute(
+                "SELECT min(lo), max(hi) FROM ("
+                "SELECT min(ts_ns) lo, max(ts_ns) hi FROM metrics WHERE instrument = $i "
+                "UNION ALL SELECT min(ts_ns), max(ts_ns) FROM trades WHERE instrument = $i)",
+                {"i": instrument},
+            ).fetchone()
+        return None if lo is None else (lo, hi)
+
+    def last_metric_ns(self, instrument: str) -> int | None:
+        with self._lock:
+            row = self.con.execute(
+                "SELECT max(ts_ns) FROM metrics WHERE instrument = $i", {"i": instrument}
+            ).fetchone()
+        return row[0]
+
+    def candles(self, instrument: str, start_ns: int, end_ns: int, window_ns: int) -> pa.Table:
+        with self._lock:
+            return query_candles(self.con, "trades", instrument, start_ns, end_ns, window_ns)
+
+    def series(
+        self, instrument: str, column: str, start_ns: int, end_ns: int, buckets: int | None
+    ) -> pa.Table:
+        with self._lock:
+            return query_series(self.con, "metrics", instrument, column, start_ns, end_ns, buckets)
+
+    def metric_rows(self, instrument: str, start_ns: int, end_ns: int) -> pa.Table:
+        with self._lock:
+            return self.con.execute(
+                "SELECT snapshot_id, ts_ns, obi, cvd, best_bid, best_ask FROM metrics "
+                "WHERE instrument = $i AND ts_ns >= $s AND ts_ns < $e ORDER BY ts_ns, snapshot_id",
+                {"i": instrument, "s": start_ns, "e": end_ns},
+            ).to_arrow_table()
+
+    def has_table(self, name: str, columns: tuple[str, ...]) -> bool:
+        """True when the SQLite file has table ``name`` with at least ``columns``."""
+        if name not in self._tables:
+            return False
+        have = {r[1] for r in self._sqlite.execute(f"PRAGMA table_info({name})")}
+        return set(columns) <= have
+
+    def alerts(self, instrument: str, start_ns: int, end_ns: int, limit: int) -> pa.Table:
+        """Alert rows in range (the earliest ``limit``), empty when the file has no alerts."""
+        if not self.has_table("alerts", ALERT_COLUMNS):
+            return pa.table({c: pa.array([], t) for c, t in _ALERT_TYPES.items()})
+        with self._lock:
+            return self.con.execute(
+                "SELECT CAST(ts_ns AS BIGINT) AS ts_ns, CAST(kind AS VARCHAR) AS kind, "
+                "CAST(value AS DOUBLE) AS value, CAST(message AS VARCHAR) AS message "
+                "FROM src.alerts WHERE instrument = $i AND ts_ns >= $s AND ts_ns < $e "
+                "ORDER BY ts_ns LIMIT $n",
+                {"i": instrument, "s": start_ns, "e": end_ns, "n": limit},
+            ).to_arrow_table()
+
+    def equity(self, instrument: str, start_ns: int, end_ns: int, buckets: int) -> pa.Table:
+        """The latest backtest run's equity curve, M4-reduced; empty without the table."""
+        if not self.has_table("backtest_equity", EQUITY_COLUMNS):
+            return _EQUITY_SCHEMA.empty_table()
+        with self._lock:
+            self.con.execute(
+                "CREATE OR REPLACE TEMP VIEW equity_series AS "
+                "SELECT CAST(ts_ns AS BIGINT) AS ts_ns, "
+                "row_number() OVER (ORDER BY ts_ns) AS snapshot_id, instrument, "
+                "CAST(equity AS DOUBLE) AS obi FROM src.backtest_equity "
+                "WHERE run_id = (SELECT max(run_id) FROM src.backtest_equity)"
+            )
+            table = query_series(
+                self.con, "equity_series", instrument, "obi", start_ns, end_ns, buckets
+            )
+        return table.select(["ts_ns", "value"])
+
+    def close(self) -> None:
+        with self._lock:
+            self.con.close()
+            self._sqlite.close()
+
+
+_EQUITY_SCHEMA = pa.schema([("ts_ns", pa.int64()), ("value", pa.float64())])
+_ALERT_TYPES = {
+    "ts_ns": pa.int64(),
+    "kind": pa.string(),
+    "value": pa.float64(),
+    "message": pa.string(),
+}
+
+
+def _as_text(row: tuple) -> tuple:
+    """(id, *cells as text): floats by repr, which round-trips exactly."""
+    return (
+        row[0],
+        *(None if c is None else repr(c) if isinstance(c, float) else str(c) for c in row[1:]),
+    )
