@@ -1,7 +1,8 @@
 """``orderflow-coord``: compute OBI/CVD metrics for recordings and store them in place.
 
-``--workers 0`` runs the in-process reference pipeline; a positive count runs the
-sharded coordinator with that many local ZeroMQ workers.
+``--workers 0`` runs the in-process reference pipeline; a positive count (or a
+``--bind`` endpoint for remote workers) runs the sharded coordinator with that
+many local ZeroMQ workers. ``orderflow-coord keygen DIR`` writes CURVE keys.
 """
 
 from __future__ import annotations
@@ -10,7 +11,16 @@ import argparse
 import sys
 import time
 
+from orderflow_services.coordinator.coordinator import (
+    Coordinator,
+    CoordinatorSettings,
+    Interrupted,
+    ShardFailed,
+)
+from orderflow_services.coordinator.curve_keys import generate_keys
+
 from orderflow.console import configure_logging, format_table, run_main
+from orderflow.core.errors import InputFileError
 from orderflow.pipeline.storage import RunSummary, Storage
 from orderflow.profiles.profile import Profile, load_profile
 from orderflow.store.discovery import discover_databases
@@ -31,6 +41,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=int, help="OBI over the top N levels per side (default: all)")
     p.add_argument("--instrument", action="append", help="only this instrument (repeatable)")
     p.add_argument("--batch-size", type=int, help="metrics rows per write transaction")
+    p.add_argument(
+        "--bind",
+        metavar="ENDPOINT",
+        help="also accept remote workers here, e.g. tcp://0.0.0.0:5555 (default: local only)",
+    )
+    p.add_argument(
+        "--curve-keys",
+        metavar="DIR",
+        help="require CURVE: DIR from 'orderflow-coord keygen DIR' (accepts DIR/authorized/*.key)",
+    )
+    p.add_argument("--shard-rows", type=int, help="snapshots per shard (default: 1k-10k by size)")
+    p.add_argument("--shards", type=int, help="number of shards per database (overrides rows)")
     p.add_argument("--force", action="store_true", help="recompute databases already finished")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default), ERROR")
@@ -82,6 +104,74 @@ def print_summary(summaries: list[RunSummary]) -> None:
     )
 
 
+def build_keygen_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=f"{PROG} keygen",
+        description="Create CURVE keys: the coordinator's pair and one pair per worker.",
+    )
+    p.add_argument("directory", metavar="DIR", help="key directory (created; server pair kept)")
+    p.add_argument(
+        "--worker",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also create and authorise a key pair for this worker (repeatable)",
+    )
+    return p
+
+
+def _keygen(argv: list[str]) -> int:
+    args = build_keygen_parser().parse_args(argv)
+    try:
+        made = generate_keys(args.directory, args.worker)
+    except (OSError, ValueError) as exc:
+        print(f"{PROG} keygen: {exc}", file=sys.stderr)
+        return 2
+    print(f"coordinator keys in {args.directory} (authorised workers: {args.directory}/authorized)")
+    for target in made:
+        print(f"copy {target} to the worker host; run orderflow-worker --curve-keys {target.name}")
+    return 0
+
+
+def _run_sharded(args: argparse.Namespace, profile: Profile, databases: list) -> list[RunSummary]:
+    """Run the coordinator over each database; Ctrl-C leaves whole shards and a hint."""
+    settings = CoordinatorSettings(
+        workers=profile.workers,
+        bind=args.bind,
+        curve_keys=args.curve_keys,
+        depth=profile.obi_depth,
+        instruments=profile.instruments or None,
+        shard_rows=args.shard_rows,
+        shards=args.shards,
+        force=args.force,
+        quiet=args.quiet,
+        log_frequency=profile.log_frequency,
+        worker_log_level="ERROR" if args.quiet else args.log_level,
+    )
+    try:
+        coordinator = Coordinator(settings)
+    except ValueError as exc:
+        raise InputFileError(args.curve_keys, str(exc)) from None
+    summaries = []
+    try:
+        coordinator.start()
+        for path in databases:
+            summaries.append(coordinator.process(path))
+    except Interrupted as exc:
+        print(
+            f"\n{PROG}: interrupted ({exc}); committed shards are kept."
+            " Run the same command again to resume.",
+            file=sys.stderr,
+        )
+        raise SystemExit(130) from None
+    except ShardFailed as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    finally:
+        coordinator.close()
+    return summaries
+
+
 def _run(args: argparse.Namespace) -> int:
     configure_logging(args.log_level, args.quiet)
     profile = resolve_profile(args)
@@ -89,17 +179,20 @@ def _run(args: argparse.Namespace) -> int:
         build_parser().error("give at least one PATH or a --profile with paths")
     databases = discover_databases(profile.paths)
     started = time.perf_counter()
-    summaries = []
-    for path in databases:
-        storage = Storage(
-            path,
-            depth=profile.obi_depth,
-            instruments=profile.instruments,
-            batch_size=profile.batch_size,
-            log_frequency=profile.log_frequency,
-            quiet=args.quiet,
-        )
-        summaries.append(storage.build_booktick_from_db(force=args.force))
+    if profile.workers > 0 or args.bind:
+        summaries = _run_sharded(args, profile, databases)
+    else:
+        summaries = []
+        for path in databases:
+            storage = Storage(
+                path,
+                depth=profile.obi_depth,
+                instruments=profile.instruments,
+                batch_size=profile.batch_size,
+                log_frequency=profile.log_frequency,
+                quiet=args.quiet,
+            )
+            summaries.append(storage.build_booktick_from_db(force=args.force))
     if not args.quiet:
         print_summary(summaries)
     skipped = [s.path for s in summaries if s.skipped]
@@ -111,6 +204,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["keygen"]:
+        return _keygen(argv[1:])
     args = build_parser().parse_args(argv)
     return run_main(PROG, lambda: _run(args))
 

@@ -1,0 +1,435 @@
+"""The coordinator loop: hand shards to ZeroMQ workers, collect columns, commit in order.
+
+One ROUTER socket serves every worker: local ones over an ``ipc://`` endpoint in
+a private temporary directory, remote ones over ``--bind`` (CURVE-secured when
+keys are given). The loop has one small method per concern -- accept work,
+handle a worker message, expire silent workers and re-queue their shards, send
+heartbeats -- around an explicit in-flight table, so unlike the zguide's
+brokers a dying worker never loses a shard: it goes back to the front of the
+queue, and a late answer from a worker already given up on is dropped.
+
+Dispatch never runs more than ``WINDOW_PER_WORKER`` shards per worker ahead of
+the first uncommitted one, which bounds the results buffered for in-order
+commits, and therefore the coordinator's memory, whatever the file size.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import signal
+import sqlite3
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import zmq
+from orderflow_services.coordinator.curve_keys import CurveServer
+from orderflow_services.coordinator.local_workers import LocalWorkers
+from orderflow_services.coordinator.planner import Shard, ShardPlan, plan_shards, trim_scan
+from orderflow_services.coordinator.writer import ShardWriter
+from orderflow_services.protocol import (
+    HEARTBEAT_INTERVAL_S,
+    Disconnect,
+    Failed,
+    Heartbeat,
+    MalformedMessage,
+    Message,
+    MessageCodec,
+    Ready,
+    Result,
+    Rows,
+    RowsRequest,
+    Task,
+    silence_limit_s,
+)
+from orderflow_services.worker.worker import SHUTDOWN_REASON
+
+from orderflow.pipeline.progress import ProgressReporter
+from orderflow.pipeline.storage import RunSummary, config_key
+from orderflow.store.input_repository import OrderScan, SQLiteOrderflowRepository
+from orderflow.store.metrics_repository import SQLiteMetricsRepository
+from orderflow.store.order_index import TimeOrderedReader, build_order_index
+
+__all__ = ["Coordinator", "CoordinatorSettings", "Interrupted", "ShardFailed"]
+
+log = logging.getLogger("orderflow.coordinator")
+
+WINDOW_PER_WORKER = 3
+"""Shards dispatched per worker beyond the first uncommitted one."""
+MAX_SHARD_FAILURES = 3
+"""A shard that fails this many times stops the run (a bug, not bad luck)."""
+POLL_MS = 100
+"""Longest the loop blocks, so Ctrl-C and expiry are noticed promptly."""
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived; the run stopped at a shard boundary."""
+
+
+class ShardFailed(Exception):
+    """A shard kept failing on workers; the message carries the worker's error."""
+
+
+@dataclass(frozen=True)
+class CoordinatorSettings:
+    """What ``orderflow-coord`` passes down from its flags and profile."""
+
+    workers: int = 2
+    bind: str | None = None
+    curve_keys: str | None = None
+    depth: int | None = None
+    instruments: list[str] | None = None
+    shard_rows: int | None = None
+    shards: int | None = None
+    force: bool = False
+    quiet: bool = False
+    log_frequency: int = 20
+    worker_log_level: str = "WARNING"
+
+
+@dataclass
+class WorkerState:
+    label: str
+    last_seen: float
+    task_id: int | None = None
+
+
+@dataclass
+class InFlight:
+    shard: Shard
+    identity: bytes
+    sent_at: float
+
+
+@dataclass
+class DatabaseRun:
+    """Per-database state of the loop."""
+
+    plan: ShardPlan
+    writer: ShardWriter
+    rows: TimeOrderedReader
+    reader: sqlite3.Connection
+    progress: ProgressReporter
+    order_index: str | None
+    queue: list[int] = field(default_factory=list)  # heap of shard numbers
+    failures: dict[int, int] = field(default_factory=dict)
+    peak_workers: int = 0
+
+
+class Coordinator:
+    """Owns the socket, the workers and the run of each database in turn."""
+
+    def __init__(self, settings: CoordinatorSettings) -> None:
+        self.settings = settings
+        self.context = zmq.Context()
+        self.codec = MessageCodec()
+        self.socket = self.context.socket(zmq.ROUTER)
+        self.socket.linger = 0
+        self.socket.router_mandatory = False
+        self._tmp = tempfile.TemporaryDirectory(prefix="orderflow-coord-")
+        self.local_endpoint = f"ipc://{self._tmp.name}/workers.sock"
+        self.socket.bind(self.local_endpoint)
+        self.curve: CurveServer | None = None
+        self.remote_endpoint: str | None = None
+        if settings.bind:
+            if settings.curve_keys:
+                self.curve = CurveServer(self.context, settings.curve_keys)
+                self.curve.secure(self.socket)
+            self.socket.bind(settings.bind)
+            self.remote_endpoint = self.socket.last_endpoint.decode()
+            log.info("accepting remote workers on %s", self.remote_endpoint)
+        self.local = LocalWorkers(
+            self.local_endpoint, settings.workers, log_level=settings.worker_log_level
+        )
+        self.workers: dict[bytes, WorkerState] = {}
+        self.in_flight: dict[int, InFlight] = {}
+        self.next_task_id = 1
+        self.last_heartbeat = 0.0
+        self.stop_requested: str | None = None
+        self.run: DatabaseRun | None = None
+        self.indexes_built = 0
+
+    # --- lifecycle
+
+    def start(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.stop_requested = signal.Signals(signum).name
+
+    def close(self) -> None:
+        """Shutdown in named phases; safe to call after any failure."""
+        log.info("shutdown: telling %d worker(s) to leave", len(self.workers))
+        for identity in list(self.workers):
+            self._send(identity, Disconnect(SHUTDOWN_REASON))
+        log.info("shutdown: stopping local workers")
+        self.local.stop()
+        log.info("shutdown: closing the socket")
+        if self.curve is not None:
+            self.curve.stop()
+        self.socket.close(linger=0)
+        self.context.term()
+        self._tmp.cleanup()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_DFL)
+
+    # --- one database
+
+    def process(self, path: Path) -> RunSummary:
+        """Compute one database's metrics; skips a finished one unless ``force``."""
+        started = time.perf_counter()
+        s = self.settings
+        repo = SQLiteOrderflowRepository(path)
+        reader = repo.connect()
+        index: str | None = None  # validates the schema before anything is written
+        metrics = SQLiteMetricsRepository(path)
+        try:
+            writer = ShardWriter(metrics, config_key(s.depth, s.instruments))
+            if writer.is_finished() and not s.force:
+                return RunSummary(str(path), 0, 0, 0, 0.0, skipped=True)
+            book_scan = repo.scan_order(reader, "book")
+            trade_scan = repo.scan_order(reader, "trades")
+            unordered = [sc for sc in (book_scan, trade_scan) if not sc.time_ordered]
+            index = self._order_index(path, unordered)
+            rows_reader = TimeOrderedReader(repo, reader, index)
+            plan = plan_shards(
+                reader,
+                str(path),
+                book_scan,
+                trade_scan,
+                shard_rows=s.shard_rows,
+                shards=s.shards,
+                order_index=index,
+            )
+            todo = writer.begin(plan, repo, reader, force=s.force)
+            progress = ProgressReporter(
+                path.name, book_scan.rows, quiet=s.quiet, updates=s.log_frequency
+            )
+            run = DatabaseRun(plan, writer, rows_reader, reader, progress, index)
+            run.queue = [shard.shard_no for shard in todo]
+            heapq.heapify(run.queue)
+            self.run = run
+            if not self.local.processes:
+                self.local.start()  # only once some database has work to do
+            log.info("%s: %d shards to compute, %d in the plan", path, len(todo), len(plan.shards))
+            self._loop(run)
+            writer.finish()
+            progress.update(book_scan.rows)
+            progress.finish()
+        finally:
+            self.run = None
+            metrics.close()
+            reader.close()
+            if index is not None:
+                Path(index).unlink(missing_ok=True)
+        return RunSummary(
+            str(path),
+            writer.snapshots,
+            writer.rejects,
+            writer.trades,
+            time.perf_counter() - started,
+            shards=len(writer.shards),
+            workers=run.peak_workers,
+        )
+
+    def _order_index(self, path: Path, unordered: list[OrderScan]) -> str | None:
+        """Sort tables whose ids are out of time order once, into a scratch file."""
+        if not unordered:
+            return None
+        self.indexes_built += 1
+        index = f"{self._tmp.name}/order-{self.indexes_built}.db"
+        started = time.perf_counter()
+        build_order_index(path, index, [sc.table for sc in unordered])
+        log.info(
+            "%s: ids of %s are out of time order; sorted them in %.2fs",
+            path.name,
+            " and ".join(sc.table for sc in unordered),
+            time.perf_counter() - started,
+        )
+        return index
+
+    def _loop(self, run: DatabaseRun) -> None:
+        while not run.writer.done:
+            if self.stop_requested:
+                raise Interrupted(self.stop_requested)
+            self._dispatch(run)
+            self._receive(POLL_MS)
+            self._expire_silent_workers()
+            self._send_heartbeats()
+            self._watch_local_workers()
+            run.peak_workers = max(run.peak_workers, len(self.workers))
+
+    # --- the concerns, one method each
+
+    def _dispatch(self, run: DatabaseRun) -> None:
+        """Give each idle worker the lowest queued shard inside the window."""
+        limit = run.writer.next_shard + WINDOW_PER_WORKER * max(1, len(self.workers))
+        for identity, worker in self.workers.items():
+            if not run.queue or run.queue[0] >= limit:
+                return
+            if worker.task_id is not None:
+                continue
+            shard = run.writer.shards[heapq.heappop(run.queue)]
+            task_id = self.next_task_id
+            self.next_task_id += 1
+            plan = run.plan
+            task = Task(
+                task_id=task_id,
+                path=plan.path,
+                shard_no=shard.shard_no,
+                start_ns=shard.start_ns,
+                end_ns=shard.end_ns,
+                book_scan=trim_scan(plan.book_scan, shard.start_ns, shard.end_ns),
+                trade_scan=trim_scan(plan.trade_scan, shard.start_ns, shard.end_ns),
+                depth=self.settings.depth,
+                instruments=self.settings.instruments,
+            )
+            self.in_flight[task_id] = InFlight(shard, identity, time.monotonic())
+            worker.task_id = task_id
+            self._send(identity, task)
+            log.debug("shard %d -> worker %s (task %d)", shard.shard_no, worker.label, task_id)
+
+    def _receive(self, timeout_ms: int) -> None:
+        """Handle every message that arrives within ``timeout_ms``."""
+        if not self.socket.poll(timeout_ms):
+            return
+        while True:
+            try:
+                frames = self.socket.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if len(frames) != 2:
+                log.warning("dropped a %d-frame message", len(frames))
+                continue
+            identity, frame = frames
+            try:
+                message = self.codec.decode(frame)
+            except MalformedMessage as exc:
+                log.warning("dropped malformed message: %s", exc)
+                continue
+            self._handle(identity, message)
+
+    def _handle(self, identity: bytes, message: Message) -> None:
+        now = time.monotonic()
+        worker = self.workers.get(identity)
+        if isinstance(message, Ready):
+            if worker is not None:
+                self._requeue(identity, "said Ready again")
+            self.workers[identity] = WorkerState(f"{message.host}:{message.pid}", now)
+            log.info("worker %s:%d joined (%d now)", message.host, message.pid, len(self.workers))
+            return
+        if worker is None:
+            if not isinstance(message, Disconnect):
+                self._send(identity, Disconnect("unknown worker; say Ready"))
+            return
+        worker.last_seen = now
+        if isinstance(message, Result):
+            self._on_result(identity, worker, message)
+        elif isinstance(message, RowsRequest):
+            self._on_rows_request(identity, worker, message)
+        elif isinstance(message, Failed):
+            self._on_failed(identity, worker, message)
+        elif isinstance(message, Disconnect):
+            self._requeue(identity, f"left ({message.reason})")
+            del self.workers[identity]
+        elif not isinstance(message, Heartbeat):
+            log.warning("dropped unexpected %s from %s", type(message).__name__, worker.label)
+
+    def _on_result(self, identity: bytes, worker: WorkerState, result: Result) -> None:
+        entry = self.in_flight.get(result.task_id)
+        if entry is None or entry.identity != identity or self.run is None:
+            log.info("dropped a late result for task %d from %s", result.task_id, worker.label)
+            return
+        del self.in_flight[result.task_id]
+        worker.task_id = None
+        run = self.run
+        if run.writer.accept(entry.shard.shard_no, result, worker.label):
+            run.progress.update(run.writer.snapshots + run.writer.rejects)
+
+    def _on_rows_request(self, identity: bytes, worker: WorkerState, req: RowsRequest) -> None:
+        entry = self.in_flight.get(req.task_id)
+        if entry is None or entry.identity != identity or self.run is None:
+            return
+        log.info(
+            "worker %s cannot open the file (%s); shipping shard %d's rows",
+            worker.label,
+            req.problem,
+            entry.shard.shard_no,
+        )
+        self._send(identity, shard_rows(self.run, req.task_id, entry.shard, self.settings))
+
+    def _on_failed(self, identity: bytes, worker: WorkerState, failed: Failed) -> None:
+        entry = self.in_flight.get(failed.task_id)
+        if entry is None or self.run is None:
+            return
+        shard_no = entry.shard.shard_no
+        count = self.run.failures[shard_no] = self.run.failures.get(shard_no, 0) + 1
+        log.warning("shard %d failed on %s: %s", shard_no, worker.label, failed.error)
+        if count >= MAX_SHARD_FAILURES:
+            raise ShardFailed(f"shard {shard_no} failed {count} times: {failed.error}")
+        self._requeue(identity, "failed a shard")
+
+    def _expire_silent_workers(self) -> None:
+        limit = silence_limit_s()
+        now = time.monotonic()
+        for identity, worker in list(self.workers.items()):
+            if now - worker.last_seen > limit:
+                self._requeue(identity, f"silent for {now - worker.last_seen:.1f}s")
+                del self.workers[identity]
+
+    def _requeue(self, identity: bytes, why: str) -> None:
+        """Put the worker's in-flight shard back at the front of the queue."""
+        worker = self.workers[identity]
+        task_id, worker.task_id = worker.task_id, None
+        entry = self.in_flight.pop(task_id, None) if task_id is not None else None
+        if entry is not None and self.run is not None:
+            heapq.heappush(self.run.queue, entry.shard.shard_no)
+            log.warning("worker %s %s; shard %d re-queued", worker.label, why, entry.shard.shard_no)
+        else:
+            log.warning("worker %s %s", worker.label, why)
+
+    def _send_heartbeats(self) -> None:
+        now = time.monotonic()
+        if now - self.last_heartbeat < HEARTBEAT_INTERVAL_S:
+            return
+        self.last_heartbeat = now
+        for identity in self.workers:
+            self._send(identity, Heartbeat())
+
+    def _watch_local_workers(self) -> None:
+        self.local.replace_dead()
+        if self.local.all_dead() and not self.workers and self.remote_endpoint is None:
+            raise ShardFailed("every local worker exited; run with --log-level INFO to see why")
+
+    def _send(self, identity: bytes, message: Message) -> None:
+        try:
+            self.socket.send_multipart([identity, self.codec.encode(message)], zmq.NOBLOCK)
+        except zmq.ZMQError as exc:  # peer gone or its queue full: expiry handles it
+            log.debug("send to a worker failed: %s", exc)
+
+
+def shard_rows(run: DatabaseRun, task_id: int, shard: Shard, settings: CoordinatorSettings) -> Rows:
+    """A shard's raw input rows as columns, for a worker that cannot read the file."""
+    columns: list[list] = [[] for _ in range(13)]
+    repo, conn, plan = run.rows, run.reader, run.plan
+    books = repo.iterate_book_rows(
+        conn, plan.book_scan, shard.start_ns, shard.end_ns, settings.instruments
+    )
+    for row in books:
+        for i in range(6):
+            columns[i].append(row[i])
+    trades = repo.iterate_trade_rows(
+        conn, plan.trade_scan, shard.start_ns, shard.end_ns, settings.instruments
+    )
+    for row in trades:
+        columns[6].append(row[0])
+        columns[7].append(row[1])
+        columns[8].append(row[2])
+        columns[9].append(row[3])
+        columns[10].append(row[4])
+        columns[11].append(row[5])
+        columns[12].append(row[6])
+    return Rows(task_id, *columns)

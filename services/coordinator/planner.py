@@ -1,0 +1,160 @@
+"""Shard planning: cut a recording into instant ranges balanced by row count.
+
+A shard is ``[start_ns, end_ns)`` over *instants*, never over ids or rows: every
+row with a given instant falls in exactly one shard, so ties at a shard edge can
+be neither dropped nor counted twice, and trades join the snapshot ranges they
+belong to by the same rule. The first shard is open below (trades before the
+first snapshot land in it) and the last open above.
+
+For the common time-ordered table the boundaries are read off the sparse index
+``scan_order`` already built, so planning costs nothing beyond that one scan
+(a finer stride than the index costs one more pass over ``(id, timestamp)``).
+A book whose ids are not in time order is cut from its sorted order index
+(``orderflow.store.order_index``), which the coordinator builds anyway so that
+workers can read such tables by range.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import math
+import sqlite3
+from collections.abc import Iterable
+
+import msgspec
+
+from orderflow.core.timestamps import parse_instant_ns
+from orderflow.store.input_repository import SAMPLE_EVERY, OrderScan
+from orderflow.store.order_index import indexed_instants
+
+__all__ = [
+    "MAX_DEFAULT_SHARD_ROWS",
+    "Shard",
+    "ShardPlan",
+    "default_shard_rows",
+    "input_key",
+    "plan_shards",
+    "trim_scan",
+]
+
+MAX_DEFAULT_SHARD_ROWS = 10_000
+"""Default snapshots per shard: bounds a worker's result message (~1 MB) and memory."""
+MIN_DEFAULT_SHARD_ROWS = 1_000
+TARGET_SHARDS = 16
+"""Default shard count for small files, so several workers share even 20k snapshots."""
+
+
+class Shard(msgspec.Struct, frozen=True):
+    """One unit of work: the rows with ``start_ns <= instant < end_ns`` (None = open)."""
+
+    shard_no: int
+    start_ns: int | None
+    end_ns: int | None
+
+
+class ShardPlan(msgspec.Struct, frozen=True):
+    """The shards of one database and the scans workers need to read them."""
+
+    path: str
+    shards: list[Shard]
+    book_scan: OrderScan
+    trade_scan: OrderScan
+
+
+def default_shard_rows(parseable_rows: int) -> int:
+    """Depends on the file only, so a resumed run plans the same shards."""
+    return max(MIN_DEFAULT_SHARD_ROWS, min(MAX_DEFAULT_SHARD_ROWS, parseable_rows // TARGET_SHARDS))
+
+
+def input_key(book_scan: OrderScan, trade_scan: OrderScan) -> str:
+    """Fingerprint of the input a plan was made from; a resume requires it unchanged."""
+    fields = [
+        (s.rows, s.unparseable, s.time_ordered, s.min_id, s.max_id, s.first_ns, s.last_ns)
+        for s in (book_scan, trade_scan)
+    ]
+    return hashlib.sha256(msgspec.json.encode(fields)).hexdigest()[:16]
+
+
+def plan_shards(
+    conn: sqlite3.Connection,
+    path: str,
+    book_scan: OrderScan,
+    trade_scan: OrderScan,
+    *,
+    shard_rows: int | None = None,
+    shards: int | None = None,
+    order_index: str | None = None,
+) -> ShardPlan:
+    """Plan shards of about ``shard_rows`` snapshots (or ``shards`` shards in all).
+
+    ``order_index`` is required when the book's ids are out of time order."""
+    parseable = book_scan.rows - book_scan.unparseable
+    if shards is not None:
+        count = max(1, shards)
+    else:
+        rows = shard_rows if shard_rows is not None else default_shard_rows(parseable)
+        count = max(1, math.ceil(parseable / max(1, rows)))
+    stride = math.ceil(parseable / count) if parseable else 1
+    if parseable == 0 or count == 1:
+        bounds: list[int] = []
+    elif book_scan.time_ordered:
+        bounds = _ordered_bounds(conn, book_scan, stride)
+    elif order_index is not None:
+        bounds = _every_nth(indexed_instants(order_index, "book"), stride)[1:]
+    else:
+        raise ValueError("a book whose ids are out of time order needs an order index")
+    edges = _strictly_increasing(bounds, book_scan.first_ns)
+    starts: list[int | None] = [None, *edges]
+    ends: list[int | None] = [*edges, None]
+    plan = [Shard(i, s, e) for i, (s, e) in enumerate(zip(starts, ends, strict=True))]
+    return ShardPlan(path, plan, book_scan, trade_scan)
+
+
+def trim_scan(scan: OrderScan, start_ns: int | None, end_ns: int | None) -> OrderScan:
+    """The scan with only the samples that bracket one shard, for a compact Task.
+
+    ``OrderScan.id_bounds`` needs the last sample before the start and the first
+    at or after the end; keeping just those gives the same id range.
+    """
+    if not scan.time_ordered or not scan.sample_ns:
+        return scan
+    lo = bisect.bisect_left(scan.sample_ns, start_ns) - 1 if start_ns is not None else 0
+    hi = bisect.bisect_left(scan.sample_ns, end_ns) if end_ns is not None else len(scan.sample_ns)
+    lo = max(lo, 0)
+    hi = min(hi + 1, len(scan.sample_ns))
+    return msgspec.structs.replace(
+        scan, sample_ids=scan.sample_ids[lo:hi], sample_ns=scan.sample_ns[lo:hi]
+    )
+
+
+def _ordered_bounds(conn: sqlite3.Connection, scan: OrderScan, stride: int) -> list[int]:
+    if stride % SAMPLE_EVERY == 0:
+        step = stride // SAMPLE_EVERY
+        return scan.sample_ns[step::step]
+    return _every_nth(_instants(conn), stride)[1:]
+
+
+def _every_nth(instants: Iterable[int], stride: int) -> list[int]:
+    """Instants number 0, stride, 2*stride, ... of an ordered stream."""
+    return [ns for seen, ns in enumerate(instants) if seen % stride == 0]
+
+
+def _instants(conn: sqlite3.Connection) -> Iterable[int]:
+    cursor = conn.execute("SELECT timestamp FROM book ORDER BY id")
+    parse = parse_instant_ns
+    while batch := cursor.fetchmany(5000):
+        for (raw,) in batch:
+            ns = parse(raw)
+            if ns is not None:
+                yield ns
+
+
+def _strictly_increasing(bounds: Iterable[int], first_ns: int | None) -> list[int]:
+    """Drop repeated instants (ties) and edges at or before the first snapshot."""
+    out: list[int] = []
+    floor = first_ns if first_ns is not None else -(2**63)
+    for b in bounds:
+        if b > floor and (not out or b > out[-1]):
+            out.append(b)
+    return out

@@ -1,0 +1,217 @@
+"""Stitching shard results into absolute CVD and committing them, in order, resumably.
+
+The coordinator is the only writer. Shards are committed strictly in shard
+order, each in one transaction together with its row in ``metrics_shards``, so
+after a crash (SIGKILL included) the file holds whole shards only and the
+ledger says which. Because the committed shards are always a prefix of the
+plan, a resumed run rebuilds the CVD offsets by summing their recorded signed
+volumes in the same order an uninterrupted run would, and continues from the
+first missing shard with bit-identical results.
+
+The plan itself is stored when the run starts, with a fingerprint of the input
+scan: a resume reuses exactly that plan (whatever ``--shard-rows`` says now),
+and starts over if the recording changed or the output does not add up.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+
+from orderflow_services.coordinator.planner import Shard, ShardPlan, input_key
+from orderflow_services.protocol import Result
+
+from orderflow.store.input_repository import SQLiteOrderflowRepository
+from orderflow.store.metrics_repository import SQLiteMetricsRepository
+
+__all__ = ["SHARDS_DDL", "ShardWriter"]
+
+log = logging.getLogger("orderflow.coordinator")
+
+SHARDS_DDL = """
+CREATE TABLE IF NOT EXISTS metrics_shards (
+    config_key TEXT NOT NULL,
+    shard_no INTEGER NOT NULL,
+    start_ns INTEGER,
+    end_ns INTEGER,
+    input_key TEXT NOT NULL,
+    committed_at TEXT,
+    snapshots INTEGER,
+    rejects INTEGER,
+    trades INTEGER,
+    signed_volume TEXT,
+    worker TEXT,
+    PRIMARY KEY (config_key, shard_no)
+);
+"""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class ShardWriter:
+    """Owns one database's output tables for one coordinator run."""
+
+    def __init__(self, metrics: SQLiteMetricsRepository, config_key: str) -> None:
+        self.metrics = metrics
+        self.conn = metrics.conn
+        self.config_key = config_key
+        self.shards: list[Shard] = []
+        self.next_shard = 0
+        self.offsets: dict[str, float] = {}
+        self.snapshots = 0
+        self.rejects = 0
+        self.trades = 0
+        self.resumed_shards = 0
+        self._buffer: dict[int, tuple[Result, str]] = {}
+
+    # --- starting: skip, resume or reset
+
+    def is_finished(self) -> bool:
+        self.metrics.create_metrics_table()
+        self.conn.executescript(SHARDS_DDL)
+        return self.metrics.run_status(self.config_key) == "finished"
+
+    def begin(
+        self, plan: ShardPlan, repo: SQLiteOrderflowRepository, reader: object, *, force: bool
+    ) -> list[Shard]:
+        """Resume a matching interrupted run or reset; returns the shards left to do."""
+        key = input_key(plan.book_scan, plan.trade_scan)
+        stored = self._stored_shards(key)
+        if not force and stored and self._resumable(stored, plan):
+            self.shards = [Shard(no, s, e) for no, s, e, *_ in stored]
+            self._replay(stored)
+            self.rejects += plan.book_scan.unparseable + plan.trade_scan.unparseable
+            log.info(
+                "%s: resuming, %d of %d shards already committed",
+                plan.path,
+                self.next_shard,
+                len(self.shards),
+            )
+        else:
+            self.shards = list(plan.shards)
+            self._reset(plan, key, repo, reader)
+        return self.shards[self.next_shard :]
+
+    def _stored_shards(self, key: str) -> list[tuple]:
+        if self.metrics.run_status(self.config_key) != "running":
+            return []
+        return self.conn.execute(
+            "SELECT shard_no, start_ns, end_ns, committed_at, snapshots, rejects, trades,"
+            " signed_volume FROM metrics_shards WHERE config_key = ? AND input_key = ?"
+            " ORDER BY shard_no",
+            (self.config_key, key),
+        ).fetchall()
+
+    def _resumable(self, stored: list[tuple], plan: ShardPlan) -> bool:
+        """The ledger is a committed prefix whose counts match the output tables."""
+        committed = [row for row in stored if row[3] is not None]
+        if [row[0] for row in stored] != list(range(len(stored))):
+            return False
+        if [row[0] for row in committed] != list(range(len(committed))):
+            return False
+        unparseable = plan.book_scan.unparseable + plan.trade_scan.unparseable
+        metrics_rows = self.conn.execute("SELECT count(*) FROM metrics").fetchone()[0]
+        reject_rows = self.metrics.count_rejects()
+        return metrics_rows == sum(r[4] for r in committed) and reject_rows == unparseable + sum(
+            r[5] for r in committed
+        )
+
+    def _replay(self, stored: list[tuple]) -> None:
+        for row in stored:
+            if row[3] is None:
+                break
+            self._count(row[4], row[5], row[6], json.loads(row[7]))
+            self.next_shard += 1
+        self.resumed_shards = self.next_shard
+
+    def _reset(
+        self, plan: ShardPlan, key: str, repo: SQLiteOrderflowRepository, reader: object
+    ) -> None:
+        """Drop earlier output and store the plan and the unparseable rows, atomically."""
+        with self.metrics.transaction() as conn:
+            for table in ("metrics", "metrics_rejects", "metrics_runs", "metrics_shards"):
+                conn.execute(f"DELETE FROM {table}")  # fixed names, never user input
+            conn.execute(
+                "INSERT INTO metrics_runs (config_key, status, started_at)"
+                " VALUES (?, 'running', ?)",
+                (self.config_key, _now()),
+            )
+            conn.executemany(
+                "INSERT INTO metrics_shards (config_key, shard_no, start_ns, end_ns, input_key)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(self.config_key, s.shard_no, s.start_ns, s.end_ns, key) for s in self.shards],
+            )
+            for scan in (plan.book_scan, plan.trade_scan):
+                if scan.unparseable:
+                    ids = repo.iterate_unparseable(reader, scan.table)  # type: ignore[arg-type]
+                    self.metrics.write_in_transaction(
+                        (), ((scan.table, i, "timestamp cannot be parsed") for i in ids)
+                    )
+        self.rejects = plan.book_scan.unparseable + plan.trade_scan.unparseable
+
+    # --- running: buffer out-of-order results, commit the contiguous prefix
+
+    @property
+    def done(self) -> bool:
+        return self.next_shard >= len(self.shards)
+
+    def accept(self, shard_no: int, result: Result, worker: str) -> int:
+        """Buffer one shard's result and commit what became contiguous; returns
+        the number of shards committed by this call."""
+        if shard_no < self.next_shard or shard_no in self._buffer:
+            return 0  # a duplicate from a worker we had given up on
+        self._buffer[shard_no] = (result, worker)
+        committed = 0
+        while self.next_shard in self._buffer:
+            self._commit(self.next_shard, *self._buffer.pop(self.next_shard))
+            self.next_shard += 1
+            committed += 1
+        return committed
+
+    def _commit(self, shard_no: int, result: Result, worker: str) -> None:
+        offsets = self.offsets
+        pairs = zip(result.cvd, result.instruments, strict=True)
+        cvd = [c + offsets.get(name, 0.0) for c, name in pairs]
+        rows = zip(
+            result.snapshot_ids,
+            result.timestamps,
+            result.obi,
+            cvd,
+            result.best_bid,
+            result.best_ask,
+            result.instruments,
+            result.ts_ns,
+            strict=True,
+        )
+        with self.metrics.transaction() as conn:
+            self.metrics.write_in_transaction(rows, result.rejects)
+            conn.execute(
+                "UPDATE metrics_shards SET committed_at = ?, snapshots = ?, rejects = ?,"
+                " trades = ?, signed_volume = ?, worker = ? WHERE config_key = ? AND shard_no = ?",
+                (
+                    _now(),
+                    len(result.snapshot_ids),
+                    len(result.rejects),
+                    result.trades,
+                    json.dumps(result.signed_volume),
+                    worker,
+                    self.config_key,
+                    shard_no,
+                ),
+            )
+        self._count(
+            len(result.snapshot_ids), len(result.rejects), result.trades, result.signed_volume
+        )
+
+    def _count(self, snapshots: int, rejects: int, trades: int, volume: dict[str, float]) -> None:
+        self.snapshots += snapshots
+        self.rejects += rejects
+        self.trades += trades
+        for name, value in volume.items():
+            self.offsets[name] = self.offsets.get(name, 0.0) + value
+
+    def finish(self) -> None:
+        self.metrics.finish_run(self.config_key, self.snapshots, self.rejects)

@@ -1,0 +1,182 @@
+"""One shard's metrics, from the file itself or from rows the coordinator shipped.
+
+Both sources run through ``RangeMetrics``, the code the in-process path uses;
+that single computation is what makes every worker count and shard count agree
+with ``--workers 0``. Shipped rows are fed through a small stand-in for the
+input repository that yields the shipped columns in the order the coordinator
+read them, which is already (instant, id) order.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from orderflow_services.protocol import Result, Rows, Task
+
+from orderflow.core.errors import InputFileError
+from orderflow.pipeline.range_metrics import RangeMetrics
+from orderflow.store.input_repository import OrderScan, SQLiteOrderflowRepository
+from orderflow.store.order_index import TimeOrderedReader
+
+__all__ = ["PathMap", "ReaderCache", "ShippedRows", "compute_shard", "open_problem"]
+
+PROGRESS_EVERY_ROWS = 500
+"""Rows between calls of the caller's tick (the worker heartbeats from it)."""
+
+
+class PathMap:
+    """Rewrites the coordinator's path prefixes to this host's (``/data=/mnt/data``).
+
+    Remote hosts often mount the shared recordings elsewhere; a worker whose
+    mapped path does not open asks the coordinator for the rows instead.
+    """
+
+    def __init__(self, pairs: Sequence[str] = ()) -> None:
+        self.pairs: list[tuple[str, str]] = []
+        for pair in pairs:
+            source, sep, target = pair.partition("=")
+            if not sep or not source:
+                raise ValueError(f"--path-map wants FROM=TO, got {pair!r}")
+            self.pairs.append((source.rstrip("/"), target.rstrip("/")))
+
+    def local(self, path: str) -> str:
+        for source, target in self.pairs:
+            if path == source or path.startswith(source + "/"):
+                return target + path[len(source) :]
+        return path
+
+
+class ReaderCache:
+    """Keeps the read-only connection (and order index) the last task named."""
+
+    def __init__(self) -> None:
+        self._key: tuple[str, str | None] | None = None
+        self._reader: TimeOrderedReader | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    def open(
+        self, path: str, order_index: str | None = None
+    ) -> tuple[TimeOrderedReader, sqlite3.Connection]:
+        """The row reader and connection for ``path``; raises InputFileError or
+        sqlite3.Error when the file or its order index cannot be opened here."""
+        if (path, order_index) != self._key or self._conn is None:
+            self.close()
+            repo = SQLiteOrderflowRepository(Path(path))
+            conn = repo.connect()
+            try:
+                reader = TimeOrderedReader(repo, conn, order_index)
+            except sqlite3.Error:
+                conn.close()
+                raise
+            self._conn, self._reader, self._key = conn, reader, (path, order_index)
+        assert self._reader is not None
+        return self._reader, self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._key = self._reader = self._conn = None
+
+
+class ShippedRows:
+    """Quacks like the input repository for ``RangeMetrics``, over shipped columns."""
+
+    def __init__(self, rows: Rows) -> None:
+        self.rows = rows
+
+    def iterate_book_rows(
+        self, conn: object, scan: OrderScan, start_ns: object, end_ns: object, instruments: object
+    ) -> Iterator[tuple]:
+        r = self.rows
+        return zip(
+            r.book_ids,
+            r.book_instruments,
+            r.book_bids,
+            r.book_asks,
+            r.book_timestamps,
+            r.book_ns,
+            strict=True,
+        )
+
+    def iterate_trade_rows(
+        self, conn: object, scan: OrderScan, start_ns: object, end_ns: object, instruments: object
+    ) -> Iterator[tuple]:
+        r = self.rows
+        return zip(
+            r.trade_ids,
+            r.trade_instruments,
+            r.trade_prices,
+            r.trade_sizes,
+            r.trade_sides,
+            r.trade_timestamps,
+            r.trade_ns,
+            strict=True,
+        )
+
+
+def compute_shard(
+    task: Task,
+    repo: TimeOrderedReader | ShippedRows,
+    conn: sqlite3.Connection | None,
+    tick: Callable[[], None] = lambda: None,
+) -> Result:
+    """Run ``RangeMetrics`` over the task's range and pack its output as columns."""
+    started = time.perf_counter()
+    work = RangeMetrics(
+        repo,
+        conn,
+        task.book_scan,
+        task.trade_scan,
+        task.start_ns,
+        task.end_ns,  # type: ignore[arg-type]
+        depth=task.depth,
+        instruments=task.instruments,
+    )
+    ids: list[int] = []
+    stamps: list[str] = []
+    obi: list[float | None] = []
+    cvd: list[float] = []
+    bid: list[float | None] = []
+    ask: list[float | None] = []
+    names: list[str] = []
+    ts_ns: list[int] = []
+    for n, row in enumerate(work.rows(), 1):
+        ids.append(row[0])
+        stamps.append(row[1])
+        obi.append(row[2])
+        cvd.append(row[3])
+        bid.append(row[4])
+        ask.append(row[5])
+        names.append(row[6])
+        ts_ns.append(row[7])
+        if n % PROGRESS_EVERY_ROWS == 0:
+            tick()
+    return Result(
+        task_id=task.task_id,
+        snapshot_ids=ids,
+        timestamps=stamps,
+        obi=obi,
+        cvd=cvd,
+        best_bid=bid,
+        best_ask=ask,
+        instruments=names,
+        ts_ns=ts_ns,
+        rejects=list(work.rejects),
+        signed_volume=dict(work.signed_volume),
+        trades=work.trades,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def open_problem(cache: ReaderCache, path: str, order_index: str | None) -> str | None:
+    """None when ``path`` opens here, else why not (sent with the RowsRequest)."""
+    try:
+        cache.open(path, order_index)
+    except InputFileError as exc:
+        return exc.problem
+    except sqlite3.Error as exc:
+        return str(exc)
+    return None
