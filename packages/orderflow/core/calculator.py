@@ -74,12 +74,14 @@ def summarize_side(
     total = sum(sizes)
     if not _isfinite(total + sum(prices)):
         _check_each(prices, sizes, side)
-    if min(prices) < 0 or min(sizes) < 0:
+    lowest_price = min(prices)
+    smallest_size = min(sizes)
+    if lowest_price < 0 or smallest_size < 0:
         raise InvalidSnapshot(f"{side} has a negative price or size")
     is_bid = side == "bids"
     if depth is None:
-        if min(sizes) > 0:
-            return (max(prices) if is_bid else min(prices)), total
+        if smallest_size > 0:
+            return (max(prices) if is_bid else lowest_price), total
         counted = [p for p, s in zip(prices, sizes, strict=True) if s > 0]
         if not counted:
             return None, 0.0

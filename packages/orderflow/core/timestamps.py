@@ -66,14 +66,26 @@ def _iso_ns(match: re.Match[str]) -> int | None:
     return ns
 
 
+# For digit strings without a leading zero the length alone gives the unit:
+# up to 11 digits is below 1e11 (seconds), 12-14 ms, 15-17 us, 18+ ns.
+_SCALE_BY_DIGITS = {n: NS_PER_S for n in range(1, 12)}
+_SCALE_BY_DIGITS.update({n: 1_000_000 for n in range(12, 15)})
+_SCALE_BY_DIGITS.update({n: 1_000 for n in range(15, 18)})
+_SCALE_BY_DIGITS.update({18: 1, 19: 1})
+
+
 def parse_instant_ns(value: object) -> int | None:
     """Parse a timestamp cell into ns since the Unix epoch (UTC); None if it cannot be.
 
     Returning None rather than raising keeps the hot loop free of exception
     handling; the caller records the row as rejected.
     """
-    if isinstance(value, str):
-        if value.isascii() and value.isdigit():
+    if type(value) is str:
+        if value.isdigit() and value.isascii():
+            scale = _SCALE_BY_DIGITS.get(len(value))
+            if scale is not None and value[0] != "0":
+                ns = int(value) * scale
+                return ns if ns <= _INT64_MAX else None
             return _epoch_ns(value, "")
         text = value.strip()
         whole, dot, fraction = text.partition(".")
@@ -87,6 +99,8 @@ def parse_instant_ns(value: object) -> int | None:
             return _epoch_ns(whole, fraction)
         match = _ISO.fullmatch(text)
         return _iso_ns(match) if match else None
+    if isinstance(value, str):
+        return parse_instant_ns(str(value))
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return _epoch_ns(str(value), "")
     if isinstance(value, float) and value >= 0 and value == value and value != float("inf"):

@@ -23,6 +23,7 @@ from orderflow.store.metrics_repository import MetricRow, RejectRow
 __all__ = ["RangeMetrics", "trade_reject_reason"]
 
 _isfinite = math.isfinite
+_INF = math.inf
 
 
 def _bad_number(value: object) -> bool:
@@ -126,6 +127,22 @@ class RangeMetrics:
 
     def _add_trade(self, trade: tuple, cvd: dict[str, float]) -> None:
         trade_id, instrument, price, size, side = trade[:5]
+        if (
+            type(size) is float
+            and type(price) is float
+            and instrument is not None
+            and 0.0 <= size < _INF
+            and 0.0 <= price < _INF
+        ):
+            # The common well-formed row; anything else takes the full check below.
+            if side == "buy":
+                self.trades += 1
+                cvd[instrument] = cvd.get(instrument, 0.0) + size
+                return
+            if side == "sell":
+                self.trades += 1
+                cvd[instrument] = cvd.get(instrument, 0.0) - size
+                return
         reason = trade_reject_reason(instrument, price, size, side)
         if reason is not None:
             self.rejects.append(("trades", trade_id, reason))

@@ -119,6 +119,7 @@ def generate(
                 per_instr.append((returns, imb_noise))
             for b in range(block):
                 t_ms = start_ms + (step + b) * config.interval_ms
+                step_trades: list[tuple[int, str, float, float, str]] = []
                 for k, spec in enumerate(specs):
                     if written >= config.snapshots:
                         break
@@ -145,15 +146,15 @@ def generate(
                         buy = rng.random() < 0.5 + 0.4 * imb
                         price = ask_prices[0] if buy else bid_prices[0]
                         size = round(float(rng.lognormal(-1.5, 1.0)) * spec.size_scale, 4)
-                        trade_no += 1
-                        offset = int(config.interval_ms * (j + 1) / (n_trades + 1))
-                        out.add_trade(
-                            spec.name,
-                            str(trade_no),
-                            round(float(price), spec.price_decimals),
-                            size,
-                            "buy" if buy else "sell",
-                            str(t_ms + k - offset),
+                        offset = int(config.interval_ms * (n_trades - j) / (n_trades + 1))
+                        step_trades.append(
+                            (
+                                t_ms + k - offset,
+                                spec.name,
+                                round(float(price), spec.price_decimals),
+                                size,
+                                "buy" if buy else "sell",
+                            )
                         )
                     if (
                         config.invalid_every
@@ -166,6 +167,10 @@ def generate(
                         spec.name, ts, bids_text, _side_json(ask_prices, ask_sizes, counts[1], fmt)
                     )
                     written += 1
+                # Recorders append in arrival order, so trades are written time-sorted.
+                for ts_ms, name, price, size, side in sorted(step_trades, key=lambda t: t[0]):
+                    trade_no += 1
+                    out.add_trade(name, str(trade_no), price, size, side, str(ts_ms))
             step += block
             if progress is not None:
                 progress(written, config.snapshots)
