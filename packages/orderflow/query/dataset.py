@@ -102,27 +102,31 @@ class Dataset:
         self._load_trades()
         self._load_metrics()
 
-    def _create(self, name: str, select: str) -> None:
-        kind = "TABLE" if self.materialize else "VIEW"
-        order = " ORDER BY instrument, ts_ns" if self.materialize else ""
+    def _create(self, name: str, select: str, *, materialize: bool | None = None) -> None:
+        table = self.materialize if materialize is None else materialize
+        kind = "TABLE" if table else "VIEW"
+        order = " ORDER BY instrument, ts_ns" if table else ""
         self.con.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS {select}{order}")
 
     def _load_trades(self) -> None:
         try:
+            if not self.materialize:  # a view would only meet bad cells at query time
+                self.con.execute("SELECT count(price), count(size) FROM src.trades").fetchone()
             self._create("trades", _TRADES_SELECT.format(source="src.trades"))
-        except duckdb.MismatchTypeException:
+        except duckdb.Error as exc:
+            if "Mismatch Type" not in str(exc):
+                raise
             self._load_trades_as_text()
         self._seen["trades"] = self._id_bounds("trades")
 
     def _load_trades_as_text(self) -> None:
-        """Text in a REAL column (an invalid trade) stops the typed scan: read every column
-        as text and let valid_amount judge it. SQLite renders REALs with 15 significant
-        digits on this path, so prices carry that precision in such files."""
+        """Text in a REAL column (an invalid trade) stops DuckDB's typed scan, so the
+        trades are read once with every column as text and judged by valid_amount, into
+        a table even for a notebook query (the setting applies at scan time). SQLite
+        renders REALs with 15 significant digits on this path."""
         self.con.execute("SET sqlite_all_varchar = true")
         try:
-            self.con.execute("DETACH src")
-            attach_sqlite(self.con, self.path, "src")
-            self._create("trades", _TRADES_SELECT.format(source="src.trades"))
+            self._create("trades", _TRADES_SELECT.format(source="src.trades"), materialize=True)
         finally:
             self.con.execute("SET sqlite_all_varchar = false")
 
@@ -273,13 +277,20 @@ class Dataset:
                 "CREATE OR REPLACE TEMP VIEW equity_series AS "
                 "SELECT CAST(ts_ns AS BIGINT) AS ts_ns, "
                 "row_number() OVER (ORDER BY ts_ns) AS snapshot_id, instrument, "
-                "CAST(equity AS DOUBLE) AS obi FROM src.backtest_equity "
-                "WHERE run_id = (SELECT max(run_id) FROM src.backtest_equity)"
+                "CAST(equity AS DOUBLE) AS obi FROM src.backtest_equity e "
+                "WHERE run_id = (SELECT max(run_id) FROM src.backtest_equity l "
+                "WHERE l.instrument = e.instrument)"
             )
             table = query_series(
                 self.con, "equity_series", instrument, "obi", start_ns, end_ns, buckets
             )
         return table.select(["ts_ns", "value"])
+
+    def __enter__(self) -> Dataset:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def close(self) -> None:
         with self._lock:
