@@ -1,0 +1,64 @@
+"""``orderflow-report``: Markdown, JSON and HTML summaries of recordings and backtests."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from orderflow.console import configure_logging, run_main
+from orderflow.profiles.profile import Profile, load_profile
+from orderflow.reports.content import build_database_report
+from orderflow.reports.html import render_html
+from orderflow.reports.markdown import render_json, render_markdown
+from orderflow.store.discovery import discover_databases
+
+__all__ = ["main"]
+
+PROG = "orderflow-report"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="Write report.md, report.json and report.html for recordings with metrics.",
+    )
+    p.add_argument("paths", nargs="*", metavar="PATH", help="SQLite files, directories or globs")
+    p.add_argument("--profile", help="YAML dataset profile (thresholds, backtest, instruments)")
+    p.add_argument("--out", default="report", help="output directory (default: ./report)")
+    p.add_argument("--instrument", action="append", help="only this instrument (repeatable)")
+    p.add_argument("--no-html", action="store_true", help="skip the HTML report")
+    p.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default), ERROR")
+    return p
+
+
+def _run(args: argparse.Namespace) -> int:
+    configure_logging(args.log_level)
+    profile = load_profile(args.profile) if args.profile else Profile(paths=[], name="report")
+    if args.paths:
+        profile = profile.with_overrides(paths=list(args.paths))
+    if args.instrument:
+        profile = profile.with_overrides(instruments=args.instrument)
+    if not profile.paths:
+        build_parser().error("give at least one PATH or a --profile with paths")
+    reports = [build_database_report(path, profile) for path in discover_databases(profile.paths)]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "report.md", out / "report.json"]
+    written[0].write_text(render_markdown(profile.name, reports), encoding="utf-8")
+    written[1].write_bytes(render_json(profile.name, reports))
+    if not args.no_html:
+        written.append(out / "report.html")
+        written[-1].write_text(render_html(profile, reports), encoding="utf-8")
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_main(PROG, lambda: _run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
