@@ -226,3 +226,39 @@ def test_missing_column_is_named(tmp_path) -> None:
     conn.close()
     with pytest.raises(InputFileError, match=r"lacks column.*side"):
         run(path)
+
+
+def test_a_file_of_only_bad_rows_spills_rejects_in_batches(recording) -> None:
+    path = recording(
+        books=[("X", [[1, -1]], A, str(1000 + i)) for i in range(2500)],
+        trades=[("X", 1, 1.0, "hold", str(1000 + i)) for i in range(1200)],
+    )
+    summary = Storage(path, quiet=True, batch_size=100).build_booktick_from_db()
+    assert summary.snapshots == 0 and summary.rejects == 3700
+    assert len(read_rejects(path)) == 3700
+
+
+def test_range_metrics_never_holds_more_rejects_than_the_spill_size(recording) -> None:
+    from orderflow.pipeline.range_metrics import RangeMetrics
+    from orderflow.store.input_repository import SQLiteOrderflowRepository
+
+    path = recording(
+        books=[("X", [[1, -1]], A, str(1000 + i)) for i in range(950)],
+        trades=[("X", 1, 1.0, "hold", str(1000 + i)) for i in range(400)],
+    )
+    repo = SQLiteOrderflowRepository(path)
+    conn = repo.connect()
+    spills: list[int] = []
+    work = RangeMetrics(
+        repo,
+        conn,
+        repo.scan_order(conn, "book"),
+        repo.scan_order(conn, "trades"),
+        spill_rejects=lambda pending: spills.append(len(pending)),
+        spill_every=64,
+    )
+    assert list(work.rows()) == []
+    conn.close()
+    assert spills and set(spills) == {64}
+    assert len(work.rejects) < 64
+    assert sum(spills) + len(work.rejects) == 1350

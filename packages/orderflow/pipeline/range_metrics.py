@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from orderflow.core.calculator import InvalidSnapshot, snapshot_metrics, trade_sign
 from orderflow.store.input_repository import OrderScan, SQLiteOrderflowRepository
@@ -72,7 +72,14 @@ class RangeMetrics:
         *,
         depth: int | None = None,
         instruments: Sequence[str] | None = None,
+        spill_rejects: Callable[[list[RejectRow]], None] | None = None,
+        spill_every: int = 1000,
     ) -> None:
+        """``spill_rejects``, when given, receives (and must store) the pending rejects
+        whenever ``spill_every`` have piled up, so a file of nothing but bad rows
+        cannot grow memory; without it they accumulate in ``rejects``."""
+        self._spill = spill_rejects
+        self._spill_every = spill_every
         self._repo = repo
         self._conn = conn
         self._book_scan = book_scan
@@ -95,7 +102,6 @@ class RangeMetrics:
             conn, self._book_scan, self.start_ns, self.end_ns, self.instruments
         )
         cvd = self.signed_volume
-        rejects = self.rejects
         depth = self.depth
         trade = next(trades, None)
         for sid, instrument, bids, asks, timestamp, ns in books:
@@ -103,12 +109,12 @@ class RangeMetrics:
                 self._add_trade(trade, cvd)
                 trade = next(trades, None)
             if instrument is None:
-                rejects.append(("book", sid, "instrument is NULL"))
+                self._reject("book", sid, "instrument is NULL")
                 continue
             try:
                 best_bid, best_ask, obi = snapshot_metrics(bids, asks, depth)
             except InvalidSnapshot as exc:
-                rejects.append(("book", sid, str(exc)))
+                self._reject("book", sid, str(exc))
                 continue
             self.snapshots += 1
             yield (
@@ -124,6 +130,12 @@ class RangeMetrics:
         while trade is not None:
             self._add_trade(trade, cvd)
             trade = next(trades, None)
+
+    def _reject(self, table: str, row_id: int, reason: str) -> None:
+        self.rejects.append((table, row_id, reason))
+        if self._spill is not None and len(self.rejects) >= self._spill_every:
+            self._spill(self.rejects)
+            self.rejects.clear()
 
     def _add_trade(self, trade: tuple, cvd: dict[str, float]) -> None:
         trade_id, instrument, price, size, side = trade[:5]
@@ -145,7 +157,7 @@ class RangeMetrics:
                 return
         reason = trade_reject_reason(instrument, price, size, side)
         if reason is not None:
-            self.rejects.append(("trades", trade_id, reason))
+            self._reject("trades", trade_id, reason)
             return
         self.trades += 1
         cvd[instrument] = cvd.get(instrument, 0.0) + trade_sign(side) * float(size)

@@ -99,6 +99,13 @@ class Storage:
         trade_scan: OrderScan,
     ) -> RunSummary:
         rejects = self._reject_unparseable(conn, metrics, book_scan, trade_scan)
+        spilled = 0
+
+        def spill(pending: list) -> None:
+            nonlocal spilled
+            metrics.insert_metrics_batch((), pending)
+            spilled += len(pending)
+
         work = RangeMetrics(
             self.repo,
             conn,
@@ -106,6 +113,8 @@ class Storage:
             trade_scan,
             depth=self.depth,
             instruments=self.instruments,
+            spill_rejects=spill,
+            spill_every=self.batch_size,
         )
         progress = ProgressReporter(
             self.path.name, book_scan.rows, quiet=self.quiet, updates=self.log_frequency
@@ -122,7 +131,7 @@ class Storage:
                 work.rejects.clear()
                 progress.update(seen)
         metrics.insert_metrics_batch(batch, work.rejects)
-        rejects += len(work.rejects)
+        rejects += len(work.rejects) + spilled
         progress.update(book_scan.rows)
         progress.finish()
         return RunSummary(
