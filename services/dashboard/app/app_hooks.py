@@ -1,0 +1,13 @@
+"""Server lifecycle: open the recordings once when the server starts, close them at exit."""
+
+from __future__ import annotations
+
+from orderflow_services.dashboard.registry import registry
+
+
+def on_server_loaded(server_context: object) -> None:
+    registry.open()
+
+
+def on_server_unloaded(server_context: object) -> None:
+    registry.close()
