@@ -1,0 +1,99 @@
+"""``orderflow-report`` on a generated recording: the files exist and hold the numbers."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tests.recordings import input_tables_digest
+
+from orderflow.synth.generator import SynthConfig, generate
+
+
+def cli(module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=180
+    )
+
+
+@pytest.fixture(scope="module")
+def processed(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("rep")
+    path = base / "rec.db"
+    generate(path, SynthConfig(snapshots=3000, instruments=2, seed=4))
+    done = cli("orderflow_services.coordinator.cli", "--workers", "0", "--quiet", str(path))
+    assert done.returncode == 0, done.stderr
+    (base / "p.yaml").write_text(
+        "name: reptest\npaths: [rec.db]\nalerts:\n  obi_threshold: 0.5\n  obi_min_snapshots: 3\n"
+        "  cvd_window_s: 10\n  cvd_change_threshold: 5\nbacktest:\n  params: {theta: 0.2}\n"
+        "  fee_bps: 1.0\n"
+    )
+    return path
+
+
+def _obi(path: Path) -> dict[str, np.ndarray]:
+    conn = sqlite3.connect(path)
+    out = {}
+    for (name,) in conn.execute("SELECT DISTINCT instrument FROM metrics"):
+        rows = conn.execute(
+            "SELECT obi FROM metrics WHERE instrument = ? AND obi IS NOT NULL", (name,)
+        ).fetchall()
+        out[name] = np.array([r[0] for r in rows])
+    conn.close()
+    return out
+
+
+def test_report_without_a_stored_run_uses_the_profile_backtest(processed, tmp_path):
+    before = input_tables_digest(processed)
+    out = tmp_path / "out"
+    done = cli(
+        "orderflow.reports.cli", "--profile", str(processed.parent / "p.yaml"), "--out", str(out)
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads((out / "report.json").read_text())
+    (db,) = report["databases"]
+    for name, values in _obi(processed).items():
+        s = db["summaries"][name]
+        assert s["obi_mean"] == pytest.approx(values.mean())
+        assert (s["obi_min"], s["obi_max"]) == (values.min(), values.max())
+    assert db["backtest"]["params"] == {"theta": 0.2}
+    assert "not stored" in db["backtest"]["source"]
+    assert {a["kind"] for a in db["alerts"]} == {"obi", "cvd"}
+    markdown = (out / "report.md").read_text()
+    for name, stats in db["backtest"]["results"].items():
+        assert f"| {name} | {stats['pnl']:,.4f} |" in markdown
+    html = (out / "report.html").read_text()
+    assert "Bokeh" in html and "equity marked to mid" in html and "<script" in html
+    assert input_tables_digest(processed) == before
+    conn = sqlite3.connect(processed)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    conn.close()
+    assert "backtest_runs" not in tables and "alerts" not in tables  # reports never write
+
+
+def test_report_shows_the_latest_stored_run(processed, tmp_path):
+    done = cli(
+        "orderflow.backtest.cli",
+        "--strategy",
+        "cvd-momentum",
+        "--param",
+        "window_s=5",
+        "--json",
+        str(tmp_path / "bt.json"),
+        str(processed),
+    )
+    assert done.returncode == 0, done.stderr
+    ran = json.loads((tmp_path / "bt.json").read_text())["runs"][0]
+    out = tmp_path / "out"
+    done = cli("orderflow.reports.cli", str(processed), "--out", str(out), "--no-html")
+    assert done.returncode == 0, done.stderr
+    db = json.loads((out / "report.json").read_text())["databases"][0]
+    assert db["backtest"]["strategy"] == "cvd-momentum"
+    assert db["backtest"]["run_id"] == ran["run_id"]
+    assert db["backtest"]["results"] == ran["instruments"]
+    assert not (out / "report.html").exists()
