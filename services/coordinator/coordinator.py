@@ -18,6 +18,7 @@ from __future__ import annotations
 import heapq
 import logging
 import signal
+import socket
 import sqlite3
 import tempfile
 import time
@@ -60,6 +61,7 @@ WINDOW_PER_WORKER = 3
 """Shards dispatched per worker beyond the first uncommitted one."""
 MAX_SHARD_FAILURES = 3
 """A shard that fails this many times stops the run (a bug, not bad luck)."""
+HOST = socket.gethostname()
 POLL_MS = 100
 """Longest the loop blocks, so Ctrl-C and expiry are noticed promptly."""
 
@@ -92,6 +94,7 @@ class CoordinatorSettings:
 @dataclass
 class WorkerState:
     label: str
+    pid: int
     last_seen: float
     task_id: int | None = None
 
@@ -318,7 +321,7 @@ class Coordinator:
         if isinstance(message, Ready):
             if worker is not None:
                 self._requeue(identity, "said Ready again")
-            self.workers[identity] = WorkerState(f"{message.host}:{message.pid}", now)
+            self.workers[identity] = WorkerState(f"{message.host}:{message.pid}", message.pid, now)
             log.info("worker %s:%d joined (%d now)", message.host, message.pid, len(self.workers))
             return
         if worker is None:
@@ -400,7 +403,12 @@ class Coordinator:
             self._send(identity, Heartbeat())
 
     def _watch_local_workers(self) -> None:
-        self.local.replace_dead()
+        """A local worker that exited is known dead now, without waiting for silence."""
+        dead = set(self.local.replace_dead())
+        for identity, worker in list(self.workers.items()):
+            if worker.pid in dead and worker.label == f"{HOST}:{worker.pid}":
+                self._requeue(identity, "exited")
+                del self.workers[identity]
         if self.local.all_dead() and not self.workers and self.remote_endpoint is None:
             raise ShardFailed("every local worker exited; run with --log-level INFO to see why")
 

@@ -54,15 +54,19 @@ class LocalWorkers:
     def pids(self) -> list[int]:
         return [p.pid for p in self.processes]
 
-    def replace_dead(self) -> None:
-        """Restart workers that exited (a crash or a kill), within the respawn budget."""
+    def replace_dead(self) -> list[int]:
+        """Restart workers that exited (a crash or a kill), within the respawn budget;
+        returns the pids that died, so their shards can be re-queued at once."""
+        dead = []
         for i, proc in enumerate(self.processes):
             if proc.poll() is not None and self.respawns_left > 0:
+                dead.append(proc.pid)
                 self.respawns_left -= 1
                 log.warning(
                     "local worker %d exited with %s; starting another", proc.pid, proc.returncode
                 )
                 self.processes[i] = self._spawn()
+        return dead
 
     def all_dead(self) -> bool:
         return bool(self.processes) and all(p.poll() is not None for p in self.processes)

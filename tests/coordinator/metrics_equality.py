@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 import sqlite3
 from pathlib import Path
 
@@ -39,10 +41,19 @@ def traded_volume(path: Path) -> dict[int, float]:
             continue
         if ns is not None and value == value:
             per.setdefault(instrument, []).append((ns, value))
+    prefix: dict[str, tuple[list[int], list[float]]] = {}
+    for instrument, items in per.items():
+        items.sort()
+        prefix[instrument] = (
+            [t for t, _ in items],
+            list(itertools.accumulate(v for _, v in items)),
+        )
     out = {}
     for sid, instrument, ts in books:
         ns = parse_instant_ns(ts)
-        out[sid] = sum(v for t, v in per.get(instrument, []) if ns is not None and t <= ns)
+        times, sums = prefix.get(instrument, ([], []))
+        k = bisect.bisect_right(times, ns) if ns is not None else 0
+        out[sid] = sums[k - 1] if k else 0.0
     return out
 
 

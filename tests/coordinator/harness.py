@@ -1,0 +1,99 @@
+"""Helpers for the coordinator tests: hand-made recordings and running the real CLIs."""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from orderflow.store.schema import INPUT_DDL
+
+COORD = [sys.executable, "-m", "orderflow_services.coordinator.cli"]
+WORKER = [sys.executable, "-m", "orderflow_services.worker"]
+
+
+def run_coord(*args: object, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run orderflow-coord to completion, as a user would."""
+    return subprocess.run(
+        [*COORD, *map(str, args)], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def make_tie_recording(path: Path, *, shuffle_ids: bool, seed: int = 3) -> None:
+    """A hand-made recording full of edge cases.
+
+    Groups of 1-4 snapshots share an instant (across and within instruments),
+    trades land exactly on snapshot instants, before the first and after the last
+    snapshot; timestamps mix ms, s, us epochs and ISO-8601; a few snapshots and
+    trades are invalid and a few timestamps do not parse.
+    """
+    rng = random.Random(seed)
+    books, trades = [], []
+    base_ms = 1_709_251_200_000
+    instruments = ["BTC-USDT", "ETH-USDT", "SOL-USDT"]
+    trades.append(("BTC-USDT", "t-early", 100.0, 0.5, "buy", str(base_ms - 5000)))
+    trades.append(("ETH-USDT", "t-early2", 10.0, 1.25, "SELL", str(base_ms - 1)))
+    t = base_ms
+    for step in range(700):
+        t += rng.choice([0, 1, 1, 2, 5])
+        for _ in range(rng.randint(1, 4)):
+            name = rng.choice(instruments)
+            bids = [[str(100 - i * 0.5), str(rng.randint(0, 5) / 2), 0, 1] for i in range(5)]
+            asks = [[100.5 + i * 0.5, rng.randint(0, 5) / 2] for i in range(4)]
+            stamp = _format(t, step)
+            if step % 97 == 13:
+                bids[2][1] = "NaN"
+            if step % 151 == 7:
+                stamp = "not-a-time"
+            books.append((name, json.dumps(bids), json.dumps(asks), stamp))
+        for _ in range(rng.choice([0, 1, 2, 3])):
+            side = rng.choice(["buy", "sell", "Buy", "SELL"])
+            if step % 113 == 5:
+                side = "hold"
+            trades.append(
+                (
+                    rng.choice(instruments),
+                    f"t{step}",
+                    100.0,
+                    rng.randint(1, 9) / 4,
+                    side,
+                    _format(t - rng.choice([0, 0, 1]), step + 1),
+                )
+            )
+    trades.append(("SOL-USDT", "t-late", 1.0, 3.0, "buy", str(t + 10_000)))
+    trades.append(("BTC-USDT", "t-bad-ts", 1.0, 3.0, "buy", "yesterday"))
+    book_ids = list(range(1, len(books) + 1))
+    trade_ids = list(range(1, len(trades) + 1))
+    if shuffle_ids:
+        rng.shuffle(book_ids)
+        rng.shuffle(trade_ids)
+    conn = sqlite3.connect(path)
+    conn.executescript(INPUT_DDL)
+    conn.executemany(
+        "INSERT INTO book (id, instrument, bids, asks, timestamp) VALUES (?, ?, ?, ?, ?)",
+        [(i, *row) for i, row in zip(book_ids, books, strict=True)],
+    )
+    conn.executemany(
+        "INSERT INTO trades (id, instrument, trade_id, price, size, side, timestamp)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(i, *row) for i, row in zip(trade_ids, trades, strict=True)],
+    )
+    conn.commit()
+    conn.close()
+
+
+def _format(ms: int, step: int) -> str:
+    """The same instant in one of several spellings metrics.md allows."""
+    kind = step % 4
+    if kind == 1 and ms % 1000 == 0:
+        return str(ms // 1000)
+    if kind == 2:
+        return str(ms * 1000)
+    if kind == 3:
+        from orderflow.core.timestamps import format_instant_ns
+
+        return format_instant_ns(ms * 1_000_000)
+    return str(ms)
