@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import subprocess
 import sys
 import time
@@ -80,6 +81,7 @@ class LocalWorkers:
         for proc in self.processes:
             if proc.poll() is None:
                 proc.terminate()
+                proc.send_signal(signal.SIGCONT)  # a stopped worker acts on SIGTERM only once woken
         deadline = time.monotonic() + STOP_GRACE_S
         for proc in self.processes:
             try:

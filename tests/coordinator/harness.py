@@ -7,6 +7,8 @@ import random
 import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from orderflow.store.schema import INPUT_DDL
@@ -97,3 +99,65 @@ def _format(ms: int, step: int) -> str:
 
         return format_instant_ns(ms * 1_000_000)
     return str(ms)
+
+
+def start_coord(log: Path, *args: object) -> subprocess.Popen:
+    """Start orderflow-coord in the background, stdout and stderr into ``log``."""
+    with log.open("w") as out:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [*COORD, "--log-level", "INFO", *map(str, args)], stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def start_worker(log: Path, *args: object) -> subprocess.Popen:
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [*WORKER, "--log-level", "INFO", *map(str, args)], stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 30, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+        time.sleep(0.02)
+
+
+def committed_shards(path: Path) -> list[tuple[int, str]]:
+    """(shard_no, committed_at) of committed shards, read as the dashboard would."""
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as conn:
+            return conn.execute(
+                "SELECT shard_no, committed_at FROM metrics_shards"
+                " WHERE committed_at IS NOT NULL ORDER BY shard_no"
+            ).fetchall()
+    except sqlite3.OperationalError:  # table not created yet
+        return []
+
+
+def children(pid: int) -> list[int]:
+    """Live child processes of ``pid``, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def integrity_ok(path: Path) -> bool:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]

@@ -9,6 +9,8 @@ and, when the view reaches the end of the data, extends it to show them.
 
 from __future__ import annotations
 
+import math
+
 from bokeh.io import curdoc
 from bokeh.layouts import row
 from bokeh.models import Div, Select
@@ -42,7 +44,12 @@ status = Div(text="", name="status", width=500)
 
 
 def visible_ns() -> tuple[int, int]:
-    return int(panels.x_range.start * NS_PER_MS), int(panels.x_range.end * NS_PER_MS) + 1
+    """The view as [start, end) in ns. Bokeh ranges are float ms, exact only to about a
+    microsecond at today's epoch, so both ends are widened to whole microseconds (a
+    float multiply straight to ns would round the last snapshot out of the range)."""
+    start_us = math.floor(panels.x_range.start * 1000)
+    end_us = math.ceil(panels.x_range.end * 1000) + 1
+    return start_us * 1000, end_us * 1000
 
 
 def requery() -> None:
@@ -157,8 +164,8 @@ def follow() -> None:
     previous = state["last_ns"]
     state["last_ns"] = last
     panels.sources["overview"].data = overview_data(dataset(), state["instrument"], config.max_bars)
-    _, end = visible_ns()
-    if previous is None or end > previous:
+    # following: the view's end (float ms, so compared with 1 ms of slack) reaches the old data
+    if previous is None or panels.x_range.end >= previous / NS_PER_MS - 1:
         state["quiet"] = True
         panels.x_range.end = (last + 1) / NS_PER_MS
         state["quiet"] = False

@@ -1,0 +1,172 @@
+"""Faults with real processes: workers and the coordinator are killed for real.
+
+To land a fault mid-run on a small file, the test briefly freezes the
+coordinator (SIGSTOP) while it acts, so the run cannot finish in between; the
+coordinator's heartbeat tolerance (3 s) makes the short freeze invisible.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.coordinator.harness import (
+    alive,
+    children,
+    committed_shards,
+    integrity_ok,
+    run_coord,
+    start_coord,
+    wait_for,
+)
+from tests.coordinator.metrics_equality import assert_metrics_equal, input_digest
+
+SHARD_ROWS = 200  # 100 shards on the 20k-snapshot file
+
+
+@pytest.fixture
+def reaper() -> Iterator[list[int]]:
+    """Pids to SIGKILL (with SIGCONT first) if a test leaves them behind."""
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        for sig in (signal.SIGCONT, signal.SIGKILL):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                break
+
+
+@pytest.fixture
+def db(tmp_path: Path, synth_db: Path) -> Path:
+    path = tmp_path / "rec.db"
+    shutil.copy(synth_db, path)
+    return path
+
+
+def _wait_exit(proc: subprocess.Popen, timeout: float = 60) -> int:
+    return proc.wait(timeout=timeout)
+
+
+def _freeze_after(coord: subprocess.Popen, db: Path, shards: int) -> list[int]:
+    """Wait for ``shards`` committed shards, freeze the coordinator, return its workers."""
+    wait_for(lambda: len(committed_shards(db)) >= shards, what="committed shards")
+    os.kill(coord.pid, signal.SIGSTOP)
+    assert len(committed_shards(db)) < 100, "the run finished before the fault"
+    workers = children(coord.pid)
+    assert len(workers) >= 1
+    return workers
+
+
+def test_worker_sigkill_mid_run_is_replaced_and_result_is_exact(
+    tmp_path: Path, db: Path, synth_reference: Path, reaper: list[int]
+) -> None:
+    log = tmp_path / "coord.log"
+    coord = start_coord(log, "--workers", 2, "--shard-rows", SHARD_ROWS, db)
+    reaper.append(coord.pid)
+    victim = _freeze_after(coord, db, 3)[0]
+    reaper.extend(children(coord.pid))
+    os.kill(victim, signal.SIGKILL)
+    os.kill(coord.pid, signal.SIGCONT)
+    assert _wait_exit(coord) == 0, log.read_text()
+    text = log.read_text()
+    assert f"local worker {victim} exited" in text
+    assert f":{victim} exited" in text  # its in-flight shard (if any) went back to the queue
+    assert_metrics_equal(synth_reference, db)
+    assert integrity_ok(db)
+
+
+def test_worker_sigstop_is_detected_within_seconds(
+    tmp_path: Path, db: Path, synth_reference: Path, reaper: list[int]
+) -> None:
+    log = tmp_path / "coord.log"
+    coord = start_coord(log, "--workers", 2, "--shard-rows", SHARD_ROWS, db)
+    reaper.append(coord.pid)
+    victim = _freeze_after(coord, db, 3)[0]
+    reaper.append(victim)
+    os.kill(victim, signal.SIGSTOP)
+    stopped_at = time.monotonic()
+    os.kill(coord.pid, signal.SIGCONT)
+    wait_for(lambda: f":{victim} silent for" in log.read_text(), timeout=20, what="expiry")
+    detected_after = time.monotonic() - stopped_at
+    assert detected_after < 8, detected_after
+    assert _wait_exit(coord) == 0, log.read_text()
+    assert_metrics_equal(synth_reference, db)
+    assert not alive(victim)  # the coordinator reaped the frozen worker too
+
+
+def test_coordinator_sigkill_then_resume_twice(
+    tmp_path: Path, db: Path, synth_reference: Path, reaper: list[int]
+) -> None:
+    before = input_digest(db)
+    kept: list[tuple[int, str]] = []
+    for attempt, at_least in enumerate((4, 30)):
+        log = tmp_path / f"coord{attempt}.log"
+        coord = start_coord(log, "--workers", 2, "--shard-rows", SHARD_ROWS, db)
+        reaper.append(coord.pid)
+        workers = _freeze_after(coord, db, at_least)
+        reaper.extend(workers)
+        os.kill(coord.pid, signal.SIGKILL)
+        coord.wait()
+        # Orphaned workers notice their coordinator is gone and leave.
+        wait_for(lambda ws=workers: not any(alive(w) for w in ws), timeout=15, what="orphans")
+        assert integrity_ok(db)
+        assert input_digest(db) == before
+        committed = committed_shards(db)
+        assert committed[: len(kept)] == kept  # earlier shards never recomputed
+        assert [no for no, _ in committed] == list(range(len(committed)))
+        kept = committed
+    log = tmp_path / "final.log"
+    coord = start_coord(log, "--workers", 1, db)  # a different worker count resumes too
+    assert _wait_exit(coord) == 0, log.read_text()
+    assert f"resuming, {len(kept)} of 100 shards already committed" in log.read_text()
+    committed = committed_shards(db)
+    assert committed[: len(kept)] == kept and len(committed) == 100
+    assert_metrics_equal(synth_reference, db)
+    assert integrity_ok(db)
+    assert input_digest(db) == before
+
+
+def test_sigint_stops_cleanly_without_orphans_and_says_how_to_resume(
+    tmp_path: Path, db: Path, synth_reference: Path, reaper: list[int]
+) -> None:
+    log = tmp_path / "coord.log"
+    coord = start_coord(log, "--workers", 2, "--shard-rows", SHARD_ROWS, db)
+    reaper.append(coord.pid)
+    workers = _freeze_after(coord, db, 3)
+    reaper.extend(workers)
+    os.kill(coord.pid, signal.SIGINT)
+    os.kill(coord.pid, signal.SIGCONT)
+    assert _wait_exit(coord, timeout=20) == 130
+    text = log.read_text()
+    assert "Run the same command again to resume" in text
+    assert "Traceback" not in text
+    assert not any(alive(w) for w in workers)  # reaped before the coordinator exited
+    assert integrity_ok(db)
+    done = run_coord("--workers", 2, "--quiet", db)
+    assert done.returncode == 0, done.stderr
+    assert_metrics_equal(synth_reference, db)
+
+
+def test_finished_database_is_skipped_unless_force(
+    tmp_path: Path, db: Path, synth_reference: Path
+) -> None:
+    first = run_coord("--workers", 2, db)
+    assert first.returncode == 0, first.stderr
+    stamps = committed_shards(db)
+    again = run_coord("--workers", 2, db)
+    assert again.returncode == 0
+    assert "skipped" in again.stdout and "--force" in again.stdout
+    assert committed_shards(db) == stamps
+    forced = run_coord("--workers", 2, "--force", "--shards", 3, db)
+    assert forced.returncode == 0, forced.stderr
+    redone = committed_shards(db)
+    assert len(redone) == 3 and redone != stamps[:3]
+    assert_metrics_equal(synth_reference, db)
