@@ -51,7 +51,7 @@ def _cell(value: object) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:,.4f}" if abs(value) < 1e6 else f"{value:,.0f}"
-    return str(value)
+    return str(value).replace("|", "\\|")  # a pipe would end the table cell
 
 
 def _percent(value: float | None) -> str:
