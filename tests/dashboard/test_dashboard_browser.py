@@ -3,7 +3,8 @@
 Checks the four panels have data and pixels, that switching instrument changes
 the data, and that a metrics row written while the page is open appears. With
 ORDERFLOW_SCREENSHOT=path the page's screenshot is also written there (that is
-how docs/dashboard.png is made).
+how docs/dashboard.png is made), and ORDERFLOW_DEMO_DB=path charts a copy of that
+processed recording instead of a generated one.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -73,6 +75,11 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("dash") / "demo.db"
+    demo = os.environ.get("ORDERFLOW_DEMO_DB")
+    if demo:
+        with sqlite3.connect(demo) as src, sqlite3.connect(path) as dst:
+            src.backup(dst)
+        return path
     generate(path, SynthConfig(snapshots=4000, instruments=2, seed=21))
     Storage(path, quiet=True).build_booktick_from_db()
     return path
