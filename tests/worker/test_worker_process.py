@@ -1,0 +1,55 @@
+"""The worker process on its own: reconnecting to a late coordinator, giving up."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import time
+from pathlib import Path
+
+from tests.coordinator.harness import make_tie_recording, run_coord, start_coord, start_worker
+from tests.coordinator.metrics_equality import assert_metrics_equal
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_worker_gives_up_on_a_silent_endpoint(tmp_path: Path) -> None:
+    started = time.monotonic()
+    log = tmp_path / "w.log"
+    worker = start_worker(
+        log, "--connect", f"tcp://127.0.0.1:{_free_port()}", "--give-up-after", "1"
+    )
+    assert worker.wait(timeout=20) == 1
+    assert time.monotonic() - started < 10
+    assert "giving up" in log.read_text()
+
+
+def test_worker_started_first_reconnects_and_serves_a_late_coordinator(tmp_path: Path) -> None:
+    db = tmp_path / "ties.db"
+    make_tie_recording(db, shuffle_ids=False)
+    ref = tmp_path / "ref.db"
+    shutil.copy(db, ref)
+    endpoint = f"tcp://127.0.0.1:{_free_port()}"
+    worker_log = tmp_path / "w.log"
+    worker = start_worker(worker_log, "--connect", endpoint)
+    coord = None
+    try:
+        deadline = time.monotonic() + 20
+        while "reconnecting" not in worker_log.read_text():  # at least one silent cycle
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        coord = start_coord(tmp_path / "c.log", "--workers", 0, "--bind", endpoint, db)
+        assert coord.wait(timeout=60) == 0, (tmp_path / "c.log").read_text()
+        assert worker.wait(timeout=10) == 0
+    finally:
+        for proc in (worker, coord):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    done = run_coord("--workers", 0, "--quiet", ref)
+    assert done.returncode == 0, done.stderr
+    assert_metrics_equal(ref, db)
