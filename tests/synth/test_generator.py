@@ -1,22 +1,12 @@
-import hashlib
 import json
 import sqlite3
 from pathlib import Path
 
 import numpy as np
+from tests.recordings import input_tables_digest
 
 from orderflow.pipeline.storage import Storage
 from orderflow.synth.generator import SynthConfig, generate
-
-
-def book_digest(path: Path) -> str:
-    conn = sqlite3.connect(path)
-    digest = hashlib.sha256()
-    for table in ("book", "trades"):
-        for row in conn.execute(f"SELECT * FROM {table} ORDER BY id"):
-            digest.update(repr(row).encode())
-    conn.close()
-    return digest.hexdigest()
 
 
 def test_same_seed_same_file_other_seed_other_file(tmp_path: Path) -> None:
@@ -24,8 +14,8 @@ def test_same_seed_same_file_other_seed_other_file(tmp_path: Path) -> None:
     generate(tmp_path / "a.db", cfg)
     generate(tmp_path / "b.db", cfg)
     generate(tmp_path / "c.db", SynthConfig(snapshots=600, instruments=3, seed=12))
-    assert book_digest(tmp_path / "a.db") == book_digest(tmp_path / "b.db")
-    assert book_digest(tmp_path / "a.db") != book_digest(tmp_path / "c.db")
+    assert input_tables_digest(tmp_path / "a.db") == input_tables_digest(tmp_path / "b.db")
+    assert input_tables_digest(tmp_path / "a.db") != input_tables_digest(tmp_path / "c.db")
 
 
 def test_okx_style_levels_instruments_and_time_order(tmp_path: Path) -> None:
