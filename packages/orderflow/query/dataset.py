@@ -143,7 +143,11 @@ class Dataset:
     def _id_bounds(self, table: str) -> tuple[int, int]:
         if table not in self._tables:
             return (0, 0)
-        lo, hi = self._sqlite.execute(f"SELECT min(id), max(id) FROM {table}").fetchone()
+        # Two subqueries: SQLite answers a lone min() or max() from the rowid index, but
+        # scans the whole table for min(id), max(id) in one SELECT.
+        lo, hi = self._sqlite.execute(
+            f"SELECT (SELECT min(id) FROM {table}), (SELECT max(id) FROM {table})"
+        ).fetchone()
         return (lo or 0, hi or 0)
 
     def refresh(self) -> bool:
