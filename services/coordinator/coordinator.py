@@ -193,6 +193,8 @@ class Coordinator:
             writer = ShardWriter(metrics, config_key(s.depth, s.instruments))
             if writer.is_finished() and not s.force:
                 return RunSummary(str(path), 0, 0, 0, 0.0, skipped=True)
+            if not self.local.processes:
+                self.local.start()  # now, so their start-up overlaps the scans below
             book_scan = repo.scan_order(reader, "book")
             trade_scan = repo.scan_order(reader, "trades")
             unordered = [sc for sc in (book_scan, trade_scan) if not sc.time_ordered]
@@ -215,8 +217,6 @@ class Coordinator:
             run.queue = [shard.shard_no for shard in todo]
             heapq.heapify(run.queue)
             self.run = run
-            if not self.local.processes:
-                self.local.start()  # only once some database has work to do
             log.info("%s: %d shards to compute, %d in the plan", path, len(todo), len(plan.shards))
             self._loop(run)
             writer.finish()
@@ -349,6 +349,7 @@ class Coordinator:
         del self.in_flight[result.task_id]
         worker.task_id = None
         run = self.run
+        self._dispatch(run)  # its next shard first, so the worker computes while we commit
         if run.writer.accept(entry.shard.shard_no, result, worker.label):
             run.progress.update(run.writer.snapshots + run.writer.rejects)
 

@@ -214,4 +214,10 @@ class ShardWriter:
             self.offsets[name] = self.offsets.get(name, 0.0) + value
 
     def finish(self) -> None:
+        """Mark the run finished and fold the WAL back into the file.
+
+        Workers keep read connections open, so SQLite would leave a full-size
+        ``-wal`` beside the user's file; truncating it leaves the file whole on
+        its own (a copy of just the ``.db`` then has every row)."""
         self.metrics.finish_run(self.config_key, self.snapshots, self.rejects)
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

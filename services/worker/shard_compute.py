@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
+from itertools import islice
 from pathlib import Path
 
 from orderflow_services.protocol import Result, Rows, Task
@@ -135,25 +136,13 @@ def compute_shard(
         depth=task.depth,
         instruments=task.instruments,
     )
-    ids: list[int] = []
-    stamps: list[str] = []
-    obi: list[float | None] = []
-    cvd: list[float] = []
-    bid: list[float | None] = []
-    ask: list[float | None] = []
-    names: list[str] = []
-    ts_ns: list[int] = []
-    for n, row in enumerate(work.rows(), 1):
-        ids.append(row[0])
-        stamps.append(row[1])
-        obi.append(row[2])
-        cvd.append(row[3])
-        bid.append(row[4])
-        ask.append(row[5])
-        names.append(row[6])
-        ts_ns.append(row[7])
-        if n % PROGRESS_EVERY_ROWS == 0:
-            tick()
+    rows: list[tuple] = []
+    stream = work.rows()
+    while chunk := list(islice(stream, PROGRESS_EVERY_ROWS)):
+        rows.extend(chunk)
+        tick()
+    columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(8)]
+    ids, stamps, obi, cvd, bid, ask, names, ts_ns = columns
     return Result(
         task_id=task.task_id,
         snapshot_ids=ids,
