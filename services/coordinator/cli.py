@@ -11,6 +11,7 @@ import argparse
 import sys
 import time
 
+import zmq
 from orderflow_services.coordinator.coordinator import (
     Coordinator,
     CoordinatorSettings,
@@ -152,6 +153,9 @@ def _run_sharded(args: argparse.Namespace, profile: Profile, databases: list) ->
         coordinator = Coordinator(settings)
     except ValueError as exc:
         raise InputFileError(args.curve_keys, str(exc)) from None
+    except zmq.ZMQError as exc:
+        print(f"{PROG}: cannot listen on {args.bind}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     summaries = []
     try:
         coordinator.start()

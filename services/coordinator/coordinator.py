@@ -265,6 +265,12 @@ class Coordinator:
     def _loop(self, run: DatabaseRun) -> None:
         while not run.writer.done:
             if self.stop_requested:
+                log.info(
+                    "%s: stopping intake; %d of %d shards committed",
+                    self.stop_requested,
+                    run.writer.next_shard,
+                    len(run.writer.shards),
+                )
                 raise Interrupted(self.stop_requested)
             self._dispatch(run)
             self._receive(POLL_MS)

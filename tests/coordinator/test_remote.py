@@ -165,3 +165,9 @@ def test_curve_serves_authorised_workers_only(
     assert coord.wait(timeout=60) == 0, log.read_text()
     assert log.read_text().count("joined") == 1
     assert_metrics_equal(synth_reference, db)
+
+
+def test_an_endpoint_that_cannot_be_bound_is_a_one_line_error(tmp_path: Path, db: Path) -> None:
+    done = run_coord("--workers", 0, "--bind", "tcp://256.1.1.1:5", db)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "cannot listen on" in done.stderr
