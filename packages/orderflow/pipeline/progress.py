@@ -40,6 +40,7 @@ class ProgressReporter:
         self.started = time.perf_counter()
         self._next = self.step
         self._last_draw = 0.0
+        self._drawn_at = -1
         self.done = 0
 
     def update(self, done: int) -> None:
@@ -54,6 +55,7 @@ class ProgressReporter:
         self._draw(now)
 
     def _draw(self, now: float) -> None:
+        self._drawn_at = self.done
         elapsed = now - self.started
         fraction = self.done / self.total if self.total else 1.0
         rate = self.done / elapsed if elapsed > 0 else 0.0
@@ -74,7 +76,8 @@ class ProgressReporter:
     def finish(self) -> None:
         if self.quiet:
             return
-        self._draw(time.perf_counter())
+        if self._drawn_at != self.done:
+            self._draw(time.perf_counter())
         if self.tty:
             self.stream.write("\n")
         self.stream.flush()

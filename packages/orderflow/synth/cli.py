@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
+from orderflow.pipeline.progress import ProgressReporter
 from orderflow.synth.generator import INSTRUMENTS, SynthConfig, generate
 
 __all__ = ["main"]
@@ -61,18 +63,13 @@ def main(argv: list[str] | None = None) -> int:
         invalid_every=args.invalid_every,
     )
     started = time.perf_counter()
-
-    def report(done: int, total: int) -> None:
-        if not args.quiet:
-            print(f"\rorderflow-synth: {done:,}/{total:,} snapshots", end="", file=sys.stderr)
-
+    progress = ProgressReporter(Path(args.out).name, config.snapshots, quiet=args.quiet, updates=10)
     try:
-        snapshots, trades = generate(args.out, config, report)
+        snapshots, trades = generate(args.out, config, lambda done, _total: progress.update(done))
     except (OSError, ValueError) as exc:
-        print(f"\norderflow-synth: {exc}", file=sys.stderr)
+        print(f"orderflow-synth: {exc}", file=sys.stderr)
         return 2
-    if not args.quiet:
-        print(file=sys.stderr)
+    progress.finish()
     print(
         f"wrote {args.out}: {snapshots:,} snapshots, {trades:,} trades, "
         f"{config.instruments} instrument(s), {time.perf_counter() - started:.1f}s"
