@@ -22,13 +22,19 @@ import socket
 import sqlite3
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import zmq
 from orderflow_services.coordinator.curve_keys import CurveServer
 from orderflow_services.coordinator.local_workers import LocalWorkers
-from orderflow_services.coordinator.planner import Shard, ShardPlan, plan_shards, trim_scan
+from orderflow_services.coordinator.planner import (
+    Shard,
+    ShardPlan,
+    plan_shards,
+    trim_scan,
+)
 from orderflow_services.coordinator.writer import ShardWriter
 from orderflow_services.protocol import (
     HEARTBEAT_INTERVAL_S,
@@ -203,32 +209,28 @@ class Coordinator:
                 return RunSummary(str(path), 0, 0, 0, 0.0, skipped=True)
             if not self.local.processes:
                 self.local.start()  # now, so their start-up overlaps the scans below
-            book_scan = repo.scan_order(reader, "book")
-            trade_scan = repo.scan_order(reader, "trades")
-            unordered = [sc for sc in (book_scan, trade_scan) if not sc.time_ordered]
-            index = self._order_index(path, unordered)
-            rows_reader = TimeOrderedReader(repo, reader, index)
-            plan = plan_shards(
-                reader,
-                str(path),
-                book_scan,
-                trade_scan,
-                shard_rows=s.shard_rows,
-                shards=s.shards,
-                order_index=index,
-            )
+            with ThreadPoolExecutor(1, thread_name_prefix="orderflow-plan") as pool:
+                # Scans take seconds on big files; the loop keeps heartbeats going meanwhile.
+                planning = pool.submit(self._plan, path, repo, reader)
+                self._wait_for(planning)
+                plan, index, rows_reader = planning.result()
             todo = writer.begin(plan, repo, reader, force=s.force)
             progress = ProgressReporter(
-                path.name, book_scan.rows, quiet=s.quiet, updates=s.log_frequency
+                path.name, plan.book_scan.rows, quiet=s.quiet, updates=s.log_frequency
             )
             run = DatabaseRun(plan, writer, rows_reader, reader, progress, index)
             run.queue = [shard.shard_no for shard in todo]
             heapq.heapify(run.queue)
             self.run = run
-            log.info("%s: %d shards to compute, %d in the plan", path, len(todo), len(plan.shards))
+            log.info(
+                "%s: %d shards to compute, %d in the plan",
+                path,
+                len(todo),
+                len(plan.shards),
+            )
             self._loop(run)
             writer.finish()
-            progress.update(book_scan.rows)
+            progress.update(plan.book_scan.rows)
             progress.finish()
         finally:
             self.run = None
@@ -245,6 +247,37 @@ class Coordinator:
             shards=len(writer.shards),
             workers=run.peak_workers,
         )
+
+    def _plan(
+        self, path: Path, repo: SQLiteOrderflowRepository, reader: sqlite3.Connection
+    ) -> tuple[ShardPlan, str | None, TimeOrderedReader]:
+        """Scan, sort what is out of order, and plan (runs off the loop's thread)."""
+        s = self.settings
+        book_scan = repo.scan_order(reader, "book")
+        trade_scan = repo.scan_order(reader, "trades")
+        unordered = [sc for sc in (book_scan, trade_scan) if not sc.time_ordered]
+        index = self._order_index(path, unordered)
+        plan = plan_shards(
+            reader,
+            str(path),
+            book_scan,
+            trade_scan,
+            shard_rows=s.shard_rows,
+            shards=s.shards,
+            order_index=index,
+        )
+        return plan, index, TimeOrderedReader(repo, reader, index)
+
+    def _wait_for(self, future: Future) -> None:
+        """Serve workers (heartbeats, joins, expiry) until ``future`` is done."""
+        while not future.done():
+            if self.stop_requested:
+                future.cancel()
+                raise Interrupted(self.stop_requested)
+            self._receive(POLL_MS)
+            self._expire_silent_workers()
+            self._send_heartbeats()
+            self._watch_local_workers()
 
     def _order_index(self, path: Path, unordered: list[OrderScan]) -> str | None:
         """Sort tables whose ids are out of time order once, into a scratch file."""
@@ -336,7 +369,12 @@ class Coordinator:
             if worker is not None:
                 self._requeue(identity, "said Ready again")
             self.workers[identity] = WorkerState(f"{message.host}:{message.pid}", message.pid, now)
-            log.info("worker %s:%d joined (%d now)", message.host, message.pid, len(self.workers))
+            log.info(
+                "worker %s:%d joined (%d now)",
+                message.host,
+                message.pid,
+                len(self.workers),
+            )
             return
         if worker is None:
             if not isinstance(message, Disconnect):
@@ -358,7 +396,11 @@ class Coordinator:
     def _on_result(self, identity: bytes, worker: WorkerState, result: Result) -> None:
         entry = self.in_flight.get(result.task_id)
         if entry is None or entry.identity != identity or self.run is None:
-            log.info("dropped a late result for task %d from %s", result.task_id, worker.label)
+            log.info(
+                "dropped a late result for task %d from %s",
+                result.task_id,
+                worker.label,
+            )
             return
         del self.in_flight[result.task_id]
         worker.task_id = None
@@ -405,7 +447,12 @@ class Coordinator:
         entry = self.in_flight.pop(task_id, None) if task_id is not None else None
         if entry is not None and self.run is not None:
             heapq.heappush(self.run.queue, entry.shard.shard_no)
-            log.warning("worker %s %s; shard %d re-queued", worker.label, why, entry.shard.shard_no)
+            log.warning(
+                "worker %s %s; shard %d re-queued",
+                worker.label,
+                why,
+                entry.shard.shard_no,
+            )
         else:
             log.warning("worker %s %s", worker.label, why)
 
