@@ -52,7 +52,7 @@ class CurveServer:
         d = Path(directory)
         secret_file = d / "server.key_secret"
         if not secret_file.is_file():
-            raise ValueError(f"{d}: no server.key_secret; run 'orderflow-coord keygen {d}'")
+            raise ValueError(f"no server.key_secret; run 'orderflow-coord keygen {d}'")
         self.public, self.secret = zmq.auth.load_certificate(secret_file)
         self.authorized = d / "authorized"
         self.authenticator = ThreadAuthenticator(context)
