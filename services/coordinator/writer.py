@@ -91,6 +91,12 @@ class ShardWriter:
                 len(self.shards),
             )
         else:
+            if self.metrics.run_status(self.config_key) == "running" and not force:
+                log.warning(
+                    "%s: the interrupted run cannot be resumed (the recording changed or its"
+                    " output does not add up); starting over",
+                    plan.path,
+                )
             self.shards = list(plan.shards)
             self._reset(plan, key, repo, reader)
         return self.shards[self.next_shard :]

@@ -119,3 +119,30 @@ def test_generated_file_matches_in_process(
             "SELECT count(*) FROM metrics_shards WHERE committed_at IS NOT NULL"
         ).fetchone()[0]
     assert committed == _shard_count(got) > 1
+
+
+def test_depth_and_instrument_filter_match_in_process(tmp_path: Path, synth_db: Path) -> None:
+    flags = ("--depth", 3, "--instrument", "BTC-USDT", "--instrument", "SOL-USDT")
+    ref = tmp_path / "ref.db"
+    shutil.copy(synth_db, ref)
+    assert run_coord("--workers", 0, "--quiet", *flags, ref).returncode == 0
+    got = _sharded(tmp_path, synth_db, 2, "--shards", 13, *flags)
+    assert_metrics_equal(ref, got)
+    assert {row[4] for row in read_metrics(got).values()} == {"BTC-USDT", "SOL-USDT"}
+
+
+def test_a_directory_of_recordings_shares_the_workers(tmp_path: Path) -> None:
+    folder = tmp_path / "day"
+    folder.mkdir()
+    make_tie_recording(folder / "a.db", shuffle_ids=False, seed=1)
+    make_tie_recording(folder / "b.db", shuffle_ids=True, seed=2)
+    (folder / "notes.txt").write_text("not a recording")
+    refs = {}
+    for name in ("a.db", "b.db"):
+        (tmp_path / name).mkdir()
+        refs[name] = _reference(tmp_path / name, folder / name)
+    done = run_coord("--workers", 2, "--shards", 4, "--log-level", "INFO", folder)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("joined") == 2  # started once, used for both files
+    for name, ref in refs.items():
+        assert_metrics_equal(ref, folder / name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -170,3 +171,32 @@ def test_finished_database_is_skipped_unless_force(
     redone = committed_shards(db)
     assert len(redone) == 3 and redone != stamps[:3]
     assert_metrics_equal(synth_reference, db)
+
+
+def test_a_recording_changed_after_a_crash_is_recomputed_not_resumed(
+    tmp_path: Path, db: Path, reaper: list[int]
+) -> None:
+    coord = start_coord(tmp_path / "c.log", "--workers", 2, "--shard-rows", SHARD_ROWS, db)
+    reaper.append(coord.pid)
+    reaper.extend(_freeze_after(coord, db, 3))
+    os.kill(coord.pid, signal.SIGKILL)
+    coord.wait()
+    with sqlite3.connect(db) as conn:  # the recorder appended a snapshot meanwhile
+        conn.execute(
+            "INSERT INTO book (instrument, bids, asks, timestamp)"
+            " SELECT instrument, bids, asks, timestamp FROM book ORDER BY id DESC LIMIT 1"
+        )
+    ref = tmp_path / "ref.db"
+    with sqlite3.connect(db) as source, sqlite3.connect(ref) as target:
+        source.backup(target)  # the WAL's content included
+        for table in ("metrics", "metrics_rejects", "metrics_runs", "metrics_shards"):
+            target.execute(f"DROP TABLE {table}")
+    source.close()
+    target.close()
+    assert run_coord("--workers", 0, "--quiet", ref).returncode == 0
+    log = tmp_path / "again.log"
+    again = start_coord(log, "--workers", 2, db)
+    reaper.append(again.pid)
+    assert _wait_exit(again) == 0, log.read_text()
+    assert "cannot be resumed" in log.read_text()
+    assert_metrics_equal(ref, db)
