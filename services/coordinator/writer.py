@@ -29,6 +29,9 @@ __all__ = ["SHARDS_DDL", "ShardWriter"]
 
 log = logging.getLogger("orderflow.coordinator")
 
+CHECKPOINT_WAIT_MS = 500
+"""How long the final checkpoint waits for workers' reads before giving up."""
+
 SHARDS_DDL = """
 CREATE TABLE IF NOT EXISTS metrics_shards (
     config_key TEXT NOT NULL,
@@ -226,4 +229,9 @@ class ShardWriter:
         ``-wal`` beside the user's file; truncating it leaves the file whole on
         its own (a copy of just the ``.db`` then has every row)."""
         self.metrics.finish_run(self.config_key, self.snapshots, self.rejects)
-        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        # A truncating checkpoint waits for readers; a stopped or slow worker must not
+        # hold the run up, so wait briefly and otherwise leave the WAL for later.
+        timeout_ms = self.conn.execute("PRAGMA busy_timeout").fetchone()[0]
+        self.conn.execute(f"PRAGMA busy_timeout = {CHECKPOINT_WAIT_MS}")
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        self.conn.execute(f"PRAGMA busy_timeout = {int(timeout_ms)}")
