@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import heapq
 import logging
+import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -74,6 +76,7 @@ WRITE_CACHE_KIB = 16_000
 """Page cache of the writer: metrics are appended in time order, so only the
 right edge of each index b-tree is hot."""
 HOST = socket.gethostname()
+SCRATCH_PREFIX = "orderflow-coord-"
 POLL_MS = 100
 """Longest the loop blocks, so Ctrl-C and expiry are noticed promptly."""
 
@@ -143,7 +146,9 @@ class Coordinator:
         self.socket = self.context.socket(zmq.ROUTER)
         self.socket.linger = 0
         self.socket.router_mandatory = False
-        self._tmp = tempfile.TemporaryDirectory(prefix="orderflow-coord-")
+        remove_stale_scratch()
+        self._tmp = tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX)
+        Path(self._tmp.name, "pid").write_text(str(os.getpid()))
         self.local_endpoint = f"ipc://{self._tmp.name}/workers.sock"
         self.socket.bind(self.local_endpoint)
         self.curve: CurveServer | None = None
@@ -479,6 +484,22 @@ class Coordinator:
             self.socket.send_multipart([identity, self.codec.encode(message)], zmq.NOBLOCK)
         except zmq.ZMQError as exc:  # peer gone or its queue full: expiry handles it
             log.debug("send to a worker failed: %s", exc)
+
+
+def remove_stale_scratch() -> None:
+    """Delete scratch directories (socket, order indexes) of coordinators that were
+    SIGKILLed and so could not clean up after themselves."""
+    for directory in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*"):
+        try:
+            owner = int((directory / "pid").read_text())
+        except (OSError, ValueError):
+            continue  # not ours, or still being set up
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            shutil.rmtree(directory, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, another user's
 
 
 def shard_rows(run: DatabaseRun, task_id: int, shard: Shard, settings: CoordinatorSettings) -> Rows:

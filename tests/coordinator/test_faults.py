@@ -12,6 +12,7 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,6 +51,15 @@ def db(tmp_path: Path, synth_db: Path) -> Path:
     path = tmp_path / "rec.db"
     shutil.copy(synth_db, path)
     return path
+
+
+def _scratch_of(pid: int) -> list[Path]:
+    """Scratch directories a coordinator with this pid created."""
+    return [
+        d
+        for d in Path(tempfile.gettempdir()).glob("orderflow-coord-*")
+        if (d / "pid").is_file() and (d / "pid").read_text() == str(pid)
+    ]
 
 
 def _wait_exit(proc: subprocess.Popen, timeout: float = 60) -> int:
@@ -125,6 +135,8 @@ def test_coordinator_sigkill_then_resume_twice(
         assert committed[: len(kept)] == kept  # earlier shards never recomputed
         assert [no for no, _ in committed] == list(range(len(committed)))
         kept = committed
+    killed = [pid for pid in reaper if _scratch_of(pid)]
+    assert killed  # a SIGKILLed coordinator cannot remove its scratch directory...
     log = tmp_path / "final.log"
     coord = start_coord(log, "--workers", 1, db)  # a different worker count resumes too
     assert _wait_exit(coord) == 0, log.read_text()
@@ -134,6 +146,7 @@ def test_coordinator_sigkill_then_resume_twice(
     assert_metrics_equal(synth_reference, db)
     assert integrity_ok(db)
     assert input_digest(db) == before
+    assert not any(_scratch_of(pid) for pid in killed)  # ...the next coordinator does
 
 
 def test_sigint_stops_cleanly_without_orphans_and_says_how_to_resume(
