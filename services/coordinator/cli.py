@@ -12,13 +12,13 @@ import sys
 import time
 
 import zmq
-from orderflow_services.coordinator.coordinator import (
-    Coordinator,
+from orderflow_services.coordinator.coordinator import Coordinator
+from orderflow_services.coordinator.curve_keys import generate_keys
+from orderflow_services.coordinator.run_state import (
     CoordinatorSettings,
     Interrupted,
     ShardFailed,
 )
-from orderflow_services.coordinator.curve_keys import generate_keys
 
 from orderflow.console import configure_logging, format_table, run_main
 from orderflow.core.errors import InputFileError

@@ -25,17 +25,23 @@ import sqlite3
 import tempfile
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import zmq
 from orderflow_services.coordinator.curve_keys import CurveServer
 from orderflow_services.coordinator.local_workers import LocalWorkers
 from orderflow_services.coordinator.planner import (
-    Shard,
     ShardPlan,
     plan_shards,
     trim_scan,
+)
+from orderflow_services.coordinator.run_state import (
+    CoordinatorSettings,
+    DatabaseRun,
+    InFlight,
+    Interrupted,
+    ShardFailed,
+    WorkerState,
 )
 from orderflow_services.coordinator.writer import ShardWriter
 from orderflow_services.protocol import (
@@ -48,11 +54,11 @@ from orderflow_services.protocol import (
     MessageCodec,
     Ready,
     Result,
-    Rows,
     RowsRequest,
     Task,
     silence_limit_s,
 )
+from orderflow_services.shipped_rows import collect_rows
 from orderflow_services.worker.worker import SHUTDOWN_REASON
 
 from orderflow.pipeline.progress import ProgressReporter
@@ -61,7 +67,7 @@ from orderflow.store.input_repository import OrderScan, SQLiteOrderflowRepositor
 from orderflow.store.metrics_repository import SQLiteMetricsRepository
 from orderflow.store.order_index import TimeOrderedReader, build_order_index
 
-__all__ = ["Coordinator", "CoordinatorSettings", "Interrupted", "ShardFailed"]
+__all__ = ["Coordinator", "remove_stale_scratch"]
 
 log = logging.getLogger("orderflow.coordinator")
 
@@ -79,61 +85,6 @@ HOST = socket.gethostname()
 SCRATCH_PREFIX = "orderflow-coord-"
 POLL_MS = 100
 """Longest the loop blocks, so Ctrl-C and expiry are noticed promptly."""
-
-
-class Interrupted(Exception):
-    """SIGINT or SIGTERM arrived; the run stopped at a shard boundary."""
-
-
-class ShardFailed(Exception):
-    """A shard kept failing on workers; the message carries the worker's error."""
-
-
-@dataclass(frozen=True)
-class CoordinatorSettings:
-    """What ``orderflow-coord`` passes down from its flags and profile."""
-
-    workers: int = 2
-    bind: str | None = None
-    curve_keys: str | None = None
-    depth: int | None = None
-    instruments: list[str] | None = None
-    shard_rows: int | None = None
-    shards: int | None = None
-    force: bool = False
-    quiet: bool = False
-    log_frequency: int = 20
-    worker_log_level: str = "WARNING"
-
-
-@dataclass
-class WorkerState:
-    label: str
-    pid: int
-    last_seen: float
-    task_id: int | None = None
-
-
-@dataclass
-class InFlight:
-    shard: Shard
-    identity: bytes
-    sent_at: float
-
-
-@dataclass
-class DatabaseRun:
-    """Per-database state of the loop."""
-
-    plan: ShardPlan
-    writer: ShardWriter
-    rows: TimeOrderedReader
-    reader: sqlite3.Connection
-    progress: ProgressReporter
-    order_index: str | None
-    queue: list[int] = field(default_factory=list)  # heap of shard numbers
-    failures: dict[int, int] = field(default_factory=dict)
-    peak_workers: int = 0
 
 
 class Coordinator:
@@ -424,7 +375,11 @@ class Coordinator:
             req.problem,
             entry.shard.shard_no,
         )
-        self._send(identity, shard_rows(self.run, req.task_id, entry.shard, self.settings))
+        run = self.run
+        rows = collect_rows(
+            run.rows, run.reader, run.plan, req.task_id, entry.shard, self.settings.instruments
+        )
+        self._send(identity, rows)
 
     def _on_failed(self, identity: bytes, worker: WorkerState, failed: Failed) -> None:
         entry = self.in_flight.get(failed.task_id)
@@ -500,27 +455,3 @@ def remove_stale_scratch() -> None:
             shutil.rmtree(directory, ignore_errors=True)
         except PermissionError:
             pass  # alive, another user's
-
-
-def shard_rows(run: DatabaseRun, task_id: int, shard: Shard, settings: CoordinatorSettings) -> Rows:
-    """A shard's raw input rows as columns, for a worker that cannot read the file."""
-    columns: list[list] = [[] for _ in range(13)]
-    repo, conn, plan = run.rows, run.reader, run.plan
-    books = repo.iterate_book_rows(
-        conn, plan.book_scan, shard.start_ns, shard.end_ns, settings.instruments
-    )
-    for row in books:
-        for i in range(6):
-            columns[i].append(row[i])
-    trades = repo.iterate_trade_rows(
-        conn, plan.trade_scan, shard.start_ns, shard.end_ns, settings.instruments
-    )
-    for row in trades:
-        columns[6].append(row[0])
-        columns[7].append(row[1])
-        columns[8].append(row[2])
-        columns[9].append(row[3])
-        columns[10].append(row[4])
-        columns[11].append(row[5])
-        columns[12].append(row[6])
-    return Rows(task_id, *columns)

@@ -2,27 +2,27 @@
 
 Both sources run through ``RangeMetrics``, the code the in-process path uses;
 that single computation is what makes every worker count and shard count agree
-with ``--workers 0``. Shipped rows are fed through a small stand-in for the
-input repository that yields the shipped columns in the order the coordinator
-read them, which is already (instant, id) order.
+with ``--workers 0``. Shipped rows come in through ``ShippedRows``
+(``orderflow_services.shipped_rows``), already in (instant, id) order.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from itertools import islice
 from pathlib import Path
 
-from orderflow_services.protocol import Result, Rows, Task
+from orderflow_services.protocol import Result, Task
+from orderflow_services.shipped_rows import ShippedRows
 
 from orderflow.core.errors import InputFileError
 from orderflow.pipeline.range_metrics import RangeMetrics
-from orderflow.store.input_repository import OrderScan, SQLiteOrderflowRepository
+from orderflow.store.input_repository import SQLiteOrderflowRepository
 from orderflow.store.order_index import TimeOrderedReader
 
-__all__ = ["PathMap", "ReaderCache", "ShippedRows", "compute_shard", "open_problem"]
+__all__ = ["PathMap", "ReaderCache", "compute_shard", "open_problem"]
 
 PROGRESS_EVERY_ROWS = 500
 """Rows between calls of the caller's tick (the worker heartbeats from it)."""
@@ -86,42 +86,6 @@ class ReaderCache:
         if self._conn is not None:
             self._conn.close()
         self._key = self._reader = self._conn = None
-
-
-class ShippedRows:
-    """Quacks like the input repository for ``RangeMetrics``, over shipped columns."""
-
-    def __init__(self, rows: Rows) -> None:
-        self.rows = rows
-
-    def iterate_book_rows(
-        self, conn: object, scan: OrderScan, start_ns: object, end_ns: object, instruments: object
-    ) -> Iterator[tuple]:
-        r = self.rows
-        return zip(
-            r.book_ids,
-            r.book_instruments,
-            r.book_bids,
-            r.book_asks,
-            r.book_timestamps,
-            r.book_ns,
-            strict=True,
-        )
-
-    def iterate_trade_rows(
-        self, conn: object, scan: OrderScan, start_ns: object, end_ns: object, instruments: object
-    ) -> Iterator[tuple]:
-        r = self.rows
-        return zip(
-            r.trade_ids,
-            r.trade_instruments,
-            r.trade_prices,
-            r.trade_sizes,
-            r.trade_sides,
-            r.trade_timestamps,
-            r.trade_ns,
-            strict=True,
-        )
 
 
 def compute_shard(

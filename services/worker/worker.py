@@ -38,10 +38,10 @@ from orderflow_services.protocol import (
     RowsRequest,
     Task,
 )
+from orderflow_services.shipped_rows import ShippedRows
 from orderflow_services.worker.shard_compute import (
     PathMap,
     ReaderCache,
-    ShippedRows,
     compute_shard,
     open_problem,
 )

@@ -9,7 +9,6 @@ from __future__ import annotations
 import random
 
 import pytest
-from orderflow_services.coordinator.coordinator import DatabaseRun, shard_rows
 from orderflow_services.coordinator.planner import plan_shards, trim_scan
 from orderflow_services.protocol import (
     Heartbeat,
@@ -19,7 +18,8 @@ from orderflow_services.protocol import (
     Result,
     Task,
 )
-from orderflow_services.worker.shard_compute import PathMap, ShippedRows, compute_shard
+from orderflow_services.shipped_rows import ShippedRows, collect_rows
+from orderflow_services.worker.shard_compute import PathMap, compute_shard
 
 from orderflow.store.input_repository import SQLiteOrderflowRepository
 from orderflow.store.order_index import TimeOrderedReader, build_order_index
@@ -75,12 +75,11 @@ def test_trimmed_scans_read_exactly_the_rows_of_the_full_scan(opened) -> None:
 
 def test_shards_partition_the_rows_and_shipped_rows_give_the_same_result(opened) -> None:
     _path, _repo, conn, reader, plan, index = opened
-    run = DatabaseRun(plan, None, reader, conn, None, index)  # type: ignore[arg-type]
     seen: list[int] = []
     for shard in plan.shards:
         task = _task(plan, shard, index, task_id=shard.shard_no + 1)
         from_file = compute_shard(task, reader, conn)
-        shipped = shard_rows(run, task.task_id, shard, _Settings())
+        shipped = collect_rows(reader, conn, plan, task.task_id, shard, None)
         from_rows = compute_shard(task, ShippedRows(shipped), None)
         assert from_rows.snapshot_ids == from_file.snapshot_ids
         assert from_rows.cvd == from_file.cvd and from_rows.obi == from_file.obi
@@ -90,10 +89,6 @@ def test_shards_partition_the_rows_and_shipped_rows_give_the_same_result(opened)
         seen.extend(r[1] for r in from_file.rejects if r[0] == "book")
     parseable = plan.book_scan.rows - plan.book_scan.unparseable
     assert sorted(seen) == sorted(set(seen)) and len(seen) == parseable
-
-
-class _Settings:
-    instruments = None
 
 
 def test_codec_round_trips_and_rejects_garbage() -> None:

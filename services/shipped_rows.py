@@ -1,0 +1,82 @@
+"""Rows shipped to a worker that cannot open the recording, both ends of the trip.
+
+A remote worker without the file asks for a shard's rows; the coordinator reads
+them exactly as a worker would (same ranges, same (instant, id) order) and sends
+them as columns. On the worker, ``ShippedRows`` stands in for the input
+repository so the rows go through the same ``RangeMetrics`` computation as rows
+read from the file: there is one computation path, fed from two places.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+
+from orderflow_services.coordinator.planner import Shard, ShardPlan
+from orderflow_services.protocol import Rows
+
+from orderflow.store.input_repository import OrderScan
+from orderflow.store.order_index import TimeOrderedReader
+
+__all__ = ["ShippedRows", "collect_rows"]
+
+
+def collect_rows(
+    reader: TimeOrderedReader,
+    conn: sqlite3.Connection,
+    plan: ShardPlan,
+    task_id: int,
+    shard: Shard,
+    instruments: Sequence[str] | None,
+) -> Rows:
+    """A shard's raw input rows as columns (book: 6 columns, trades: 7)."""
+    books = reader.iterate_book_rows(
+        conn, plan.book_scan, shard.start_ns, shard.end_ns, instruments
+    )
+    trades = reader.iterate_trade_rows(
+        conn, plan.trade_scan, shard.start_ns, shard.end_ns, instruments
+    )
+    book_columns = _columns(books, 6)
+    trade_columns = _columns(trades, 7)
+    return Rows(task_id, *book_columns, *trade_columns)
+
+
+def _columns(rows: Iterator[tuple], width: int) -> list[list]:
+    table = list(rows)
+    return [list(c) for c in zip(*table, strict=True)] if table else [[] for _ in range(width)]
+
+
+class ShippedRows:
+    """Quacks like the input repository for ``RangeMetrics``, over shipped columns."""
+
+    def __init__(self, rows: Rows) -> None:
+        self.rows = rows
+
+    def iterate_book_rows(
+        self, conn: object, scan: OrderScan, start_ns: object, end_ns: object, instruments: object
+    ) -> Iterator[tuple]:
+        r = self.rows
+        return zip(
+            r.book_ids,
+            r.book_instruments,
+            r.book_bids,
+            r.book_asks,
+            r.book_timestamps,
+            r.book_ns,
+            strict=True,
+        )
+
+    def iterate_trade_rows(
+        self, conn: object, scan: OrderScan, start_ns: object, end_ns: object, instruments: object
+    ) -> Iterator[tuple]:
+        r = self.rows
+        return zip(
+            r.trade_ids,
+            r.trade_instruments,
+            r.trade_prices,
+            r.trade_sizes,
+            r.trade_sides,
+            r.trade_timestamps,
+            r.trade_ns,
+            strict=True,
+        )
