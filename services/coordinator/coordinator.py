@@ -75,12 +75,6 @@ WINDOW_PER_WORKER = 3
 """Shards dispatched per worker beyond the first uncommitted one."""
 MAX_SHARD_FAILURES = 3
 """A shard that fails this many times stops the run (a bug, not bad luck)."""
-SCAN_CACHE_KIB = 8_000
-"""Page cache of the coordinator's reader: scans stream once, so a cache the
-size of the file (the seed's 100 MB) would only make memory grow with it."""
-WRITE_CACHE_KIB = 16_000
-"""Page cache of the writer: metrics are appended in time order, so only the
-right edge of each index b-tree is hot."""
 HOST = socket.gethostname()
 SCRATCH_PREFIX = "orderflow-coord-"
 POLL_MS = 100
@@ -155,10 +149,8 @@ class Coordinator:
         s = self.settings
         repo = SQLiteOrderflowRepository(path)
         reader = repo.connect()  # validates the schema before anything is written
-        reader.execute(f"PRAGMA cache_size = -{SCAN_CACHE_KIB}")
         index: str | None = None
         metrics = SQLiteMetricsRepository(path)
-        metrics.conn.execute(f"PRAGMA cache_size = -{WRITE_CACHE_KIB}")
         try:
             writer = ShardWriter(metrics, config_key(s.depth, s.instruments))
             if writer.is_finished() and not s.force:

@@ -25,29 +25,12 @@ from orderflow_services.protocol import Result
 from orderflow.store.input_repository import SQLiteOrderflowRepository
 from orderflow.store.metrics_repository import SQLiteMetricsRepository
 
-__all__ = ["SHARDS_DDL", "ShardWriter"]
+__all__ = ["ShardWriter"]
 
 log = logging.getLogger("orderflow.coordinator")
 
 CHECKPOINT_WAIT_MS = 500
 """How long the final checkpoint waits for workers' reads before giving up."""
-
-SHARDS_DDL = """
-CREATE TABLE IF NOT EXISTS metrics_shards (
-    config_key TEXT NOT NULL,
-    shard_no INTEGER NOT NULL,
-    start_ns INTEGER,
-    end_ns INTEGER,
-    input_key TEXT NOT NULL,
-    committed_at TEXT,
-    snapshots INTEGER,
-    rejects INTEGER,
-    trades INTEGER,
-    signed_volume TEXT,
-    worker TEXT,
-    PRIMARY KEY (config_key, shard_no)
-);
-"""
 
 
 def _now() -> str:
@@ -74,7 +57,6 @@ class ShardWriter:
 
     def is_finished(self) -> bool:
         self.metrics.create_metrics_table()
-        self.conn.executescript(SHARDS_DDL)
         return self.metrics.run_status(self.config_key) == "finished"
 
     def begin(

@@ -28,11 +28,6 @@ PROGRESS_EVERY_ROWS = 500
 """Rows between calls of the caller's tick (the worker heartbeats from it)."""
 
 
-READ_CACHE_KIB = 16_000
-"""Page cache per worker: shards are read once, front to back, so a small cache
-loses nothing and keeps a worker's memory independent of the file's size."""
-
-
 class PathMap:
     """Rewrites the coordinator's path prefixes to this host's (``/data=/mnt/data``).
 
@@ -72,7 +67,6 @@ class ReaderCache:
             self.close()
             repo = SQLiteOrderflowRepository(Path(path))
             conn = repo.connect()
-            conn.execute(f"PRAGMA cache_size = -{READ_CACHE_KIB}")
             try:
                 reader = TimeOrderedReader(repo, conn, order_index)
             except sqlite3.Error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import sqlite3
 import subprocess
@@ -101,11 +102,19 @@ def _format(ms: int, step: int) -> str:
     return str(ms)
 
 
-def start_coord(log: Path, *args: object) -> subprocess.Popen:
-    """Start orderflow-coord in the background, stdout and stderr into ``log``."""
+def start_coord(log: Path, *args: object, tmpdir: Path | None = None) -> subprocess.Popen:
+    """Start orderflow-coord in the background, stdout and stderr into ``log``.
+
+    ``tmpdir`` gives the coordinator a private TMPDIR, so scratch directories it
+    leaves behind are not cleaned up by coordinators of concurrent test runs.
+    """
+    env = {**os.environ, "TMPDIR": str(tmpdir)} if tmpdir is not None else None
     with log.open("w") as out:  # the child keeps its own descriptor
         return subprocess.Popen(
-            [*COORD, "--log-level", "INFO", *map(str, args)], stdout=out, stderr=subprocess.STDOUT
+            [*COORD, "--log-level", "INFO", *map(str, args)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
 
 

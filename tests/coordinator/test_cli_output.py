@@ -79,4 +79,6 @@ def test_log_level_info_shows_workers_joining(tmp_path: Path) -> None:
     shutil.copy(db, copy)
     done = run_coord("--workers", 2, "--log-level", "INFO", copy)
     assert done.returncode == 0
-    assert done.stderr.count("joined") == 2 and "shards to compute" in done.stderr
+    # On a small file one worker may finish every shard before the other joins.
+    assert "started 2 local worker(s)" in done.stderr
+    assert done.stderr.count("joined") >= 1 and "shards to compute" in done.stderr

@@ -12,7 +12,6 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,11 +52,11 @@ def db(tmp_path: Path, synth_db: Path) -> Path:
     return path
 
 
-def _scratch_of(pid: int) -> list[Path]:
-    """Scratch directories a coordinator with this pid created."""
+def _scratch_of(pid: int, root: Path) -> list[Path]:
+    """Scratch directories a coordinator with this pid created under ``root``."""
     return [
         d
-        for d in Path(tempfile.gettempdir()).glob("orderflow-coord-*")
+        for d in root.glob("orderflow-coord-*")
         if (d / "pid").is_file() and (d / "pid").read_text() == str(pid)
     ]
 
@@ -118,10 +117,12 @@ def test_coordinator_sigkill_then_resume_twice(
     tmp_path: Path, db: Path, synth_reference: Path, reaper: list[int]
 ) -> None:
     before = input_digest(db)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     kept: list[tuple[int, str]] = []
     for attempt, at_least in enumerate((4, 30)):
         log = tmp_path / f"coord{attempt}.log"
-        coord = start_coord(log, "--workers", 2, "--shard-rows", SHARD_ROWS, db)
+        coord = start_coord(log, "--workers", 2, "--shard-rows", SHARD_ROWS, db, tmpdir=scratch)
         reaper.append(coord.pid)
         workers = _freeze_after(coord, db, at_least)
         reaper.extend(workers)
@@ -135,10 +136,10 @@ def test_coordinator_sigkill_then_resume_twice(
         assert committed[: len(kept)] == kept  # earlier shards never recomputed
         assert [no for no, _ in committed] == list(range(len(committed)))
         kept = committed
-    killed = [pid for pid in reaper if _scratch_of(pid)]
+    killed = [pid for pid in reaper if _scratch_of(pid, scratch)]
     assert killed  # a SIGKILLed coordinator cannot remove its scratch directory...
     log = tmp_path / "final.log"
-    coord = start_coord(log, "--workers", 1, db)  # a different worker count resumes too
+    coord = start_coord(log, "--workers", 1, db, tmpdir=scratch)  # other worker counts resume
     assert _wait_exit(coord) == 0, log.read_text()
     assert f"resuming, {len(kept)} of 100 shards already committed" in log.read_text()
     committed = committed_shards(db)
@@ -146,7 +147,7 @@ def test_coordinator_sigkill_then_resume_twice(
     assert_metrics_equal(synth_reference, db)
     assert integrity_ok(db)
     assert input_digest(db) == before
-    assert not any(_scratch_of(pid) for pid in killed)  # ...the next coordinator does
+    assert not any(_scratch_of(pid, scratch) for pid in killed)  # ...the next coordinator does
 
 
 def test_sigint_stops_cleanly_without_orphans_and_says_how_to_resume(

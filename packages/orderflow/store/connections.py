@@ -18,7 +18,12 @@ from orderflow.core.errors import InputFileError
 
 __all__ = ["open_readonly", "open_writer", "sqlite_uri"]
 
-READ_CACHE_KIB = 100_000  # the seed's cache_size, in KiB (negative PRAGMA value)
+READ_CACHE_KIB = 16_000
+"""Page cache of a reader, KiB. Rows stream once, front to back, so the seed's
+100 MB cache buys nothing and would make memory grow with the file."""
+WRITE_CACHE_KIB = 16_000
+"""Page cache of the writer, KiB: metrics are appended in time order, so only
+the right edge of each index b-tree is hot."""
 BUSY_TIMEOUT_S = 30.0
 
 
@@ -53,7 +58,7 @@ def open_writer(path: str | Path) -> sqlite3.Connection:
         )
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute(f"PRAGMA cache_size = -{READ_CACHE_KIB}")
+        conn.execute(f"PRAGMA cache_size = -{WRITE_CACHE_KIB}")
     except sqlite3.DatabaseError as exc:
         raise InputFileError(p, f"cannot be opened for writing ({exc})") from None
     return conn

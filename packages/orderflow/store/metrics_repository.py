@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from orderflow.store.connections import open_writer
-from orderflow.store.schema import METRICS_DDL, REJECTS_DDL, RUNS_DDL
+from orderflow.store.schema import METRICS_DDL, REJECTS_DDL, RUNS_DDL, SHARDS_DDL
 
 __all__ = ["MetricRow", "RejectRow", "SQLiteMetricsRepository"]
 
@@ -22,8 +22,10 @@ MetricRow = tuple[int, str, float | None, float, float | None, float | None, str
 # (source_table, row_id, reason)
 RejectRow = tuple[str, int, str]
 
+# Plain INSERT: every run starts from a reset table or a committed prefix of
+# shards, so a duplicate snapshot would be a bug to surface, not to paper over.
 _INSERT_METRICS = (
-    "INSERT OR REPLACE INTO metrics"
+    "INSERT INTO metrics"
     " (snapshot_id, timestamp, obi, cvd, best_bid, best_ask, instrument, ts_ns)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
@@ -48,7 +50,7 @@ class SQLiteMetricsRepository:
         self.conn.close()
 
     def create_metrics_table(self) -> None:
-        self.conn.executescript(METRICS_DDL + REJECTS_DDL + RUNS_DDL)
+        self.conn.executescript(METRICS_DDL + REJECTS_DDL + RUNS_DDL + SHARDS_DDL)
 
     def table_exists(self, name: str) -> bool:
         row = self.conn.execute(
@@ -114,6 +116,7 @@ class SQLiteMetricsRepository:
                 self.conn.execute("DELETE FROM metrics")
                 self.conn.execute("DELETE FROM metrics_rejects")
                 self.conn.execute("DELETE FROM metrics_runs")
+                self.conn.execute("DELETE FROM metrics_shards")
             self.conn.execute(
                 "INSERT INTO metrics_runs (config_key, status, started_at) VALUES (?, 'running', ?)"
                 " ON CONFLICT(config_key) DO UPDATE SET status = 'running',"

@@ -17,6 +17,8 @@ __all__ = [
     "REJECTS_TABLE",
     "RUNS_DDL",
     "RUNS_TABLE",
+    "SHARDS_DDL",
+    "SHARDS_TABLE",
     "TRADE_COLUMNS",
 ]
 
@@ -45,7 +47,8 @@ CREATE TABLE IF NOT EXISTS trades (
 METRICS_TABLE = "metrics"
 REJECTS_TABLE = "metrics_rejects"
 RUNS_TABLE = "metrics_runs"
-OUTPUT_TABLES = (METRICS_TABLE, REJECTS_TABLE, RUNS_TABLE)
+SHARDS_TABLE = "metrics_shards"
+OUTPUT_TABLES = (METRICS_TABLE, REJECTS_TABLE, RUNS_TABLE, SHARDS_TABLE)
 
 METRICS_DDL = """
 CREATE TABLE IF NOT EXISTS metrics (
@@ -86,5 +89,25 @@ CREATE TABLE IF NOT EXISTS metrics_runs (
     finished_at TEXT,
     snapshots INTEGER NOT NULL DEFAULT 0,
     rejects INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+# The coordinator's ledger: one row per planned shard, committed in the same
+# transaction as the shard's metrics, so a resumed run knows exactly what is done
+# and each instrument's CVD offset at every shard edge.
+SHARDS_DDL = """
+CREATE TABLE IF NOT EXISTS metrics_shards (
+    config_key TEXT NOT NULL,
+    shard_no INTEGER NOT NULL,
+    start_ns INTEGER,
+    end_ns INTEGER,
+    input_key TEXT NOT NULL,
+    committed_at TEXT,
+    snapshots INTEGER,
+    rejects INTEGER,
+    trades INTEGER,
+    signed_volume TEXT,
+    worker TEXT,
+    PRIMARY KEY (config_key, shard_no)
 );
 """
