@@ -29,6 +29,8 @@ __all__ = [
     "OrderScan",
     "SQLiteOrderflowRepository",
     "TradeRow",
+    "check_input_table",
+    "stream_rows",
 ]
 
 SAMPLE_EVERY = 1000
@@ -123,7 +125,7 @@ class SQLiteOrderflowRepository:
                 )
 
     def count_rows(self, conn: sqlite3.Connection, table: str) -> int:
-        _check_table(table)
+        check_input_table(table)
         return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
     def instruments(self, conn: sqlite3.Connection) -> list[str]:
@@ -132,7 +134,7 @@ class SQLiteOrderflowRepository:
 
     def scan_order(self, conn: sqlite3.Connection, table: str) -> OrderScan:
         """One pass over (id, timestamp): ordering check, counts and the sparse index."""
-        _check_table(table)
+        check_input_table(table)
         cursor = conn.execute(f"SELECT id, timestamp FROM {table} ORDER BY id")
         rows = unparseable = 0
         ordered = True
@@ -176,7 +178,7 @@ class SQLiteOrderflowRepository:
 
     def iterate_unparseable(self, conn: sqlite3.Connection, table: str) -> Iterator[int]:
         """Ids of rows whose timestamp does not parse (they are rejected, never processed)."""
-        _check_table(table)
+        check_input_table(table)
         cursor = conn.execute(
             f"SELECT id FROM {table} WHERE orderflow_instant(timestamp) IS NULL ORDER BY id"
         )
@@ -248,18 +250,26 @@ class SQLiteOrderflowRepository:
                     ):
                         yield (*row, ns)
             return
+        upper = "t < ?" if end_ns is not None else "t <= ?"
         cursor = conn.execute(
             f"{select}, orderflow_instant(timestamp) AS t FROM {table}"
-            " WHERE t >= ? AND t < ? ORDER BY t, id",
+            f" WHERE t >= ? AND {upper} ORDER BY t, id",
             (lo_ns, min(hi_ns, 2**63 - 1)),
         )
-        while batch := cursor.fetchmany(FETCH_ROWS):
-            for row in batch:
-                if wanted is None or row[1] in wanted:
-                    yield row
+        yield from stream_rows(cursor, wanted)
 
 
-def _check_table(table: str) -> None:
-    # Table names cannot be SQL parameters; only these two are ever interpolated.
+def stream_rows(cursor: sqlite3.Cursor, instruments: set[str] | None) -> Iterator[tuple]:
+    """Rows of an already ordered query, in fetch batches, kept if their instrument
+    (second column) is wanted; None wants every instrument."""
+    while batch := cursor.fetchmany(FETCH_ROWS):
+        for row in batch:
+            if instruments is None or row[1] in instruments:
+                yield row
+
+
+def check_input_table(table: str) -> None:
+    """Table names cannot be SQL parameters; only the two input tables are ever
+    interpolated into SQL, and this is the gate."""
     if table not in REQUIRED_COLUMNS:
         raise ValueError(f"unknown input table {table!r}")

@@ -17,7 +17,12 @@ from pathlib import Path
 
 from orderflow.core.timestamps import parse_instant_ns
 from orderflow.store.connections import sqlite_uri
-from orderflow.store.input_repository import OrderScan, SQLiteOrderflowRepository
+from orderflow.store.input_repository import (
+    OrderScan,
+    SQLiteOrderflowRepository,
+    check_input_table,
+    stream_rows,
+)
 
 __all__ = ["TimeOrderedReader", "build_order_index", "indexed_instants"]
 
@@ -40,7 +45,7 @@ def build_order_index(
         conn.execute("ATTACH DATABASE ? AS input", (sqlite_uri(input_path, "ro"),))
         conn.execute("BEGIN")
         for table in tables:
-            _check_table(table)
+            check_input_table(table)
             conn.execute(
                 f"CREATE TABLE {table}_order (ns INTEGER NOT NULL, id INTEGER NOT NULL,"
                 " PRIMARY KEY (ns, id)) WITHOUT ROWID"
@@ -57,7 +62,7 @@ def build_order_index(
 
 def indexed_instants(index_path: str | Path, table: str) -> Iterator[int]:
     """Every parseable instant of ``table`` in (instant, id) order, for shard planning."""
-    _check_table(table)
+    check_input_table(table)
     conn = sqlite3.connect(sqlite_uri(index_path, "ro"), uri=True)
     try:
         cursor = conn.execute(f"SELECT ns FROM {table}_order ORDER BY ns, id")
@@ -134,13 +139,4 @@ class TimeOrderedReader:
             f" WHERE o.ns >= ? AND {upper} ORDER BY o.ns, o.id",
             (lo, hi),
         )
-        while batch := cursor.fetchmany(FETCH_ROWS):
-            for row in batch:
-                if wanted is None or row[1] in wanted:
-                    yield row
-
-
-def _check_table(table: str) -> None:
-    # Table names cannot be SQL parameters; only the two input tables are interpolated.
-    if table not in _COLUMNS:
-        raise ValueError(f"unknown input table {table!r}")
+        yield from stream_rows(cursor, wanted)
