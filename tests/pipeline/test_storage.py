@@ -262,3 +262,29 @@ def test_range_metrics_never_holds_more_rejects_than_the_spill_size(recording) -
     assert spills and set(spills) == {64}
     assert len(work.rejects) < 64
     assert sum(spills) + len(work.rejects) == 1350
+
+
+def test_untyped_columns_with_numbers_in_sides_are_rejects_not_crashes(tmp_path) -> None:
+    # A recorder that created its tables without types can store a bare number
+    # (no TEXT affinity to turn it into text) where a JSON array belongs.
+    path = tmp_path / "untyped.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE book (id INTEGER PRIMARY KEY, instrument, bids, asks, timestamp)")
+    conn.execute(
+        "CREATE TABLE trades (id INTEGER PRIMARY KEY, instrument, trade_id, price, size, side,"
+        " timestamp)"
+    )
+    conn.executemany(
+        "INSERT INTO book VALUES (?, ?, ?, ?, ?)",
+        [
+            (1, "X", 42, "[[101, 1]]", 1000),
+            (2, "X", "[[100, 1]]", 7.5, 2000),
+            (3, "X", "[[100, 1]]", "[[101, 3]]", 3000),
+        ],
+    )
+    conn.commit()
+    conn.close()
+    run(path)
+    assert sorted(read_metrics(path)) == [3]
+    rejects = read_rejects(path)
+    assert "bids is int" in rejects[("book", 1)] and "asks is float" in rejects[("book", 2)]
