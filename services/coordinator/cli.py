@@ -24,7 +24,6 @@ from orderflow.console import configure_logging, format_table, run_main
 from orderflow.core.errors import InputFileError
 from orderflow.pipeline.storage import RunSummary, Storage
 from orderflow.profiles.profile import Profile, load_profile
-from orderflow.store.discovery import discover_databases
 
 __all__ = ["main"]
 
@@ -181,7 +180,7 @@ def _run(args: argparse.Namespace) -> int:
     profile = resolve_profile(args)
     if not profile.paths:
         build_parser().error("give at least one PATH or a --profile with paths")
-    databases = discover_databases(profile.paths)
+    databases = profile.databases()
     started = time.perf_counter()
     if profile.workers > 0 or args.bind:
         summaries = _run_sharded(args, profile, databases)

@@ -20,7 +20,6 @@ from orderflow.core.errors import OrderflowError
 from orderflow.profiles.profile import Profile, load_profile
 from orderflow.query.api import to_instant_ns
 from orderflow.query.candles import parse_window
-from orderflow.store.discovery import discover_databases
 
 __all__ = ["main"]
 
@@ -60,7 +59,7 @@ def resolve_config(args: argparse.Namespace) -> DashboardConfig:
     except ValueError as exc:
         raise UsageError(f"--window: {exc}") from None
     profile = profile.with_overrides(max_bars=args.max_bars, candle_window_s=window_s)
-    databases = [str(p) for p in discover_databases(profile.paths)]
+    databases = [str(p) for p in profile.databases()]
     return DashboardConfig.from_profile(profile, databases)
 
 

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from tests.recordings import REPO_ROOT
 
-from orderflow.core.errors import ProfileError
+from orderflow.core.errors import InputFileError, ProfileError
 from orderflow.profiles.profile import Profile, load_profile
 
 
@@ -59,3 +59,17 @@ def test_flags_override_profile_values() -> None:
     base = Profile(paths=["x"], workers=2, batch_size=1000)
     changed = base.with_overrides(workers=0, batch_size=None, obi_depth=5)
     assert (changed.workers, changed.batch_size, changed.obi_depth) == (0, 1000, 5)
+
+
+def test_a_profile_path_matching_nothing_names_the_profile_and_entry(tmp_path: Path) -> None:
+    path = write(tmp_path, "paths: [here.db, nothere.db]\n")
+    (tmp_path / "here.db").write_bytes(b"")
+    profile = load_profile(path)
+    with pytest.raises(ProfileError) as info:
+        profile.databases()
+    assert str(info.value).startswith(str(path))
+    assert "paths[1]" in str(info.value) and "nothere.db" in str(info.value)
+    overridden = profile.with_overrides(paths=[str(tmp_path / "cli.db")])
+    with pytest.raises(InputFileError) as plain:  # a command-line path is not the profile's
+        overridden.databases()
+    assert not isinstance(plain.value, ProfileError) and "cli.db" in str(plain.value)

@@ -22,7 +22,6 @@ from orderflow.backtest.store import write_run
 from orderflow.console import configure_logging, format_table, run_main
 from orderflow.core.timestamps import format_instant_ns
 from orderflow.profiles.profile import Profile, load_profile
-from orderflow.store.discovery import discover_databases
 from orderflow.strategies.alerts import Alert, detect_alerts, write_alerts
 from orderflow.strategies.base import StrategyError
 from orderflow.strategies.batch import load_metric_batches
@@ -150,7 +149,7 @@ def _run(args: argparse.Namespace) -> int:
         "position_limit": spec.position_limit,
         "runs": [],
     }
-    for path in discover_databases(profile.paths):
+    for path in profile.databases():
         started = time.perf_counter()
         batches = load_metric_batches(path, profile.instruments or None)
         loaded = time.perf_counter() - started

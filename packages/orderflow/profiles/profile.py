@@ -14,7 +14,8 @@ from typing import Annotated, Any
 
 import msgspec
 
-from orderflow.core.errors import ProfileError
+from orderflow.core.errors import InputFileError, ProfileError
+from orderflow.store.discovery import discover_databases
 
 __all__ = ["AlertSettings", "BacktestSettings", "Profile", "load_profile"]
 
@@ -75,12 +76,28 @@ class Profile(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=T
     alerts: AlertSettings = msgspec.field(default_factory=AlertSettings)
     backtest: BacktestSettings = msgspec.field(default_factory=BacktestSettings)
     source: str = ""
-    """The file this profile was loaded from (set by load_profile, not in YAML)."""
+    """The file this profile's ``paths`` came from (set by load_profile, not in YAML);
+    empty once command-line paths replace them."""
 
     def with_overrides(self, **changes: Any) -> Profile:
         """A copy with the given fields replaced; ``None`` values mean 'not given'."""
         given = {k: v for k, v in changes.items() if v is not None}
+        if "paths" in given:
+            given["source"] = ""
         return msgspec.structs.replace(self, **given) if given else self
+
+    def databases(self) -> list[Path]:
+        """The recordings ``paths`` names; a path from the profile that matches
+        nothing is a ProfileError naming the profile and the entry."""
+        try:
+            return discover_databases(self.paths)
+        except InputFileError as exc:
+            if self.source and exc.path in self.paths:
+                index = self.paths.index(exc.path)
+                raise ProfileError(
+                    self.source, f"paths[{index}] {exc.path}: {exc.problem}"
+                ) from None
+            raise
 
 
 def load_profile(path: str | Path) -> Profile:

@@ -11,7 +11,6 @@ from orderflow.profiles.profile import Profile, load_profile
 from orderflow.reports.content import build_database_report
 from orderflow.reports.html import render_html
 from orderflow.reports.markdown import render_json, render_markdown
-from orderflow.store.discovery import discover_databases
 
 __all__ = ["main"]
 
@@ -41,7 +40,7 @@ def _run(args: argparse.Namespace) -> int:
         profile = profile.with_overrides(instruments=args.instrument)
     if not profile.paths:
         build_parser().error("give at least one PATH or a --profile with paths")
-    reports = [build_database_report(path, profile) for path in discover_databases(profile.paths)]
+    reports = [build_database_report(path, profile) for path in profile.databases()]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "report.md", out / "report.json"]
