@@ -18,8 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from orderflow_services.dashboard.producer import overview_data, panel_data
-
+from orderflow.charts.panel_data import overview_data, panel_data
 from orderflow.query.dataset import Dataset
 
 CACHE = Path.home() / ".cache" / "orderflow-bench"

@@ -10,9 +10,8 @@ from pathlib import Path
 
 from bokeh.embed import file_html
 from bokeh.resources import INLINE
-from orderflow_services.dashboard.figures import build_panels
-from orderflow_services.dashboard.producer import NS_PER_MS, overview_data, panel_data
 
+from orderflow.charts.static import static_panels
 from orderflow.query.dataset import Dataset
 
 __all__ = ["export_html"]
@@ -42,11 +41,15 @@ def export_html(
         assert extent is not None
         start = extent[0] if start_ns is None else start_ns
         end = extent[1] + 1 if end_ns is None else end_ns
-        panels = build_panels(obi_threshold)
-        data, _ = panel_data(dataset, chosen, start, end, window_ns, max_bars)
-        panels.show(data)
-        panels.sources["overview"].data = overview_data(dataset, chosen, max_bars)
-    panels.x_range.update(start=start / NS_PER_MS, end=end / NS_PER_MS)
+        panels = static_panels(
+            dataset,
+            chosen,
+            start,
+            end,
+            window_ns=window_ns,
+            max_bars=max_bars,
+            obi_threshold=obi_threshold,
+        )
     html = file_html(panels.layout(), INLINE, f"{title}: {chosen}")
     Path(out).write_text(html, encoding="utf-8")
     return chosen

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from orderflow_services.dashboard.cli import main
-from orderflow_services.dashboard.producer import effective_window_ns
 
+from orderflow.charts.panel_data import effective_window_ns
 from orderflow.pipeline.storage import Storage
 from orderflow.query import metrics
 from orderflow.synth.generator import SynthConfig, generate

@@ -69,6 +69,8 @@ def test_report_without_a_stored_run_uses_the_profile_backtest(processed, tmp_pa
         assert f"| {name} | {stats['pnl']:,.4f} |" in markdown
     html = (out / "report.html").read_text()
     assert "Bokeh" in html and "equity marked to mid" in html and "<script" in html
+    for panel in ("panel_candles", "panel_volume", "panel_obi", "panel_cvd", "panel_equity"):
+        assert html.count(f'"name":"{panel}"') == len(db["summaries"]), panel  # per instrument
     assert input_tables_digest(processed) == before
     conn = sqlite3.connect(processed)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}

@@ -14,10 +14,10 @@ import math
 from bokeh.io import curdoc
 from bokeh.layouts import row
 from bokeh.models import Div, Select
-from orderflow_services.dashboard.figures import build_panels
-from orderflow_services.dashboard.producer import NS_PER_MS, overview_data, panel_data
 from orderflow_services.dashboard.registry import registry
 
+from orderflow.charts.panel_data import NS_PER_MS, overview_data, panel_data
+from orderflow.charts.panels import build_panels
 from orderflow.query.candles import WINDOW_CHOICES_S
 
 REQUERY_DELAY_MS = 120

@@ -1,9 +1,11 @@
 """Turns a Dataset and a visible range into the columns each panel's source needs.
 
-Kept apart from the view so the server app and the static export draw the
-same numbers, and so the point budget is enforced in one place: candles are
-coarsened until at most ``max_bars`` fit the range, and line panels are M4-
-reduced to ``max_bars`` buckets (at most 4 x max_bars points).
+Kept apart from the figures so the live dashboard, its static export and the
+HTML report draw the same numbers, and so the point budget is enforced in one
+place: candles are coarsened until at most ``max_bars`` fit the range, and line
+panels are M4-reduced to ``max_bars`` buckets (at most 4 x max_bars points).
+The ``*_columns`` converters are public so a caller holding its own rows (the
+report's alerts and equity) shapes them exactly as the Dataset's.
 """
 
 from __future__ import annotations
@@ -13,7 +15,16 @@ import pyarrow as pa
 from orderflow.query.candles import WINDOW_CHOICES_S
 from orderflow.query.dataset import Dataset
 
-__all__ = ["PanelData", "effective_window_ns", "overview_data", "panel_data"]
+__all__ = [
+    "NS_PER_MS",
+    "PanelData",
+    "alert_columns",
+    "candle_columns",
+    "effective_window_ns",
+    "overview_data",
+    "panel_data",
+    "series_columns",
+]
 
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
@@ -43,6 +54,8 @@ def series_columns(table: pa.Table) -> dict[str, list]:
 
 
 def candle_columns(table: pa.Table, window_ns: int) -> dict[str, list]:
+    """Candles centred on their window (Bokeh bars are drawn about ``t``), coloured by
+    direction, with sell volume negated for the volume panel's downward bars."""
     ts = table["ts_ns"].to_pylist()
     opens, closes = table["open"].to_pylist(), table["close"].to_pylist()
     sells = table["sell_volume"].to_pylist()
@@ -62,6 +75,7 @@ def candle_columns(table: pa.Table, window_ns: int) -> dict[str, list]:
 
 
 def alert_columns(table: pa.Table) -> dict[str, list]:
+    """{t, value, kind, message} for the OBI panel's markers and their hover text."""
     ts = table["ts_ns"].to_pylist()
     return {
         "t": [v / NS_PER_MS for v in ts],

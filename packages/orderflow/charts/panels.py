@@ -1,9 +1,11 @@
-"""The dashboard's panels: sources with every column declared, and the figures on them.
+"""The chart's panels: sources with every column declared, and the figures on them.
 
-Shared by the live app and the static export so both draw the same chart:
-candles, buy/sell volume, OBI (with the alert thresholds and alert markers),
-CVD, and an equity panel shown only when the file has a backtest, all on one
-linked datetime axis, plus an overview strip whose RangeTool drives that axis.
+A library module (no server state) so the live dashboard, its static export and
+``orderflow-report``'s HTML all draw the same chart: candles, buy/sell volume,
+OBI (with the alert thresholds and alert markers), CVD, and an equity panel
+shown only when there is an equity curve, all on one linked datetime axis, plus
+an overview strip whose RangeTool drives that axis. What fills the sources is
+``orderflow.charts.panel_data``.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ _TIME_TIP = ("time", "@t{%F %T.%3N}")
 
 
 class Panels:
-    """The sources (by name) and figures of one dashboard document."""
+    """The sources (by name) and figures of one chart; a document may hold several."""
 
     def __init__(self, obi_threshold: float) -> None:
         self.sources = {
