@@ -104,3 +104,28 @@ def test_replace_swaps_in_the_callers_columns(recording: Path) -> None:
     # the budget still holds for what came from the Dataset: 5 candles, 4 points a bucket
     assert len(panels.sources["candles"].data["t"]) <= 5
     assert 0 < len(panels.sources["obi"].data["t"]) <= 4 * 5
+
+
+def test_obi_panel_marks_only_obi_alerts(recording: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from orderflow.charts import panel_data
+
+    copy = Path(shutil.copy(recording, tmp_path / "alerts.db"))
+    t0 = _first_second(copy)
+    conn = sqlite3.connect(copy)
+    conn.execute(
+        "CREATE TABLE alerts (instrument TEXT, ts_ns INTEGER, kind TEXT, value REAL, message TEXT)"
+    )
+    conn.executemany(
+        "INSERT INTO alerts VALUES (?, ?, ?, ?, ?)",
+        [
+            (INSTRUMENT, t0 + NS_PER_S, "obi", 0.8, "o"),
+            (INSTRUMENT, t0 + 2 * NS_PER_S, "cvd", 55.0, "c"),
+        ],
+    )
+    conn.commit()
+    conn.close()
+    with Dataset(copy) as dataset:
+        data, _ = panel_data(dataset, INSTRUMENT, t0, t0 + 60 * NS_PER_S, 10 * NS_PER_S, 100)
+    assert data["alerts"]["value"] == [0.8]

@@ -65,6 +65,7 @@ def test_alert_markers_and_equity(copy: Path) -> None:
             "message TEXT)"
         )
         conn.execute("INSERT INTO alerts VALUES ('BTC-USDT', 1709251210000000000, 'obi', 0.7, 'm')")
+        conn.execute("INSERT INTO alerts VALUES ('BTC-USDT', 1709251220000000000, 'cvd', 42, 'c')")
         conn.execute(
             "CREATE TABLE backtest_equity (run_id INTEGER, instrument TEXT, ts_ns INTEGER, "
             "equity REAL)"
@@ -75,9 +76,13 @@ def test_alert_markers_and_equity(copy: Path) -> None:
             + [(2, 1709251200000000000 + i * 10**9, -float(i)) for i in range(50)],
         )
     with Dataset(copy) as dataset:
-        alerts = dataset.alerts("BTC-USDT", 0, 2**62, 100).to_pylist()
+        alerts = dataset.alerts("BTC-USDT", 0, 2**62, 100, kind="obi").to_pylist()
         assert alerts == [
             {"ts_ns": 1709251210000000000, "kind": "obi", "value": 0.7, "message": "m"}
+        ]
+        assert [a["kind"] for a in dataset.alerts("BTC-USDT", 0, 2**62, 100).to_pylist()] == [
+            "obi",
+            "cvd",
         ]
         t0 = 1709251200000000000
         equity = dataset.equity("BTC-USDT", t0, t0 + 50 * 10**9, 1000).to_pylist()

@@ -102,7 +102,9 @@ def panel_data(
         ),
         "obi": series_columns(dataset.series(instrument, "obi", start_ns, end_ns, max_bars)),
         "cvd": series_columns(dataset.series(instrument, "cvd", start_ns, end_ns, max_bars)),
-        "alerts": alert_columns(dataset.alerts(instrument, start_ns, end_ns, 4 * max_bars)),
+        "alerts": alert_columns(
+            dataset.alerts(instrument, start_ns, end_ns, 4 * max_bars, kind="obi")
+        ),
         "equity": series_columns(dataset.equity(instrument, start_ns, end_ns, max_bars)),
     }
     return data, window

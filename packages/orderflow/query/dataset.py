@@ -259,8 +259,12 @@ class Dataset:
         have = {r[1] for r in self._sqlite.execute(f"PRAGMA table_info({name})")}
         return set(columns) <= have
 
-    def alerts(self, instrument: str, start_ns: int, end_ns: int, limit: int) -> pa.Table:
-        """Alert rows in range (the earliest ``limit``), empty when the file has no alerts."""
+    def alerts(
+        self, instrument: str, start_ns: int, end_ns: int, limit: int, kind: str | None = None
+    ) -> pa.Table:
+        """Alert rows in range (the earliest ``limit``), of one ``kind`` if given
+        (the OBI panel marks only OBI alerts: CVD values would fall off its scale);
+        empty when the file has no alerts."""
         if not self.has_table("alerts", ALERT_COLUMNS):
             return pa.table({c: pa.array([], t) for c, t in _ALERT_TYPES.items()})
         with self._lock:
@@ -268,8 +272,8 @@ class Dataset:
                 "SELECT CAST(ts_ns AS BIGINT) AS ts_ns, CAST(kind AS VARCHAR) AS kind, "
                 "CAST(value AS DOUBLE) AS value, CAST(message AS VARCHAR) AS message "
                 "FROM src.alerts WHERE instrument = $i AND ts_ns >= $s AND ts_ns < $e "
-                "ORDER BY ts_ns LIMIT $n",
-                {"i": instrument, "s": start_ns, "e": end_ns, "n": limit},
+                "AND ($k IS NULL OR kind = $k) ORDER BY ts_ns LIMIT $n",
+                {"i": instrument, "s": start_ns, "e": end_ns, "n": limit, "k": kind},
             ).to_arrow_table()
 
     def equity(self, instrument: str, start_ns: int, end_ns: int, buckets: int) -> pa.Table:
