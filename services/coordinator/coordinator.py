@@ -152,7 +152,8 @@ class Coordinator:
         index: str | None = None
         metrics = SQLiteMetricsRepository(path)
         try:
-            writer = ShardWriter(metrics, config_key(s.depth, s.instruments))
+            key = config_key(s.depth, s.instruments, repo.input_fingerprint(reader))
+            writer = ShardWriter(metrics, key)
             if writer.is_finished() and not s.force:
                 return RunSummary(str(path), 0, 0, 0, 0.0, skipped=True)
             if not self.local.processes:

@@ -76,7 +76,7 @@ class ShardWriter:
                 len(self.shards),
             )
         else:
-            if self.metrics.run_status(self.config_key) == "running" and not force:
+            if self.metrics.has_interrupted_run() and not force:
                 log.warning(
                     "%s: the interrupted run cannot be resumed (the recording changed or its"
                     " output does not add up); starting over",

@@ -186,6 +186,18 @@ def test_finished_database_is_skipped_unless_force(
     redone = committed_shards(db)
     assert len(redone) == 3 and redone != stamps[:3]
     assert_metrics_equal(synth_reference, db)
+    with sqlite3.connect(db) as conn:  # the recording grows: its metrics are stale now
+        before = conn.execute("SELECT count(*) FROM metrics").fetchone()[0]
+        conn.execute(
+            "INSERT INTO book (instrument, bids, asks, timestamp)"
+            " SELECT instrument, bids, asks, timestamp FROM book ORDER BY id DESC LIMIT 1"
+        )
+    conn.close()
+    grown = run_coord("--workers", 2, db)
+    assert grown.returncode == 0 and "skipped" not in grown.stdout
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM metrics").fetchone()[0] == before + 1
+    conn.close()
 
 
 def test_a_recording_changed_after_a_crash_is_recomputed_not_resumed(

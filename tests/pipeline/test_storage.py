@@ -288,3 +288,26 @@ def test_untyped_columns_with_numbers_in_sides_are_rejects_not_crashes(tmp_path)
     assert sorted(read_metrics(path)) == [3]
     rejects = read_rejects(path)
     assert "bids is int" in rejects[("book", 1)] and "asks is float" in rejects[("book", 2)]
+
+
+def test_a_recording_that_grew_is_recomputed_not_skipped(recording) -> None:
+    path = recording(
+        books=[("X", B, A, "1000"), ("X", B, A, "2000")],
+        trades=[("X", 1, 1.0, "buy", "1500")],
+    )
+    run(path)
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "INSERT INTO book (instrument, bids, asks, timestamp) VALUES ('X', '[[100,1]]',"
+        " '[[101,3]]', '3000')"
+    )
+    conn.execute(
+        "INSERT INTO trades (instrument, trade_id, price, size, side, timestamp)"
+        " VALUES ('X', 'n', 1, 2.0, 'sell', '2500')"
+    )
+    conn.commit()
+    conn.close()
+    summary = Storage(path, quiet=True).build_booktick_from_db()
+    assert not summary.skipped
+    assert {sid: row[5] for sid, row in read_metrics(path).items()} == {1: 0.0, 2: 1.0, 3: -1.0}
+    assert Storage(path, quiet=True).build_booktick_from_db().skipped  # unchanged: skipped

@@ -41,10 +41,14 @@ class RunSummary(msgspec.Struct, frozen=True):
         return self.snapshots / self.seconds if self.seconds > 0 else 0.0
 
 
-def config_key(depth: int | None, instruments: Sequence[str] | None) -> str:
-    """Identifies the settings that change metric values; a finished run with the
-    same key is skipped, a different key recomputes the table."""
-    text = f"depth={depth};instruments={','.join(sorted(instruments or []))}"
+def config_key(depth: int | None, instruments: Sequence[str] | None, input_fingerprint: str) -> str:
+    """Identifies what the metric values depend on: the settings and the input rows
+    (``SQLiteOrderflowRepository.input_fingerprint``). A finished run with the same
+    key is skipped; a different key (other settings, or a recording that grew)
+    recomputes the table."""
+    text = (
+        f"depth={depth};instruments={','.join(sorted(instruments or []))};input={input_fingerprint}"
+    )
     return "v1:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -79,7 +83,7 @@ class Storage:
             metrics = SQLiteMetricsRepository(self.path)
             try:
                 metrics.create_metrics_table()
-                key = config_key(self.depth, self.instruments)
+                key = config_key(self.depth, self.instruments, self.repo.input_fingerprint(conn))
                 if not force and metrics.run_status(key) == "finished":
                     return RunSummary(str(self.path), 0, 0, 0, 0.0, skipped=True)
                 metrics.start_run(key, reset=True)

@@ -128,6 +128,17 @@ class SQLiteOrderflowRepository:
         check_input_table(table)
         return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
+    def input_fingerprint(self, conn: sqlite3.Connection) -> str:
+        """First and last id of each input table, from the primary-key b-tree (a few
+        page reads, however big the file): a recording that grew since its metrics
+        were computed gets a new fingerprint, so its metrics are not taken as done."""
+        parts = []
+        for table in REQUIRED_COLUMNS:
+            first = conn.execute(f"SELECT min(id) FROM {table}").fetchone()[0]
+            last = conn.execute(f"SELECT max(id) FROM {table}").fetchone()[0]
+            parts.append(f"{table}:{first}-{last}")
+        return ";".join(parts)
+
     def instruments(self, conn: sqlite3.Connection) -> list[str]:
         rows = conn.execute("SELECT DISTINCT instrument FROM book ORDER BY instrument")
         return [r[0] for r in rows if r[0] is not None]

@@ -109,6 +109,13 @@ class SQLiteMetricsRepository:
         ).fetchone()
         return row[0] if row else None
 
+    def has_interrupted_run(self) -> bool:
+        """A run (of any settings or input) started and never finished."""
+        row = self.conn.execute(
+            "SELECT 1 FROM metrics_runs WHERE status = 'running' LIMIT 1"
+        ).fetchone()
+        return row is not None
+
     def start_run(self, config_key: str, *, reset: bool) -> None:
         """Mark a run as started; with ``reset`` drop every earlier output row first."""
         with self.transaction():
