@@ -15,11 +15,13 @@ from orderflow.charts.panel_data import (
 )
 from orderflow.charts.panels import PANEL_NAMES, Panels, build_panels
 from orderflow.charts.static import static_panels
+from orderflow.charts.visualizer import Visualizer
 
 __all__ = [
     "PANEL_NAMES",
     "PanelData",
     "Panels",
+    "Visualizer",
     "alert_columns",
     "build_panels",
     "effective_window_ns",
