@@ -162,8 +162,3 @@ class MetricCalculator:
         for trade in trades:
             cvd += trade.signed_size
         return cvd
-
-    @staticmethod
-    def levels(raw: Sequence[Sequence[object]]) -> list[OrderbookLevel]:
-        """Levels from already-parsed JSON (lists of numbers or numeric strings)."""
-        return decode_side(msgspec.json.encode(raw), "levels")
