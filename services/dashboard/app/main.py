@@ -10,6 +10,7 @@ and, when the view reaches the end of the data, extends it to show them.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from bokeh.io import curdoc
 from bokeh.layouts import row
@@ -88,7 +89,9 @@ database_select = Select(
     title="Database",
     name="database",
     value=state["database"],
-    options=list(config.databases),
+    # Values are full paths; labels the last two path parts, which tell a user's
+    # files apart without a screen-wide temp-directory prefix.
+    options=[(path, "/".join(Path(path).parts[-2:])) for path in config.databases],
     width=420,
 )
 
