@@ -8,6 +8,7 @@ many local ZeroMQ workers. ``orderflow-coord keygen DIR`` writes CURVE keys.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 
@@ -201,8 +202,17 @@ def _run(args: argparse.Namespace) -> int:
     skipped = [s.path for s in summaries if s.skipped]
     if skipped and not args.quiet:
         print(f"{len(skipped)} database(s) already finished; pass --force to recompute.")
+    rejected = [s.path for s in summaries if s.rejects]
+    if rejected and not args.quiet:
+        print(
+            f"rejected rows and why: sqlite3 {shlex.quote(rejected[0])}"
+            ' "SELECT source_table, row_id, reason FROM metrics_rejects"'
+        )
     total = sum(s.snapshots for s in summaries)
     print(f"metrics written: {total:,} snapshots in {time.perf_counter() - started:.2f}s")
+    if total and not args.quiet:
+        names = " ".join(shlex.quote(str(path)) for path in databases)
+        print(f"next: orderflow-dashboard {names}   (or orderflow-backtest, orderflow-report)")
     return 0
 
 

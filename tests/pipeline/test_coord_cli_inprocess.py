@@ -79,3 +79,11 @@ def test_bad_profile_key_is_one_line(tmp_path: Path) -> None:
     result = coord("--profile", str(profile))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "wokers" in result.stderr
+
+
+def test_summary_points_at_the_rejects_and_the_next_step(recording) -> None:
+    db = recording(books=[("X", B, A, "1"), ("X", [[1, -1]], A, "2")])
+    result = coord("--workers", "0", str(db))
+    assert result.returncode == 0, result.stderr
+    assert "SELECT source_table, row_id, reason FROM metrics_rejects" in result.stdout
+    assert f"next: orderflow-dashboard {db}" in result.stdout
