@@ -54,6 +54,10 @@ def test_cvd_alerts_one_per_episode_beyond_the_window_change():
         ("cvd", 250, 309, -50.0),
     ]
     assert detect_alerts(b, AlertSettings(cvd_change_threshold=None)) == []
+    per_instrument = AlertSettings(cvd_change_threshold=25, cvd_change_thresholds={"X": 40})
+    assert [a.value for a in detect_alerts(b, per_instrument)] == [-50.0]  # X's own threshold
+    other = AlertSettings(cvd_change_threshold=None, cvd_change_thresholds={"Y": 1})
+    assert detect_alerts(b, other) == []  # an override for another instrument changes nothing
 
 
 def test_summary_matches_numpy(tmp_path):

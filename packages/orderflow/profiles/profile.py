@@ -35,6 +35,14 @@ class AlertSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     """Rolling window for the CVD-change alert, seconds. Default 60."""
     cvd_change_threshold: Annotated[float, msgspec.Meta(gt=0)] | None = None
     """Alert when |CVD change| over the window exceeds this (base units). Default: off."""
+    cvd_change_thresholds: dict[str, Annotated[float, msgspec.Meta(gt=0)]] = msgspec.field(
+        default_factory=dict
+    )
+    """Per-instrument overrides of ``cvd_change_threshold`` (CVD is in each
+    instrument's base units: 25 BTC and 25 ETH are not the same flow). Default: none."""
+
+    def cvd_threshold_for(self, instrument: str) -> float | None:
+        return self.cvd_change_thresholds.get(instrument, self.cvd_change_threshold)
 
 
 class BacktestSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

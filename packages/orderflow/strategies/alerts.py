@@ -159,8 +159,9 @@ def detect_cvd_alerts(batch: MetricsBatch, threshold: float, window_s: float) ->
 def detect_alerts(batch: MetricsBatch, settings: AlertSettings) -> list[Alert]:
     """Both kinds for one instrument, in time order."""
     alerts = detect_obi_alerts(batch, settings.obi_threshold, settings.obi_min_snapshots)
-    if settings.cvd_change_threshold is not None:
-        alerts += detect_cvd_alerts(batch, settings.cvd_change_threshold, settings.cvd_window_s)
+    cvd_threshold = settings.cvd_threshold_for(batch.instrument)
+    if cvd_threshold is not None:
+        alerts += detect_cvd_alerts(batch, cvd_threshold, settings.cvd_window_s)
     alerts.sort(key=lambda a: (a.ts_ns, a.kind))
     return alerts
 

@@ -66,11 +66,12 @@ def summarize_metrics(batch: MetricsBatch, settings: AlertSettings) -> MetricsSu
     span_s = (int(batch.ts_ns[-1]) - int(batch.ts_ns[0])) / NS_PER_S
     with np.errstate(invalid="ignore"):
         obi_beyond = _seconds_where(np.abs(batch.obi) > settings.obi_threshold, batch.ts_ns)
-        if settings.cvd_change_threshold is None:
+        cvd_threshold = settings.cvd_threshold_for(batch.instrument)
+        if cvd_threshold is None:
             cvd_beyond = 0.0
         else:
             change = cvd_change(batch, settings.cvd_window_s)
-            cvd_beyond = _seconds_where(np.abs(change) > settings.cvd_change_threshold, batch.ts_ns)
+            cvd_beyond = _seconds_where(np.abs(change) > cvd_threshold, batch.ts_ns)
     return MetricsSummary(
         instrument=batch.instrument,
         snapshots=len(batch),
@@ -87,7 +88,7 @@ def summarize_metrics(batch: MetricsBatch, settings: AlertSettings) -> MetricsSu
         obi_threshold=settings.obi_threshold,
         obi_beyond_s=obi_beyond,
         obi_beyond_fraction=obi_beyond / span_s if span_s > 0 else 0.0,
-        cvd_threshold=settings.cvd_change_threshold,
+        cvd_threshold=cvd_threshold,
         cvd_window_s=settings.cvd_window_s,
         cvd_beyond_s=cvd_beyond,
         cvd_beyond_fraction=cvd_beyond / span_s if span_s > 0 else 0.0,

@@ -46,6 +46,11 @@ INSTRUMENTS = (
 )
 
 BLOCK_STEPS = 2000
+IMBALANCE_PERSISTENCE = 0.995
+"""AR(1) coefficient per step: at 100 ms steps an imbalance lasts ~20 s, so OBI
+trends and reverts the way real books do rather than flickering."""
+IMBALANCE_NOISE = 0.03
+"""Per-step shock; with the persistence above the imbalance's spread is ~0.3."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +120,7 @@ def generate(
             per_instr = []
             for k in range(n_instr):
                 returns = _volatility_path(rng, block, garch[k])
-                imb_noise = rng.standard_normal(block) * 0.15
+                imb_noise = rng.standard_normal(block) * IMBALANCE_NOISE
                 per_instr.append((returns, imb_noise))
             for b in range(block):
                 t_ms = start_ms + (step + b) * config.interval_ms
@@ -124,7 +129,7 @@ def generate(
                     if written >= config.snapshots:
                         break
                     returns, imb_noise = per_instr[k]
-                    imb = 0.92 * imbalance[k] + imb_noise[b]
+                    imb = IMBALANCE_PERSISTENCE * imbalance[k] + imb_noise[b]
                     imb = max(-0.95, min(0.95, imb))
                     imbalance[k] = imb
                     mid = mids[k] * (1.0 + returns[b] + 2e-5 * imb)
