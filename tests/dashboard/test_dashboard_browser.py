@@ -203,3 +203,65 @@ def test_appended_metric_row_appears(page: Page, recording: Path) -> None:
     assert obi["value"][obi["t"].index(new_ts / 1e6)] == -0.987654
     cvd = source(page, "cvd")
     assert cvd["t"][-1] == new_ts / 1e6 and cvd["value"][-1] == 12345.5
+
+
+def test_switching_database_changes_instruments_and_data(
+    page: Page, recording: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    second = tmp_path_factory.mktemp("dash2") / "other.db"
+    generate(second, SynthConfig(snapshots=1500, instruments=3, seed=5))
+    Storage(second, quiet=True).build_booktick_from_db()
+    port = free_port()
+    log = second.with_suffix(".log")
+    with log.open("w") as stderr:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "orderflow_services.dashboard.cli",
+                str(recording),
+                str(second),
+                "--port",
+                str(port),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+    model = "Bokeh.documents[0].get_model_by_name"
+    tab = page.context.browser.new_page()  # the module's browser: one Playwright per thread
+    try:
+        tab.goto(proc.stdout.readline().split(": ", 1)[1].strip())
+        tab.wait_for_function(
+            f"() => window.Bokeh && Bokeh.documents.length > 0 &&"
+            f" {model}('obi').data['t'].length > 0",
+            timeout=30_000,
+        )
+        labels = tab.evaluate(f"() => {model}('database').options.map((o) => o[1])")
+        assert labels == ["/".join(p.parts[-2:]) for p in (recording, second)]
+        assert "SOL-USDT" not in tab.evaluate(f"() => {model}('instrument').options")
+        shown = tab.evaluate(f"() => {model}('instrument').value")
+        before = source(tab, "obi")
+        tab.evaluate(f"(v) => {{ {model}('database').value = v; }}", str(second))
+        tab.wait_for_function(
+            f"() => {model}('instrument').options.includes('SOL-USDT')", timeout=15_000
+        )
+        # The same instrument exists in both files: its data must be the second file's.
+        assert tab.evaluate(f"() => {model}('instrument').value") == shown
+        conn = sqlite3.connect(second)
+        stored = conn.execute(
+            "SELECT ts_ns, obi FROM metrics WHERE instrument = ? ORDER BY ts_ns", (shown,)
+        ).fetchall()
+        conn.close()
+        tab.wait_for_function(
+            f"(n) => {model}('obi').data['t'].length === n", arg=len(stored), timeout=15_000
+        )
+        after = source(tab, "obi")
+        assert after["value"] != before["value"]
+        assert after["value"] == [obi for _, obi in stored]
+    finally:
+        tab.close()
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+    assert "Traceback" not in log.read_text(), log.read_text()

@@ -100,7 +100,14 @@ def on_database(attr: str, old: str, new: str) -> None:
     state["database"] = new
     instruments = dataset().instruments()
     instrument_select.options = instruments
-    instrument_select.value = instruments[0] if instruments else ""
+    keep = state["instrument"] if state["instrument"] in instruments else None
+    chosen = keep or (instruments[0] if instruments else "")
+    if chosen == instrument_select.value:
+        # Same instrument name in the other file: no change event, so redraw here.
+        state["instrument"] = chosen
+        show_whole_recording()
+    else:
+        instrument_select.value = chosen
 
 
 database_select.on_change("value", on_database)
