@@ -11,6 +11,8 @@ import argparse
 import shlex
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import zmq
 from orderflow_services.coordinator.coordinator import Coordinator
@@ -160,7 +162,9 @@ def _run_sharded(args: argparse.Namespace, profile: Profile, databases: list) ->
     try:
         coordinator.start()
         for path in databases:
-            summaries.append(coordinator.process(path))
+            summary = _unless_unreadable(path, lambda p=path: coordinator.process(p))
+            if summary is not None:
+                summaries.append(summary)
     except Interrupted as exc:
         print(
             f"\n{PROG}: interrupted ({exc}); committed shards are kept."
@@ -196,7 +200,11 @@ def _run(args: argparse.Namespace) -> int:
                 log_frequency=profile.log_frequency,
                 quiet=args.quiet,
             )
-            summaries.append(storage.build_booktick_from_db(force=args.force))
+            summary = _unless_unreadable(
+                path, lambda s=storage: s.build_booktick_from_db(force=args.force)
+            )
+            if summary is not None:
+                summaries.append(summary)
     if not args.quiet:
         print_summary(summaries)
     skipped = [s.path for s in summaries if s.skipped]
@@ -211,9 +219,26 @@ def _run(args: argparse.Namespace) -> int:
     total = sum(s.snapshots for s in summaries)
     print(f"metrics written: {total:,} snapshots in {time.perf_counter() - started:.2f}s")
     if total and not args.quiet:
-        names = " ".join(shlex.quote(str(path)) for path in databases)
+        names = " ".join(shlex.quote(s.path) for s in summaries)
         print(f"next: orderflow-dashboard {names}   (or orderflow-backtest, orderflow-report)")
+    failed = len(databases) - len(summaries)
+    if failed:
+        if len(databases) > 1:  # one database: its own line already says it all
+            print(
+                f"{PROG}: {failed} database(s) could not be processed (see above)", file=sys.stderr
+            )
+        return 2
     return 0
+
+
+def _unless_unreadable(path: Path, work: Callable[[], RunSummary]) -> RunSummary | None:
+    """Run one database; a file that is not a readable recording is reported in one
+    line and skipped, so the other databases of the run still get their metrics."""
+    try:
+        return work()
+    except InputFileError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:

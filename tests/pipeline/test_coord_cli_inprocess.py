@@ -87,3 +87,17 @@ def test_summary_points_at_the_rejects_and_the_next_step(recording) -> None:
     assert result.returncode == 0, result.stderr
     assert "SELECT source_table, row_id, reason FROM metrics_rejects" in result.stdout
     assert f"next: orderflow-dashboard {db}" in result.stdout
+
+
+def test_one_unreadable_file_does_not_stop_the_others(recording, tmp_path: Path) -> None:
+    good = recording(books=[("X", B, A, "1")], name="good.db")
+    bad = tmp_path / "bad.db"
+    bad.write_text("not a database\n" * 100)
+    for workers in ("0", "2"):
+        result = coord("--workers", workers, "--force", "--quiet", str(bad), str(good))
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert lines[0].startswith(f"orderflow-coord: {bad}") and "SQLite" in lines[0]
+        assert "1 database(s) could not be processed" in lines[-1]
+        assert len(read_metrics(good)) == 1
+    assert bad.read_text() == "not a database\n" * 100
