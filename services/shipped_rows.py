@@ -10,7 +10,7 @@ read from the file: there is one computation path, fed from two places.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from orderflow_services.coordinator.planner import Shard, ShardPlan
 from orderflow_services.protocol import Rows
@@ -18,7 +18,7 @@ from orderflow_services.protocol import Rows
 from orderflow.store.input_repository import OrderScan
 from orderflow.store.order_index import TimeOrderedReader
 
-__all__ = ["ShippedRows", "collect_rows"]
+__all__ = ["ShippedRows", "collect_rows", "columns_of"]
 
 
 def collect_rows(
@@ -36,12 +36,13 @@ def collect_rows(
     trades = reader.iterate_trade_rows(
         conn, plan.trade_scan, shard.start_ns, shard.end_ns, instruments
     )
-    book_columns = _columns(books, 6)
-    trade_columns = _columns(trades, 7)
+    book_columns = columns_of(books, 6)
+    trade_columns = columns_of(trades, 7)
     return Rows(task_id, *book_columns, *trade_columns)
 
 
-def _columns(rows: Iterator[tuple], width: int) -> list[list]:
+def columns_of(rows: Iterable[tuple], width: int) -> list[list]:
+    """Rows turned into ``width`` column lists: messages ship columns, not rows."""
     table = list(rows)
     return [list(c) for c in zip(*table, strict=True)] if table else [[] for _ in range(width)]
 

@@ -15,7 +15,7 @@ from itertools import islice
 from pathlib import Path
 
 from orderflow_services.protocol import Result, Task
-from orderflow_services.shipped_rows import ShippedRows
+from orderflow_services.shipped_rows import ShippedRows, columns_of
 
 from orderflow.core.errors import InputFileError
 from orderflow.pipeline.range_metrics import RangeMetrics
@@ -105,8 +105,7 @@ def compute_shard(
     while chunk := list(islice(stream, PROGRESS_EVERY_ROWS)):
         rows.extend(chunk)
         tick()
-    columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(8)]
-    ids, stamps, obi, cvd, bid, ask, names, ts_ns = columns
+    ids, stamps, obi, cvd, bid, ask, names, ts_ns = columns_of(rows, 8)
     return Result(
         task_id=task.task_id,
         snapshot_ids=ids,
