@@ -53,31 +53,16 @@ class ShippedRows:
     def __init__(self, rows: Rows) -> None:
         self.rows = rows
 
-    def iterate_book_rows(
+    def book_batches(
         self, conn: object, scan: OrderScan, start_ns: object, end_ns: object, instruments: object
-    ) -> Iterator[tuple]:
+    ) -> Iterator[list[tuple]]:
         r = self.rows
-        return zip(
-            r.book_ids,
-            r.book_instruments,
-            r.book_bids,
-            r.book_asks,
-            r.book_timestamps,
-            r.book_ns,
-            strict=True,
-        )
+        columns = (r.book_ids, r.book_instruments, r.book_bids, r.book_asks)
+        yield list(zip(*columns, r.book_timestamps, r.book_ns, strict=True))
 
-    def iterate_trade_rows(
+    def trade_batches(
         self, conn: object, scan: OrderScan, start_ns: object, end_ns: object, instruments: object
-    ) -> Iterator[tuple]:
+    ) -> Iterator[list[tuple]]:
         r = self.rows
-        return zip(
-            r.trade_ids,
-            r.trade_instruments,
-            r.trade_prices,
-            r.trade_sizes,
-            r.trade_sides,
-            r.trade_timestamps,
-            r.trade_ns,
-            strict=True,
-        )
+        columns = (r.trade_ids, r.trade_instruments, r.trade_prices, r.trade_sizes)
+        yield list(zip(*columns, r.trade_sides, r.trade_timestamps, r.trade_ns, strict=True))

@@ -10,7 +10,10 @@ from hypothesis import strategies as st
 from orderflow.core.calculator import (
     InvalidSnapshot,
     MetricCalculator,
+    decode_side,
+    obi_from_totals,
     snapshot_metrics,
+    summarize_side,
 )
 from orderflow.core.models import BookSnapshot, OrderbookLevel, Trade
 
@@ -132,3 +135,69 @@ def test_cvd_is_additive_over_any_split(raw, cut) -> None:
     volume = sum(size for _, size in raw)
     assert chained == pytest.approx(whole, abs=1e-9 * max(1.0, volume))
     assert split == pytest.approx(whole, abs=1e-9 * max(1.0, volume))
+
+
+def spec_metrics(bids, asks):
+    """metrics.md read literally, one level at a time, for full-depth snapshots."""
+    counted_bids = [(float(p), float(s)) for p, s, *_ in bids if float(s) > 0]
+    counted_asks = [(float(p), float(s)) for p, s, *_ in asks if float(s) > 0]
+    b = sum(s for _, s in counted_bids)
+    a = sum(s for _, s in counted_asks)
+    return (
+        max((p for p, _ in counted_bids), default=None),
+        min((p for p, _ in counted_asks), default=None),
+        None if b + a == 0 else (b - a) / (b + a),
+    )
+
+
+def as_text_or_number(draw_text: bool, value: float) -> object:
+    return repr(value) if draw_text else value
+
+
+count_values = st.one_of(st.integers(min_value=0, max_value=500), st.floats(0, 50, allow_nan=False))
+four_field_levels = st.lists(
+    st.tuples(prices, sizes, count_values, count_values, st.booleans()), max_size=30
+)
+
+
+@given(four_field_levels, four_field_levels)
+def test_four_field_sides_match_the_spec_exactly(bids, asks) -> None:
+    """The four-field fast path (zero sizes, fractional counts, text and numbers mixed)
+    gives the spec's numbers bit for bit."""
+
+    def stored(levels):
+        return [
+            [as_text_or_number(text, p), as_text_or_number(text, s), c1, str(c2)]
+            for p, s, c1, c2, text in levels
+        ]
+
+    got = metrics(stored(bids), stored(asks))
+    assert got == spec_metrics(stored(bids), stored(asks))
+
+
+@pytest.mark.parametrize(
+    "bids",
+    [
+        [["100", "-1", "0", "1"]],
+        [["-100", "1", "0", "1"]],
+        [["100", "1", "x", "1"]],
+        [["100", "1e400", "0", "1"]],
+        [["100", "1", "0", "1", "extra"], ["99", "2", "0", "1"]],
+    ],
+)
+def test_four_field_fast_path_keeps_the_reference_verdict(bids) -> None:
+    """Sides the fast path declines get exactly the general path's answer or reason."""
+    asks = [["101", "1", "0", "1"]]
+
+    def outcome(compute):
+        try:
+            return compute()
+        except InvalidSnapshot as exc:
+            return str(exc)
+
+    def general_path():
+        bid_best, bid_total = summarize_side(decode_side(json.dumps(bids), "bids"), "bids")
+        ask_best, ask_total = summarize_side(decode_side(json.dumps(asks), "asks"), "asks")
+        return bid_best, ask_best, obi_from_totals(bid_total, ask_total)
+
+    assert outcome(lambda: metrics(bids, asks)) == outcome(general_path)

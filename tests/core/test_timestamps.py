@@ -1,8 +1,10 @@
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from orderflow.core.timestamps import format_instant_ns, parse_instant_ns
+from orderflow.core.timestamps import format_instant_ns, parse_instant_ns, parse_instants_ns
 
 INSTANT = datetime(2024, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)
 NS = int(INSTANT.timestamp()) * 10**9 + 123_000_000
@@ -70,3 +72,28 @@ def test_ordering_uses_instants_not_text() -> None:
 def test_format_round_trips() -> None:
     assert parse_instant_ns(format_instant_ns(NS)) == NS
     assert format_instant_ns(NS) == "2024-03-01T12:00:00.123000000Z"
+
+
+epoch_columns = st.lists(
+    st.one_of(
+        st.integers(min_value=0, max_value=10**19).map(str),
+        st.integers(min_value=10**12, max_value=10**13 - 1).map(str),
+        st.sampled_from(["", "0123", "2024-03-01T12:00:00Z", "1709251200.5", "١٢٣", "x"]),
+        st.integers(min_value=0, max_value=10**13),
+        st.none(),
+    ),
+    max_size=40,
+)
+
+
+@given(epoch_columns)
+def test_column_parse_equals_cell_by_cell(column: list) -> None:
+    assert parse_instants_ns(column) == [parse_instant_ns(v) for v in column]
+
+
+def test_column_of_one_width_takes_the_fast_path_and_checks_overflow() -> None:
+    assert parse_instants_ns(["1709251200000", "1709251200100"]) == [
+        1709251200000 * 10**6,
+        1709251200100 * 10**6,
+    ]
+    assert parse_instants_ns(["9999999999", "1000000000"]) == [None, 10**18]

@@ -4,10 +4,15 @@ This is the one place the numbers are defined. The in-process pipeline, the
 workers and the strategies' live fallback all call it, so the code paths can only
 disagree about ordering, never about arithmetic.
 
-The hot path is ``snapshot_metrics``: it decodes a side's JSON straight into
-``OrderbookLevel`` structs and reduces it with C-level builtins (``sum``,
-``min``, ``max`` over lists) instead of a Python loop per level, which is where
-a naive implementation spends its time.
+The hot path is ``snapshot_metrics``. Almost every stored side is a list of
+four-field levels ``[price, size, liq_count, order_count]`` with whole-number
+counts; it decodes such a side into tuples (small counts are shared int objects,
+so only price and size allocate) and ``zip(*levels)`` turns them into a price
+column and a size column in C, so the sums and extremes never run a Python loop
+per level. Anything else (other field counts, fractional counts, a zero,
+negative or non-finite size or price, a depth cut) takes the general path
+through ``OrderbookLevel`` structs, which gives the same numbers and decides the
+reject reasons.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ SideSummary = tuple[float | None, float]  # (best price or None, counted size to
 # strict=False accepts numeric strings ("43250.1") as floats; anything else that is
 # not a number (text, null, a nested object) fails the decode and so the snapshot.
 _SIDE_DECODER = msgspec.json.Decoder(list[OrderbookLevel], strict=False)
+_FOUR_FIELD_SIDE = msgspec.json.Decoder(list[tuple[float, float, int, int]], strict=False)
 _isfinite = math.isfinite
 
 
@@ -105,6 +111,30 @@ def obi_from_totals(bid_total: float, ask_total: float) -> float | None:
     return (bid_total - ask_total) / denominator
 
 
+def _four_field_metrics(
+    bids_json: str | bytes | None, asks_json: str | bytes | None, depth: int | None
+) -> tuple[float, float, float] | None:
+    """The common case of ``snapshot_metrics`` (see the module docstring), or None
+    when the general path must decide."""
+    try:
+        bid_prices, bid_sizes, _, _ = zip(*_FOUR_FIELD_SIDE.decode(bids_json), strict=True)  # type: ignore[arg-type]
+        ask_prices, ask_sizes, _, _ = zip(*_FOUR_FIELD_SIDE.decode(asks_json), strict=True)  # type: ignore[arg-type]
+    except (msgspec.DecodeError, TypeError, ValueError):  # ValueError: an empty side
+        return None
+    bid_total = sum(bid_sizes)
+    ask_total = sum(ask_sizes)
+    if (
+        min(bid_sizes) > 0
+        and min(ask_sizes) > 0
+        and min(bid_prices) >= 0
+        and min(ask_prices) >= 0
+        and _isfinite(bid_total + ask_total + sum(bid_prices) + sum(ask_prices))
+        and (depth is None or max(len(bid_sizes), len(ask_sizes)) <= depth)
+    ):
+        return max(bid_prices), min(ask_prices), (bid_total - ask_total) / (bid_total + ask_total)
+    return None
+
+
 def snapshot_metrics(
     bids_json: str | bytes | None, asks_json: str | bytes | None, depth: int | None = None
 ) -> tuple[float | None, float | None, float | None]:
@@ -113,6 +143,9 @@ def snapshot_metrics(
     Decodes both sides inline rather than through ``decode_side``: this runs
     once per snapshot and the saved calls are measurable.
     """
+    common = _four_field_metrics(bids_json, asks_json, depth)
+    if common is not None:
+        return common
     decode = _SIDE_DECODER.decode
     try:
         bids = decode(bids_json)

@@ -10,9 +10,11 @@ otherwise nanoseconds. ISO-8601 takes ``Z``, an offset, or nothing (naive = UTC)
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import date
+from typing import cast
 
-__all__ = ["format_instant_ns", "parse_instant_ns"]
+__all__ = ["format_instant_ns", "parse_instant_ns", "parse_instants_ns"]
 
 NS_PER_S = 1_000_000_000
 _INT64_MAX = 2**63 - 1
@@ -106,6 +108,26 @@ def parse_instant_ns(value: object) -> int | None:
     if isinstance(value, float) and value >= 0 and value == value and value != float("inf"):
         return parse_instant_ns(repr(value)) if "e" not in repr(value) else None
     return None
+
+
+def parse_instants_ns(values: Sequence[object]) -> list[int | None]:
+    """``parse_instant_ns`` of every cell of a column, in order.
+
+    Recorders nearly always write one integer epoch format throughout, so a
+    fetched batch of digit strings of one length is converted with C-level
+    ``int``/``map`` calls; any other batch is parsed cell by cell.
+    """
+    try:
+        text = "".join(values)  # type: ignore[arg-type]
+    except TypeError:  # a cell that is not text
+        return [parse_instant_ns(v) for v in values]
+    digits = cast(Sequence[str], values)
+    if text.isdigit() and text.isascii():
+        lengths = set(map(len, digits))
+        scale = _SCALE_BY_DIGITS.get(lengths.pop()) if len(lengths) == 1 else None
+        if scale is not None and min(digits)[0] != "0" and int(max(digits)) * scale <= _INT64_MAX:
+            return list(map(scale.__mul__, map(int, digits)))
+    return [parse_instant_ns(v) for v in values]
 
 
 def format_instant_ns(ns: int) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
+from itertools import chain
 
 from orderflow.core.calculator import InvalidSnapshot, snapshot_metrics, trade_sign
 from orderflow.store.input_repository import OrderScan, SQLiteOrderflowRepository
@@ -95,40 +96,44 @@ class RangeMetrics:
 
     def rows(self) -> Iterator[MetricRow]:
         repo, conn = self._repo, self._conn
-        trades = repo.iterate_trade_rows(
-            conn, self._trade_scan, self.start_ns, self.end_ns, self.instruments
+        trades = chain.from_iterable(
+            repo.trade_batches(conn, self._trade_scan, self.start_ns, self.end_ns, self.instruments)
         )
-        books = repo.iterate_book_rows(
+        book_batches = repo.book_batches(
             conn, self._book_scan, self.start_ns, self.end_ns, self.instruments
         )
         cvd = self.signed_volume
         depth = self.depth
+        add_trade = self._add_trade
         trade = next(trades, None)
-        for sid, instrument, bids, asks, timestamp, ns in books:
-            while trade is not None and trade[-1] <= ns:
-                self._add_trade(trade, cvd)
-                trade = next(trades, None)
-            if instrument is None:
-                self._reject("book", sid, "instrument is NULL")
-                continue
-            try:
-                best_bid, best_ask, obi = snapshot_metrics(bids, asks, depth)
-            except InvalidSnapshot as exc:
-                self._reject("book", sid, str(exc))
-                continue
-            self.snapshots += 1
-            yield (
-                sid,
-                timestamp,
-                obi,
-                cvd.get(instrument, 0.0),
-                best_bid,
-                best_ask,
-                instrument,
-                ns,
-            )
+        trade_ns = trade[-1] if trade is not None else _INF
+        for batch in book_batches:
+            for sid, instrument, bids, asks, timestamp, ns in batch:
+                while trade_ns <= ns:
+                    add_trade(trade, cvd)  # type: ignore[arg-type]
+                    trade = next(trades, None)
+                    trade_ns = trade[-1] if trade is not None else _INF
+                if instrument is None:
+                    self._reject("book", sid, "instrument is NULL")
+                    continue
+                try:
+                    best_bid, best_ask, obi = snapshot_metrics(bids, asks, depth)
+                except InvalidSnapshot as exc:
+                    self._reject("book", sid, str(exc))
+                    continue
+                self.snapshots += 1
+                yield (
+                    sid,
+                    timestamp,
+                    obi,
+                    cvd.get(instrument, 0.0),
+                    best_bid,
+                    best_ask,
+                    instrument,
+                    ns,
+                )
         while trade is not None:
-            self._add_trade(trade, cvd)
+            add_trade(trade, cvd)
             trade = next(trades, None)
 
     def _reject(self, table: str, row_id: int, reason: str) -> None:

@@ -15,12 +15,13 @@ from __future__ import annotations
 import bisect
 import sqlite3
 from collections.abc import Iterator, Sequence
+from itertools import chain
 from pathlib import Path
 
 import msgspec
 
 from orderflow.core.errors import InputFileError
-from orderflow.core.timestamps import parse_instant_ns
+from orderflow.core.timestamps import parse_instant_ns, parse_instants_ns
 from orderflow.store.connections import open_readonly
 from orderflow.store.schema import BOOK_COLUMNS, TRADE_COLUMNS
 
@@ -30,11 +31,13 @@ __all__ = [
     "SQLiteOrderflowRepository",
     "TradeRow",
     "check_input_table",
-    "stream_rows",
+    "row_batches",
 ]
 
 SAMPLE_EVERY = 1000
 FETCH_ROWS = 2000
+SCAN_ROWS = 20_000
+"""Rows per fetch of the order scan: (id, timestamp) pairs are small."""
 REQUIRED_COLUMNS = {"book": BOOK_COLUMNS, "trades": TRADE_COLUMNS}
 
 # (id, instrument, bids, asks, timestamp, instant_ns)
@@ -153,27 +156,28 @@ class SQLiteOrderflowRepository:
         prev_ns = -(2**63)
         sample_ids: list[int] = []
         sample_ns: list[int] = []
-        parse = parse_instant_ns
-        while batch := cursor.fetchmany(FETCH_ROWS):
-            for row_id, raw in batch:
-                ns = parse(raw)
-                if min_id is None:
-                    min_id = row_id
-                max_id = row_id
-                if ns is None:
-                    unparseable += 1
+        while batch := cursor.fetchmany(SCAN_ROWS):
+            ids, stamps = zip(*batch, strict=True)
+            instants = parse_instants_ns(stamps)
+            if min_id is None:
+                min_id = ids[0]
+            max_id = ids[-1]
+            if None in instants:
+                unparseable += instants.count(None)
+                kept = [(i, ns) for i, ns in zip(ids, instants, strict=True) if ns is not None]
+                if not kept:
                     continue
-                if ns < prev_ns:
-                    ordered = False
-                prev_ns = ns
-                if first_ns is None or ns < first_ns:
-                    first_ns = ns
-                if last_ns is None or ns > last_ns:
-                    last_ns = ns
-                if rows % SAMPLE_EVERY == 0:
-                    sample_ids.append(row_id)
-                    sample_ns.append(ns)
-                rows += 1
+                ids, instants = zip(*kept, strict=True)  # type: ignore[assignment]
+            if ordered and (instants[0] < prev_ns or list(instants) != sorted(instants)):
+                ordered = False
+            prev_ns = instants[-1]
+            low, high = min(instants), max(instants)
+            first_ns = low if first_ns is None else min(first_ns, low)
+            last_ns = high if last_ns is None else max(last_ns, high)
+            offset = -rows % SAMPLE_EVERY
+            sample_ids.extend(ids[offset::SAMPLE_EVERY])
+            sample_ns.extend(instants[offset::SAMPLE_EVERY])  # type: ignore[arg-type]
+            rows += len(instants)
         return OrderScan(
             table=table,
             rows=rows + unparseable,
@@ -232,6 +236,28 @@ class SQLiteOrderflowRepository:
             grouped.setdefault(row[-1], []).append(row)
         return grouped
 
+    def book_batches(
+        self,
+        conn: sqlite3.Connection,
+        scan: OrderScan,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        instruments: Sequence[str] | None = None,
+    ) -> Iterator[list[BookRow]]:
+        """``iterate_book_rows`` a fetch at a time (the hot path avoids a yield per row)."""
+        return self._batches(conn, scan, _BOOK_SELECT, "book", start_ns, end_ns, instruments)
+
+    def trade_batches(
+        self,
+        conn: sqlite3.Connection,
+        scan: OrderScan,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        instruments: Sequence[str] | None = None,
+    ) -> Iterator[list[TradeRow]]:
+        """``iterate_trade_rows`` a fetch at a time."""
+        return self._batches(conn, scan, _TRADE_SELECT, "trades", start_ns, end_ns, instruments)
+
     def _iterate(
         self,
         conn: sqlite3.Connection,
@@ -242,6 +268,19 @@ class SQLiteOrderflowRepository:
         end_ns: int | None,
         instruments: Sequence[str] | None,
     ) -> Iterator[tuple]:
+        batches = self._batches(conn, scan, select, table, start_ns, end_ns, instruments)
+        return chain.from_iterable(batches)
+
+    def _batches(
+        self,
+        conn: sqlite3.Connection,
+        scan: OrderScan,
+        select: str,
+        table: str,
+        start_ns: int | None,
+        end_ns: int | None,
+        instruments: Sequence[str] | None,
+    ) -> Iterator[list[tuple]]:
         wanted = set(instruments) if instruments else None
         lo_ns = start_ns if start_ns is not None else -(2**63)
         hi_ns = end_ns if end_ns is not None else 2**63
@@ -250,16 +289,17 @@ class SQLiteOrderflowRepository:
             cursor = conn.execute(
                 f"{select} FROM {table} WHERE id BETWEEN ? AND ? ORDER BY id", (id_lo, id_hi)
             )
-            parse = parse_instant_ns
             while batch := cursor.fetchmany(FETCH_ROWS):
-                for row in batch:
-                    ns = parse(row[-1])
-                    if (
-                        ns is not None
-                        and lo_ns <= ns < hi_ns
-                        and (wanted is None or row[1] in wanted)
-                    ):
-                        yield (*row, ns)
+                instants = parse_instants_ns([row[-1] for row in batch])
+                kept = [
+                    (*row, ns)
+                    for row, ns in zip(batch, instants, strict=True)
+                    if ns is not None and lo_ns <= ns < hi_ns
+                ]
+                if wanted is not None:
+                    kept = [row for row in kept if row[1] in wanted]
+                if kept:
+                    yield kept
             return
         upper = "t < ?" if end_ns is not None else "t <= ?"
         cursor = conn.execute(
@@ -267,16 +307,17 @@ class SQLiteOrderflowRepository:
             f" WHERE t >= ? AND {upper} ORDER BY t, id",
             (lo_ns, min(hi_ns, 2**63 - 1)),
         )
-        yield from stream_rows(cursor, wanted)
+        yield from row_batches(cursor, wanted)
 
 
-def stream_rows(cursor: sqlite3.Cursor, instruments: set[str] | None) -> Iterator[tuple]:
-    """Rows of an already ordered query, in fetch batches, kept if their instrument
-    (second column) is wanted; None wants every instrument."""
+def row_batches(cursor: sqlite3.Cursor, instruments: set[str] | None) -> Iterator[list[tuple]]:
+    """Fetch batches of an already ordered query, keeping rows whose instrument (second
+    column) is wanted; None wants every instrument."""
     while batch := cursor.fetchmany(FETCH_ROWS):
-        for row in batch:
-            if instruments is None or row[1] in instruments:
-                yield row
+        if instruments is not None:
+            batch = [row for row in batch if row[1] in instruments]
+        if batch:
+            yield batch
 
 
 def check_input_table(table: str) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
+from itertools import chain
 from pathlib import Path
 
 from orderflow.core.timestamps import parse_instant_ns
@@ -21,7 +22,7 @@ from orderflow.store.input_repository import (
     OrderScan,
     SQLiteOrderflowRepository,
     check_input_table,
-    stream_rows,
+    row_batches,
 )
 
 __all__ = ["TimeOrderedReader", "build_order_index", "indexed_instants"]
@@ -104,9 +105,7 @@ class TimeOrderedReader:
         end_ns: int | None = None,
         instruments: Sequence[str] | None = None,
     ) -> Iterator[tuple]:
-        if scan.time_ordered or self.index_path is None:
-            return self.repo.iterate_book_rows(conn, scan, start_ns, end_ns, instruments)
-        return self._indexed(conn, "book", start_ns, end_ns, instruments)
+        return chain.from_iterable(self.book_batches(conn, scan, start_ns, end_ns, instruments))
 
     def iterate_trade_rows(
         self,
@@ -116,8 +115,30 @@ class TimeOrderedReader:
         end_ns: int | None = None,
         instruments: Sequence[str] | None = None,
     ) -> Iterator[tuple]:
+        return chain.from_iterable(self.trade_batches(conn, scan, start_ns, end_ns, instruments))
+
+    def book_batches(
+        self,
+        conn: sqlite3.Connection,
+        scan: OrderScan,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        instruments: Sequence[str] | None = None,
+    ) -> Iterator[list[tuple]]:
         if scan.time_ordered or self.index_path is None:
-            return self.repo.iterate_trade_rows(conn, scan, start_ns, end_ns, instruments)
+            return self.repo.book_batches(conn, scan, start_ns, end_ns, instruments)
+        return self._indexed(conn, "book", start_ns, end_ns, instruments)
+
+    def trade_batches(
+        self,
+        conn: sqlite3.Connection,
+        scan: OrderScan,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        instruments: Sequence[str] | None = None,
+    ) -> Iterator[list[tuple]]:
+        if scan.time_ordered or self.index_path is None:
+            return self.repo.trade_batches(conn, scan, start_ns, end_ns, instruments)
         return self._indexed(conn, "trades", start_ns, end_ns, instruments)
 
     def _indexed(
@@ -127,7 +148,7 @@ class TimeOrderedReader:
         start_ns: int | None,
         end_ns: int | None,
         instruments: Sequence[str] | None,
-    ) -> Iterator[tuple]:
+    ) -> Iterator[list[tuple]]:
         wanted = set(instruments) if instruments else None
         lo = start_ns if start_ns is not None else -(2**63)
         hi = end_ns if end_ns is not None else 2**63 - 1
@@ -139,4 +160,4 @@ class TimeOrderedReader:
             f" WHERE o.ns >= ? AND {upper} ORDER BY o.ns, o.id",
             (lo, hi),
         )
-        yield from stream_rows(cursor, wanted)
+        yield from row_batches(cursor, wanted)
