@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from orderflow.pipeline.storage import Storage
 from orderflow.store.input_repository import SQLiteOrderflowRepository
-from orderflow.store.metrics_repository import SQLiteMetricsRepository
+from orderflow.store.metrics_repository import ROWS_PER_INSERT, SQLiteMetricsRepository
 
 S = 10**9
 
@@ -41,4 +41,22 @@ def test_metrics_repository_tables_and_time_ranges(recording) -> None:
     assert [(r[0], r[6]) for r in rows] == [(2, "X"), (4, "Y"), (3, "X")]
     assert [r[0] for r in metrics.load_metrics_by_timerange(instrument="X")] == [1, 2, 3]
     assert metrics.load_metrics_by_timerange(instrument="Y")[0][2] == 0.5
+    metrics.close()
+
+
+def test_rows_written_in_order_across_multi_row_statements(recording) -> None:
+    """Whole multi-row INSERTs plus a remainder keep every row, in order, with
+    ascending ids (the dashboard follows new rows by id)."""
+    path = recording(books=[("X", [[1, 1]], [[2, 1]], "10")])
+    metrics = SQLiteMetricsRepository(path)
+    metrics.create_metrics_table()
+    count = 2 * ROWS_PER_INSERT + 7
+    rows = [(i, str(i), 0.5, float(i), 1.0, 2.0, "X", i * S) for i in range(count)]
+    metrics.insert_metrics_batch(iter(rows), [("book", 1, "why")])
+    stored = metrics.conn.execute(
+        "SELECT snapshot_id, timestamp, obi, cvd, best_bid, best_ask, instrument, ts_ns"
+        " FROM metrics ORDER BY id"
+    ).fetchall()
+    assert stored == rows
+    assert metrics.count_rejects() == 1
     metrics.close()
