@@ -30,6 +30,7 @@ __all__ = [
     "MalformedMessage",
     "Message",
     "MessageCodec",
+    "OutOfOrder",
     "Ready",
     "Result",
     "Rows",
@@ -123,6 +124,9 @@ class Rows(_Wire):
     trade_sides: list[Any]
     trade_timestamps: list[str]
     trade_ns: list[int]
+    book_unparseable: list[int] = []
+    """Ids of the shard's book rows whose timestamp does not parse (unverified plans)."""
+    trade_unparseable: list[int] = []
 
 
 class Result(_Wire):
@@ -148,6 +152,15 @@ class Result(_Wire):
     seconds: float
 
 
+class OutOfOrder(_Wire):
+    """Worker -> coordinator: a table the plan assumed in time order is not (the
+    coordinator plans the file again from a full scan)."""
+
+    task_id: int
+    table: str
+    row_id: int
+
+
 class Failed(_Wire):
     """Worker -> coordinator: the shard cannot be computed (the message says why)."""
 
@@ -155,7 +168,7 @@ class Failed(_Wire):
     error: str
 
 
-Message = Ready | Heartbeat | Disconnect | Task | RowsRequest | Rows | Result | Failed
+Message = Ready | Heartbeat | Disconnect | Task | RowsRequest | Rows | Result | Failed | OutOfOrder
 
 
 class MalformedMessage(Exception):

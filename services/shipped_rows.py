@@ -10,7 +10,8 @@ read from the file: there is one computation path, fed from two places.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import chain
 
 from orderflow_services.coordinator.planner import Shard, ShardPlan
 from orderflow_services.protocol import Rows
@@ -29,16 +30,22 @@ def collect_rows(
     shard: Shard,
     instruments: Sequence[str] | None,
 ) -> Rows:
-    """A shard's raw input rows as columns (book: 6 columns, trades: 7)."""
-    books = reader.iterate_book_rows(
-        conn, plan.book_scan, shard.start_ns, shard.end_ns, instruments
+    """A shard's raw input rows as columns (book: 6 columns, trades: 7); raises
+    TableOutOfOrder as a worker reading them would."""
+    span = (shard.start_ns, shard.end_ns, instruments)
+    book_unparseable: list[int] = []
+    trade_unparseable: list[int] = []
+    books = reader.book_batches(conn, plan.book_scan, *span, book_unparseable.append)
+    trades = reader.trade_batches(conn, plan.trade_scan, *span, trade_unparseable.append)
+    book_columns = columns_of(chain.from_iterable(books), 6)
+    trade_columns = columns_of(chain.from_iterable(trades), 7)
+    return Rows(
+        task_id,
+        *book_columns,
+        *trade_columns,
+        book_unparseable=book_unparseable,
+        trade_unparseable=trade_unparseable,
     )
-    trades = reader.iterate_trade_rows(
-        conn, plan.trade_scan, shard.start_ns, shard.end_ns, instruments
-    )
-    book_columns = columns_of(books, 6)
-    trade_columns = columns_of(trades, 7)
-    return Rows(task_id, *book_columns, *trade_columns)
 
 
 def columns_of(rows: Iterable[tuple], width: int) -> list[list]:
@@ -54,15 +61,33 @@ class ShippedRows:
         self.rows = rows
 
     def book_batches(
-        self, conn: object, scan: OrderScan, start_ns: object, end_ns: object, instruments: object
+        self,
+        conn: object,
+        scan: OrderScan,
+        start_ns: object,
+        end_ns: object,
+        instruments: object,
+        unparseable: Callable[[int], None] | None = None,
     ) -> Iterator[list[tuple]]:
         r = self.rows
+        if unparseable is not None:
+            for row_id in r.book_unparseable:
+                unparseable(row_id)
         columns = (r.book_ids, r.book_instruments, r.book_bids, r.book_asks)
         yield list(zip(*columns, r.book_timestamps, r.book_ns, strict=True))
 
     def trade_batches(
-        self, conn: object, scan: OrderScan, start_ns: object, end_ns: object, instruments: object
+        self,
+        conn: object,
+        scan: OrderScan,
+        start_ns: object,
+        end_ns: object,
+        instruments: object,
+        unparseable: Callable[[int], None] | None = None,
     ) -> Iterator[list[tuple]]:
         r = self.rows
+        if unparseable is not None:
+            for row_id in r.trade_unparseable:
+                unparseable(row_id)
         columns = (r.trade_ids, r.trade_instruments, r.trade_prices, r.trade_sizes)
         yield list(zip(*columns, r.trade_sides, r.trade_timestamps, r.trade_ns, strict=True))

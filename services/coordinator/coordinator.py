@@ -27,12 +27,14 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+import msgspec
 import zmq
 from orderflow_services.coordinator.curve_keys import CurveServer
 from orderflow_services.coordinator.local_workers import LocalWorkers
 from orderflow_services.coordinator.planner import (
     ShardPlan,
     plan_shards,
+    probe_every,
     trim_scan,
 )
 from orderflow_services.coordinator.run_state import (
@@ -52,6 +54,7 @@ from orderflow_services.protocol import (
     MalformedMessage,
     Message,
     MessageCodec,
+    OutOfOrder,
     Ready,
     Result,
     RowsRequest,
@@ -61,6 +64,7 @@ from orderflow_services.protocol import (
 from orderflow_services.shipped_rows import collect_rows
 from orderflow_services.worker.worker import SHUTDOWN_REASON
 
+from orderflow.core.errors import TableOutOfOrder
 from orderflow.pipeline.progress import ProgressReporter
 from orderflow.pipeline.storage import RunSummary, config_key
 from orderflow.store.input_repository import OrderScan, SQLiteOrderflowRepository
@@ -144,7 +148,22 @@ class Coordinator:
     # --- one database
 
     def process(self, path: Path) -> RunSummary:
-        """Compute one database's metrics; skips a finished one unless ``force``."""
+        """Compute one database's metrics; skips a finished one unless ``force``.
+
+        The plan takes time order on trust from a few probes, and workers check it
+        on every row they read; if one finds a table out of order, the database is
+        planned again from a full scan and computed from the start.
+        """
+        started = time.perf_counter()
+        try:
+            summary = self._process(path, full_scan=False)
+        except TableOutOfOrder as exc:
+            log.warning("%s: %s; planning again from a full scan", path.name, exc)
+            self._abandon_in_flight()
+            summary = self._process(path, full_scan=True)
+        return msgspec.structs.replace(summary, seconds=time.perf_counter() - started)
+
+    def _process(self, path: Path, *, full_scan: bool) -> RunSummary:
         started = time.perf_counter()
         s = self.settings
         repo = SQLiteOrderflowRepository(path)
@@ -160,10 +179,10 @@ class Coordinator:
                 self.local.start()  # now, so their start-up overlaps the scans below
             with ThreadPoolExecutor(1, thread_name_prefix="orderflow-plan") as pool:
                 # Scans take seconds on big files; the loop keeps heartbeats going meanwhile.
-                planning = pool.submit(self._plan, path, repo, reader)
+                planning = pool.submit(self._plan, path, repo, reader, full_scan)
                 self._wait_for(planning)
                 plan, index, rows_reader = planning.result()
-            todo = writer.begin(plan, repo, reader, force=s.force)
+            todo = writer.begin(plan, repo, reader, force=s.force or full_scan)
             progress = ProgressReporter(
                 path.name, plan.book_scan.rows, quiet=s.quiet, updates=s.log_frequency
             )
@@ -198,12 +217,18 @@ class Coordinator:
         )
 
     def _plan(
-        self, path: Path, repo: SQLiteOrderflowRepository, reader: sqlite3.Connection
+        self,
+        path: Path,
+        repo: SQLiteOrderflowRepository,
+        reader: sqlite3.Connection,
+        full_scan: bool,
     ) -> tuple[ShardPlan, str | None, TimeOrderedReader]:
-        """Scan, sort what is out of order, and plan (runs off the loop's thread)."""
+        """Probe or scan, sort what is out of order, and plan (off the loop's thread)."""
         s = self.settings
-        book_scan = repo.scan_order(reader, "book")
-        trade_scan = repo.scan_order(reader, "trades")
+        scans = None if full_scan else self._probe(repo, reader)
+        if scans is None:
+            scans = repo.scan_order(reader, "book"), repo.scan_order(reader, "trades")
+        book_scan, trade_scan = scans
         unordered = [sc for sc in (book_scan, trade_scan) if not sc.time_ordered]
         index = self._order_index(path, unordered)
         plan = plan_shards(
@@ -216,6 +241,27 @@ class Coordinator:
             order_index=index,
         )
         return plan, index, TimeOrderedReader(repo, reader, index)
+
+    def _probe(
+        self, repo: SQLiteOrderflowRepository, reader: sqlite3.Connection
+    ) -> tuple[OrderScan, OrderScan] | None:
+        """Scans from probes whose spacing divides the shard size, or None when only a
+        full scan will do (probes out of order, or too many of them)."""
+        s = self.settings
+        every = probe_every(repo.count_rows(reader, "book"), s.shard_rows, s.shards)
+        if every is None:
+            return None
+        book_scan = repo.probe_order(reader, "book", every)
+        trade_scan = repo.probe_order(reader, "trades")
+        if book_scan is None or trade_scan is None:
+            return None
+        return book_scan, trade_scan
+
+    def _abandon_in_flight(self) -> None:
+        """Forget every dispatched shard; their late answers are dropped on arrival."""
+        self.in_flight.clear()
+        for worker in self.workers.values():
+            worker.task_id = None
 
     def _wait_for(self, future: Future) -> None:
         """Serve workers (heartbeats, joins, expiry) until ``future`` is done."""
@@ -336,6 +382,9 @@ class Coordinator:
             self._on_rows_request(identity, worker, message)
         elif isinstance(message, Failed):
             self._on_failed(identity, worker, message)
+        elif isinstance(message, OutOfOrder):
+            if message.task_id in self.in_flight and self.run is not None:
+                raise TableOutOfOrder(message.table, message.row_id)
         elif isinstance(message, Disconnect):
             self._requeue(identity, f"left ({message.reason})")
             del self.workers[identity]

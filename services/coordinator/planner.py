@@ -7,8 +7,10 @@ belong to by the same rule. The first shard is open below (trades before the
 first snapshot land in it) and the last open above.
 
 For the common time-ordered table the boundaries are read off the sparse index
-``scan_order`` already built, so planning costs nothing beyond that one scan
-(a finer stride than the index costs one more pass over ``(id, timestamp)``).
+of the table's scan; the coordinator probes (``probe_order``) at a spacing that
+divides the shard size, so every shard edge is a sample and planning reads a few
+hundred rows however big the file (a full scan with a stride the index does not
+divide costs one more pass over ``(id, timestamp)``).
 A book whose ids are not in time order is cut from its sorted order index
 (``orderflow.store.order_index``), which the coordinator builds anyway so that
 workers can read such tables by range.
@@ -35,6 +37,8 @@ __all__ = [
     "default_shard_rows",
     "input_key",
     "plan_shards",
+    "probe_every",
+    "shard_stride",
     "trim_scan",
 ]
 
@@ -43,6 +47,8 @@ MAX_DEFAULT_SHARD_ROWS = 10_000
 MIN_DEFAULT_SHARD_ROWS = 1_000
 TARGET_SHARDS = 16
 """Default shard count for small files, so several workers share even 20k snapshots."""
+MAX_PROBES = 20_000
+"""More probes than this (a shard size prime to 1000 on a big file) cost more than a scan."""
 
 
 class Shard(msgspec.Struct, frozen=True):
@@ -63,14 +69,42 @@ class ShardPlan(msgspec.Struct, frozen=True):
 
 
 def default_shard_rows(parseable_rows: int) -> int:
-    """Depends on the file only, so a resumed run plans the same shards."""
-    return max(MIN_DEFAULT_SHARD_ROWS, min(MAX_DEFAULT_SHARD_ROWS, parseable_rows // TARGET_SHARDS))
+    """Depends on the file only, so a resumed run plans the same shards; a multiple of
+    ``SAMPLE_EVERY``, so shard edges are samples the scan already has."""
+    rows = min(MAX_DEFAULT_SHARD_ROWS, parseable_rows // TARGET_SHARDS)
+    return max(MIN_DEFAULT_SHARD_ROWS, rows - rows % SAMPLE_EVERY)
+
+
+def shard_stride(rows: int, shard_rows: int | None, shards: int | None) -> int:
+    """Rows per shard for a table of ``rows`` rows."""
+    if shards is not None:
+        count = max(1, shards)
+    else:
+        size = shard_rows if shard_rows is not None else default_shard_rows(rows)
+        count = max(1, math.ceil(rows / max(1, size)))
+    return math.ceil(rows / count) if rows else 1
+
+
+def probe_every(rows: int, shard_rows: int | None, shards: int | None) -> int | None:
+    """Ids between probes such that every shard edge is a probe; None when that would
+    take more probes than a full scan is worth."""
+    every = math.gcd(shard_stride(rows, shard_rows, shards), SAMPLE_EVERY)
+    return every if rows // every <= MAX_PROBES else None
 
 
 def input_key(book_scan: OrderScan, trade_scan: OrderScan) -> str:
     """Fingerprint of the input a plan was made from; a resume requires it unchanged."""
     fields = [
-        (s.rows, s.unparseable, s.time_ordered, s.min_id, s.max_id, s.first_ns, s.last_ns)
+        (
+            s.rows,
+            s.unparseable,
+            s.time_ordered,
+            s.min_id,
+            s.max_id,
+            s.first_ns,
+            s.last_ns,
+            s.verified,
+        )
         for s in (book_scan, trade_scan)
     ]
     return hashlib.sha256(msgspec.json.encode(fields)).hexdigest()[:16]
@@ -90,13 +124,8 @@ def plan_shards(
 
     ``order_index`` is required when the book's ids are out of time order."""
     parseable = book_scan.rows - book_scan.unparseable
-    if shards is not None:
-        count = max(1, shards)
-    else:
-        rows = shard_rows if shard_rows is not None else default_shard_rows(parseable)
-        count = max(1, math.ceil(parseable / max(1, rows)))
-    stride = math.ceil(parseable / count) if parseable else 1
-    if parseable == 0 or count == 1:
+    stride = shard_stride(parseable, shard_rows, shards)
+    if parseable == 0 or stride >= parseable:
         bounds: list[int] = []
     elif book_scan.time_ordered:
         bounds = _ordered_bounds(conn, book_scan, stride)
@@ -129,8 +158,8 @@ def trim_scan(scan: OrderScan, start_ns: int | None, end_ns: int | None) -> Orde
 
 
 def _ordered_bounds(conn: sqlite3.Connection, scan: OrderScan, stride: int) -> list[int]:
-    if stride % SAMPLE_EVERY == 0:
-        step = stride // SAMPLE_EVERY
+    if stride % scan.sample_every == 0:
+        step = stride // scan.sample_every
         return scan.sample_ns[step::step]
     return _every_nth(_instants(conn), stride)[1:]
 

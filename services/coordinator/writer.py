@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from orderflow_services.coordinator.planner import Shard, ShardPlan, input_key
 from orderflow_services.protocol import Result
 
-from orderflow.store.input_repository import SQLiteOrderflowRepository
+from orderflow.store.input_repository import UNPARSEABLE_REASON, SQLiteOrderflowRepository
 from orderflow.store.metrics_repository import SQLiteMetricsRepository
 
 __all__ = ["ShardWriter"]
@@ -139,7 +139,7 @@ class ShardWriter:
                 if scan.unparseable:
                     ids = repo.iterate_unparseable(reader, scan.table)  # type: ignore[arg-type]
                     self.metrics.write_in_transaction(
-                        (), ((scan.table, i, "timestamp cannot be parsed") for i in ids)
+                        (), ((scan.table, i, UNPARSEABLE_REASON) for i in ids)
                     )
         self.rejects = plan.book_scan.unparseable + plan.trade_scan.unparseable
 

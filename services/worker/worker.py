@@ -33,6 +33,7 @@ from orderflow_services.protocol import (
     MalformedMessage,
     Message,
     MessageCodec,
+    OutOfOrder,
     Ready,
     Rows,
     RowsRequest,
@@ -45,6 +46,8 @@ from orderflow_services.worker.shard_compute import (
     compute_shard,
     open_problem,
 )
+
+from orderflow.core.errors import TableOutOfOrder
 
 __all__ = ["CurveClientKeys", "Worker", "load_client_keys"]
 
@@ -196,6 +199,10 @@ class Worker:
     def _compute(self, task: Task, repo: object, conn: object) -> None:
         try:
             result = compute_shard(task, repo, conn, self._heartbeat_if_due)  # type: ignore[arg-type]
+        except TableOutOfOrder as exc:
+            log.info("shard %d: %s", task.shard_no, exc)
+            self._send(OutOfOrder(task.task_id, exc.table, exc.row_id))
+            return
         except Exception as exc:  # a bug or an unreadable page: tell, don't die
             log.exception("shard %d failed", task.shard_no)
             self._send(Failed(task.task_id, f"{type(exc).__name__}: {exc}"))

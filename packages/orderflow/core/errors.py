@@ -6,7 +6,7 @@ library users can write ``except ValueError`` and still catch a bad profile.
 
 from __future__ import annotations
 
-__all__ = ["InputFileError", "OrderflowError", "ProfileError"]
+__all__ = ["InputFileError", "OrderflowError", "ProfileError", "TableOutOfOrder"]
 
 
 class OrderflowError(Exception):
@@ -29,3 +29,13 @@ class ProfileError(OrderflowError, ValueError):
         super().__init__(f"{path}: {problem}")
         self.path = str(path)
         self.problem = problem
+
+
+class TableOutOfOrder(OrderflowError):
+    """A table planned from probes as time-ordered turned out not to be; the run must be
+    planned again from a full scan."""
+
+    def __init__(self, table: str, row_id: int) -> None:
+        super().__init__(f"table '{table}' is not in time order (row id {row_id})")
+        self.table = table
+        self.row_id = row_id

@@ -18,7 +18,11 @@ from collections.abc import Callable, Iterator, Sequence
 from itertools import chain
 
 from orderflow.core.calculator import InvalidSnapshot, snapshot_metrics, trade_sign
-from orderflow.store.input_repository import OrderScan, SQLiteOrderflowRepository
+from orderflow.store.input_repository import (
+    UNPARSEABLE_REASON,
+    OrderScan,
+    SQLiteOrderflowRepository,
+)
 from orderflow.store.metrics_repository import MetricRow, RejectRow
 
 __all__ = ["RangeMetrics", "trade_reject_reason"]
@@ -96,12 +100,11 @@ class RangeMetrics:
 
     def rows(self) -> Iterator[MetricRow]:
         repo, conn = self._repo, self._conn
+        span = (self.start_ns, self.end_ns, self.instruments)
         trades = chain.from_iterable(
-            repo.trade_batches(conn, self._trade_scan, self.start_ns, self.end_ns, self.instruments)
+            repo.trade_batches(conn, self._trade_scan, *span, self._unparseable_trade)
         )
-        book_batches = repo.book_batches(
-            conn, self._book_scan, self.start_ns, self.end_ns, self.instruments
-        )
+        book_batches = repo.book_batches(conn, self._book_scan, *span, self._unparseable_book)
         cvd = self.signed_volume
         depth = self.depth
         add_trade = self._add_trade
@@ -135,6 +138,12 @@ class RangeMetrics:
         while trade is not None:
             add_trade(trade, cvd)
             trade = next(trades, None)
+
+    def _unparseable_book(self, row_id: int) -> None:
+        self._reject("book", row_id, UNPARSEABLE_REASON)
+
+    def _unparseable_trade(self, row_id: int) -> None:
+        self._reject("trades", row_id, UNPARSEABLE_REASON)
 
     def _reject(self, table: str, row_id: int, reason: str) -> None:
         self.rejects.append((table, row_id, reason))

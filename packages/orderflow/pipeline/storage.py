@@ -18,7 +18,11 @@ import msgspec
 
 from orderflow.pipeline.progress import ProgressReporter
 from orderflow.pipeline.range_metrics import RangeMetrics
-from orderflow.store.input_repository import OrderScan, SQLiteOrderflowRepository
+from orderflow.store.input_repository import (
+    UNPARSEABLE_REASON,
+    OrderScan,
+    SQLiteOrderflowRepository,
+)
 from orderflow.store.metrics_repository import MetricRow, SQLiteMetricsRepository
 
 __all__ = ["RunSummary", "Storage", "config_key"]
@@ -155,7 +159,7 @@ class Storage:
                 continue
             batch = []
             for row_id in self.repo.iterate_unparseable(conn, scan.table):
-                batch.append((scan.table, row_id, "timestamp cannot be parsed"))
+                batch.append((scan.table, row_id, UNPARSEABLE_REASON))
                 if len(batch) >= self.batch_size:
                     metrics.insert_metrics_batch((), batch)
                     count += len(batch)

@@ -8,24 +8,33 @@ append in time order, so ``scan_order`` makes one cheap pass over
 with no sort at all; the rare unordered table falls back to SQLite's external
 sorter on a registered ``orderflow_instant()`` function, which bounds memory by
 the page cache rather than the file size.
+
+That scan is a serial pass over the whole file before any work can start, so
+the coordinator plans from ``probe_order`` instead: one primary-key lookup per
+``SAMPLE_EVERY`` ids builds the same sparse index in milliseconds, on the
+assumption that the table is in time order. Such a scan is marked unverified;
+whoever reads rows through it checks the assumption on every row it reads
+(``TableOutOfOrder`` when it fails) and, because nobody rejected unparseable
+timestamps up front, reports the ones in its share of the ids.
 """
 
 from __future__ import annotations
 
 import bisect
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import chain
 from pathlib import Path
 
 import msgspec
 
-from orderflow.core.errors import InputFileError
+from orderflow.core.errors import InputFileError, TableOutOfOrder
 from orderflow.core.timestamps import parse_instant_ns, parse_instants_ns
 from orderflow.store.connections import open_readonly
 from orderflow.store.schema import BOOK_COLUMNS, TRADE_COLUMNS
 
 __all__ = [
+    "UNPARSEABLE_REASON",
     "BookRow",
     "OrderScan",
     "SQLiteOrderflowRepository",
@@ -38,6 +47,10 @@ SAMPLE_EVERY = 1000
 FETCH_ROWS = 2000
 SCAN_ROWS = 20_000
 """Rows per fetch of the order scan: (id, timestamp) pairs are small."""
+UNPARSEABLE_REASON = "timestamp cannot be parsed"
+"""The recorded reject reason of a row whose timestamp does not parse."""
+PROBE_ROWS = 64
+"""Rows one probe reads past its id while looking for a parseable timestamp."""
 REQUIRED_COLUMNS = {"book": BOOK_COLUMNS, "trades": TRADE_COLUMNS}
 
 # (id, instrument, bids, asks, timestamp, instant_ns)
@@ -68,6 +81,10 @@ class OrderScan(msgspec.Struct, frozen=True):
     last_ns: int | None
     sample_ids: list[int]
     sample_ns: list[int]
+    verified: bool = True
+    """False for ``probe_order``'s scans: time order and ``unparseable`` are assumed."""
+    sample_every: int = SAMPLE_EVERY
+    """Rows (full scan) or ids (probes) between samples."""
 
     def id_bounds(self, start_ns: int | None, end_ns: int | None) -> tuple[int, int]:
         """Primary-key range that holds every row with start_ns <= instant < end_ns.
@@ -191,6 +208,65 @@ class SQLiteOrderflowRepository:
             sample_ns=sample_ns if ordered else [],
         )
 
+    def probe_order(
+        self, conn: sqlite3.Connection, table: str, every: int = SAMPLE_EVERY
+    ) -> OrderScan | None:
+        """``scan_order``'s sparse index from one probe per ``every`` ids, assuming time
+        order (``verified=False``); None when the probes themselves are out of order."""
+        check_input_table(table)
+        rows = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        min_id = conn.execute(f"SELECT min(id) FROM {table}").fetchone()[0]
+        max_id = conn.execute(f"SELECT max(id) FROM {table}").fetchone()[0]
+        sample_ids: list[int] = []
+        sample_ns: list[int] = []
+        target = min_id
+        while target is not None and target <= max_id:
+            found = self._parseable_from(conn, table, target, descending=False)
+            if found is None:
+                break
+            row_id, ns = found
+            if sample_ns and ns < sample_ns[-1]:
+                return None
+            sample_ids.append(row_id)
+            sample_ns.append(ns)
+            target += every * ((row_id - target) // every + 1)
+        last = self._parseable_from(conn, table, max_id, descending=True) if sample_ns else None
+        if last is not None and last[1] < sample_ns[-1]:
+            return None
+        return OrderScan(
+            table=table,
+            rows=rows,
+            unparseable=0,
+            time_ordered=True,
+            min_id=min_id,
+            max_id=max_id,
+            first_ns=sample_ns[0] if sample_ns else None,
+            last_ns=last[1] if last is not None else None,
+            sample_ids=sample_ids,
+            sample_ns=sample_ns,
+            verified=False,
+            sample_every=every,
+        )
+
+    def _parseable_from(
+        self, conn: sqlite3.Connection, table: str, row_id: int, *, descending: bool
+    ) -> tuple[int, int] | None:
+        """(id, instant) of the first row from ``row_id`` on (or back) whose timestamp parses."""
+        step, order = ("<=", "DESC") if descending else (">=", "ASC")
+        query = (
+            f"SELECT id, timestamp FROM {table} WHERE id {step} ? ORDER BY id {order}"
+            f" LIMIT {PROBE_ROWS}"
+        )
+        while True:
+            batch = conn.execute(query, (row_id,)).fetchall()
+            for found_id, raw in batch:
+                ns = parse_instant_ns(raw)
+                if ns is not None:
+                    return found_id, ns
+            if len(batch) < PROBE_ROWS:
+                return None
+            row_id = batch[-1][0] + (-1 if descending else 1)
+
     def iterate_unparseable(self, conn: sqlite3.Connection, table: str) -> Iterator[int]:
         """Ids of rows whose timestamp does not parse (they are rejected, never processed)."""
         check_input_table(table)
@@ -243,9 +319,16 @@ class SQLiteOrderflowRepository:
         start_ns: int | None = None,
         end_ns: int | None = None,
         instruments: Sequence[str] | None = None,
+        unparseable: Callable[[int], None] | None = None,
     ) -> Iterator[list[BookRow]]:
-        """``iterate_book_rows`` a fetch at a time (the hot path avoids a yield per row)."""
-        return self._batches(conn, scan, _BOOK_SELECT, "book", start_ns, end_ns, instruments)
+        """``iterate_book_rows`` a fetch at a time (the hot path avoids a yield per row).
+
+        Through an unverified scan, rows are checked for time order and the ids of
+        this range's rows whose timestamp does not parse go to ``unparseable``.
+        """
+        return self._batches(
+            conn, scan, _BOOK_SELECT, "book", start_ns, end_ns, instruments, unparseable
+        )
 
     def trade_batches(
         self,
@@ -254,9 +337,12 @@ class SQLiteOrderflowRepository:
         start_ns: int | None = None,
         end_ns: int | None = None,
         instruments: Sequence[str] | None = None,
+        unparseable: Callable[[int], None] | None = None,
     ) -> Iterator[list[TradeRow]]:
-        """``iterate_trade_rows`` a fetch at a time."""
-        return self._batches(conn, scan, _TRADE_SELECT, "trades", start_ns, end_ns, instruments)
+        """``iterate_trade_rows`` a fetch at a time (see ``book_batches``)."""
+        return self._batches(
+            conn, scan, _TRADE_SELECT, "trades", start_ns, end_ns, instruments, unparseable
+        )
 
     def _iterate(
         self,
@@ -280,6 +366,7 @@ class SQLiteOrderflowRepository:
         start_ns: int | None,
         end_ns: int | None,
         instruments: Sequence[str] | None,
+        unparseable: Callable[[int], None] | None = None,
     ) -> Iterator[list[tuple]]:
         wanted = set(instruments) if instruments else None
         lo_ns = start_ns if start_ns is not None else -(2**63)
@@ -289,8 +376,11 @@ class SQLiteOrderflowRepository:
             cursor = conn.execute(
                 f"{select} FROM {table} WHERE id BETWEEN ? AND ? ORDER BY id", (id_lo, id_hi)
             )
+            check = None if scan.verified else _OrderCheck(table, start_ns, end_ns)
             while batch := cursor.fetchmany(FETCH_ROWS):
                 instants = parse_instants_ns([row[-1] for row in batch])
+                if check is not None:
+                    check.batch(batch, instants, unparseable)
                 kept = [
                     (*row, ns)
                     for row, ns in zip(batch, instants, strict=True)
@@ -308,6 +398,43 @@ class SQLiteOrderflowRepository:
             (lo_ns, min(hi_ns, 2**63 - 1)),
         )
         yield from row_batches(cursor, wanted)
+
+
+class _OrderCheck:
+    """Checks, row by row, what an unverified scan assumed of the rows one range reads.
+
+    A row whose timestamp does not parse belongs to the range holding the instant
+    of the nearest parseable row before it (the first range when there is none):
+    a rule every range applies alike, whatever its samples, so each such row is
+    reported exactly once per plan, resumed runs included.
+    """
+
+    def __init__(self, table: str, start_ns: int | None, end_ns: int | None) -> None:
+        self.table = table
+        self.lo_ns = start_ns if start_ns is not None else -(2**63)
+        self.hi_ns = end_ns if end_ns is not None else 2**63
+        self.previous_ns = -(2**63)
+
+    def batch(
+        self,
+        rows: Sequence[tuple],
+        instants: list[int | None],
+        unparseable: Callable[[int], None] | None,
+    ) -> None:
+        """Raises TableOutOfOrder; reports this range's unparseable rows."""
+        previous = self.previous_ns
+        if None not in instants and instants[0] >= previous and instants == sorted(instants):
+            self.previous_ns = instants[-1]
+            return
+        for row, ns in zip(rows, instants, strict=True):
+            if ns is None:
+                if unparseable is not None and self.lo_ns <= previous < self.hi_ns:
+                    unparseable(row[0])
+            elif ns < previous:
+                raise TableOutOfOrder(self.table, row[0])
+            else:
+                previous = ns
+        self.previous_ns = previous
 
 
 def row_batches(cursor: sqlite3.Cursor, instruments: set[str] | None) -> Iterator[list[tuple]]:

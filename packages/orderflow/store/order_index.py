@@ -12,7 +12,7 @@ read-only; ``TimeOrderedReader`` hides the difference from ``RangeMetrics``.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import chain
 from pathlib import Path
 
@@ -124,9 +124,10 @@ class TimeOrderedReader:
         start_ns: int | None = None,
         end_ns: int | None = None,
         instruments: Sequence[str] | None = None,
+        unparseable: Callable[[int], None] | None = None,
     ) -> Iterator[list[tuple]]:
         if scan.time_ordered or self.index_path is None:
-            return self.repo.book_batches(conn, scan, start_ns, end_ns, instruments)
+            return self.repo.book_batches(conn, scan, start_ns, end_ns, instruments, unparseable)
         return self._indexed(conn, "book", start_ns, end_ns, instruments)
 
     def trade_batches(
@@ -136,9 +137,10 @@ class TimeOrderedReader:
         start_ns: int | None = None,
         end_ns: int | None = None,
         instruments: Sequence[str] | None = None,
+        unparseable: Callable[[int], None] | None = None,
     ) -> Iterator[list[tuple]]:
         if scan.time_ordered or self.index_path is None:
-            return self.repo.trade_batches(conn, scan, start_ns, end_ns, instruments)
+            return self.repo.trade_batches(conn, scan, start_ns, end_ns, instruments, unparseable)
         return self._indexed(conn, "trades", start_ns, end_ns, instruments)
 
     def _indexed(
