@@ -201,3 +201,41 @@ def test_four_field_fast_path_keeps_the_reference_verdict(bids) -> None:
         return bid_best, ask_best, obi_from_totals(bid_total, ask_total)
 
     assert outcome(lambda: metrics(bids, asks)) == outcome(general_path)
+
+
+any_values = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0.0, -0.0, 1e-300, 5e-324, 1e308]),
+    st.integers(min_value=-5, max_value=5),
+)
+
+
+def general_outcome(bids_json: str, asks_json: str):
+    """The struct path alone (the fast path's fallback), as value or reject reason."""
+    try:
+        bid_levels, ask_levels = decode_side(bids_json, "bids"), decode_side(asks_json, "asks")
+        bid_best, bid_total = summarize_side(bid_levels, "bids")
+        ask_best, ask_total = summarize_side(ask_levels, "asks")
+    except InvalidSnapshot as exc:
+        return str(exc)
+    return bid_best, ask_best, obi_from_totals(bid_total, ask_total)
+
+
+@given(
+    st.lists(st.tuples(any_values, any_values, st.booleans()), max_size=8),
+    st.lists(st.tuples(any_values, any_values, st.booleans()), max_size=8),
+)
+def test_fast_path_agrees_with_the_struct_path_on_any_numbers(bids, asks) -> None:
+    """Negative, zero, tiny, huge, NaN and infinite values, as text or numbers: the
+    four-field fast path either answers exactly as the struct path or leaves it to it."""
+
+    def stored(levels):
+        return json.dumps(
+            [[repr(p) if t else p, repr(s) if t else s, 0, "1"] for p, s, t in levels]
+        )
+
+    try:
+        got = snapshot_metrics(stored(bids), stored(asks))
+    except InvalidSnapshot as exc:
+        got = str(exc)
+    assert got == general_outcome(stored(bids), stored(asks))

@@ -42,6 +42,7 @@ SideSummary = tuple[float | None, float]  # (best price or None, counted size to
 _SIDE_DECODER = msgspec.json.Decoder(list[OrderbookLevel], strict=False)
 _FOUR_FIELD_SIDE = msgspec.json.Decoder(list[tuple[float, float, int, int]], strict=False)
 _isfinite = math.isfinite
+_prod = math.prod
 
 
 class InvalidSnapshot(ValueError):
@@ -123,16 +124,24 @@ def _four_field_metrics(
         return None
     bid_total = sum(bid_sizes)
     ask_total = sum(ask_sizes)
-    if (
-        min(bid_sizes) > 0
-        and min(ask_sizes) > 0
-        and min(bid_prices) >= 0
-        and min(ask_prices) >= 0
-        and _isfinite(bid_total + ask_total + sum(bid_prices) + sum(ask_prices))
-        and (depth is None or max(len(bid_sizes), len(ask_sizes)) <= depth)
-    ):
-        return max(bid_prices), min(ask_prices), (bid_total - ask_total) / (bid_total + ask_total)
-    return None
+    if not _isfinite(bid_total + ask_total + sum(bid_prices) + sum(ask_prices)):
+        return None  # NaN, infinity or overflow
+    if (_may_be_negative(bids_json) or _may_be_negative(asks_json)) and min(
+        min(bid_prices), min(ask_prices), min(bid_sizes), min(ask_sizes)
+    ) < 0:
+        return None
+    # Every number is >= 0 here, so a product is 0 only for a zero size (or one that
+    # underflows, which the general path then settles): cheaper than min().
+    if not (_prod(bid_sizes) > 0 and _prod(ask_sizes) > 0):
+        return None
+    if depth is not None and max(len(bid_sizes), len(ask_sizes)) > depth:
+        return None
+    return max(bid_prices), min(ask_prices), (bid_total - ask_total) / (bid_total + ask_total)
+
+
+def _may_be_negative(raw: str | bytes) -> bool:
+    """A negative number needs a minus sign; most sides have none at all."""
+    return ("-" if isinstance(raw, str) else b"-") in raw  # type: ignore[operator]
 
 
 def snapshot_metrics(
