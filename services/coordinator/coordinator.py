@@ -248,7 +248,8 @@ class Coordinator:
         """Scans from probes whose spacing divides the shard size, or None when only a
         full scan will do (probes out of order, or too many of them)."""
         s = self.settings
-        every = probe_every(repo.count_rows(reader, "book"), s.shard_rows, s.shards)
+        span = repo.id_span(reader, "book")
+        every = probe_every(span, s.shard_rows, s.shards)
         if every is None:
             return None
         book_scan = repo.probe_order(reader, "book", every)

@@ -82,7 +82,8 @@ class OrderScan(msgspec.Struct, frozen=True):
     sample_ids: list[int]
     sample_ns: list[int]
     verified: bool = True
-    """False for ``probe_order``'s scans: time order and ``unparseable`` are assumed."""
+    """False for ``probe_order``'s scans: time order and ``unparseable`` are assumed,
+    and ``rows`` is the id span."""
     sample_every: int = SAMPLE_EVERY
     """Rows (full scan) or ids (probes) between samples."""
 
@@ -148,14 +149,27 @@ class SQLiteOrderflowRepository:
         check_input_table(table)
         return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
+    def id_range(self, conn: sqlite3.Connection, table: str) -> tuple[int, int] | None:
+        """First and last id, from the primary-key b-tree (a few page reads, however
+        big the file; ``SELECT min(id), max(id)`` in one statement would scan it)."""
+        check_input_table(table)
+        first = conn.execute(f"SELECT min(id) FROM {table}").fetchone()[0]
+        last = conn.execute(f"SELECT max(id) FROM {table}").fetchone()[0]
+        return None if first is None else (first, last)
+
+    def id_span(self, conn: sqlite3.Connection, table: str) -> int:
+        """Ids from the first to the last: the row count when ids are dense, free where
+        ``count(*)`` reads every page."""
+        ids = self.id_range(conn, table)
+        return 0 if ids is None else ids[1] - ids[0] + 1
+
     def input_fingerprint(self, conn: sqlite3.Connection) -> str:
-        """First and last id of each input table, from the primary-key b-tree (a few
-        page reads, however big the file): a recording that grew since its metrics
-        were computed gets a new fingerprint, so its metrics are not taken as done."""
+        """First and last id of each input table: a recording that grew since its
+        metrics were computed gets a new fingerprint, so its metrics are not taken as
+        done."""
         parts = []
         for table in REQUIRED_COLUMNS:
-            first = conn.execute(f"SELECT min(id) FROM {table}").fetchone()[0]
-            last = conn.execute(f"SELECT max(id) FROM {table}").fetchone()[0]
+            first, last = self.id_range(conn, table) or (None, None)
             parts.append(f"{table}:{first}-{last}")
         return ";".join(parts)
 
@@ -213,10 +227,7 @@ class SQLiteOrderflowRepository:
     ) -> OrderScan | None:
         """``scan_order``'s sparse index from one probe per ``every`` ids, assuming time
         order (``verified=False``); None when the probes themselves are out of order."""
-        check_input_table(table)
-        rows = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-        min_id = conn.execute(f"SELECT min(id) FROM {table}").fetchone()[0]
-        max_id = conn.execute(f"SELECT max(id) FROM {table}").fetchone()[0]
+        min_id, max_id = self.id_range(conn, table) or (None, None)
         sample_ids: list[int] = []
         sample_ns: list[int] = []
         target = min_id
@@ -235,7 +246,7 @@ class SQLiteOrderflowRepository:
             return None
         return OrderScan(
             table=table,
-            rows=rows,
+            rows=self.id_span(conn, table),  # only sizes shards and the progress bar
             unparseable=0,
             time_ordered=True,
             min_id=min_id,
@@ -253,19 +264,18 @@ class SQLiteOrderflowRepository:
     ) -> tuple[int, int] | None:
         """(id, instant) of the first row from ``row_id`` on (or back) whose timestamp parses."""
         step, order = ("<=", "DESC") if descending else (">=", "ASC")
-        query = (
-            f"SELECT id, timestamp FROM {table} WHERE id {step} ? ORDER BY id {order}"
-            f" LIMIT {PROBE_ROWS}"
-        )
+        query = f"SELECT id, timestamp FROM {table} WHERE id {step} ? ORDER BY id {order} LIMIT ?"
+        limit = 1  # almost always enough; a run of bad timestamps reads further
         while True:
-            batch = conn.execute(query, (row_id,)).fetchall()
+            batch = conn.execute(query, (row_id, limit)).fetchall()
             for found_id, raw in batch:
                 ns = parse_instant_ns(raw)
                 if ns is not None:
                     return found_id, ns
-            if len(batch) < PROBE_ROWS:
+            if len(batch) < limit:
                 return None
             row_id = batch[-1][0] + (-1 if descending else 1)
+            limit = PROBE_ROWS
 
     def iterate_unparseable(self, conn: sqlite3.Connection, table: str) -> Iterator[int]:
         """Ids of rows whose timestamp does not parse (they are rejected, never processed)."""
