@@ -7,7 +7,8 @@ For each size it generates (once, cached) a recording with ``orderflow-synth``
 implementation (``bench/plain_seed.py``), the in-process path
 (``orderflow-coord --workers 0``) and the coordinator with 1, 2 and 4 workers.
 Each run is a separate process timed from start to exit, so interpreter start,
-planning, worker start-up and the final commit all count. Peak memory is the
+planning, worker start-up and the final commit all count; the variants take turns
+(round robin per repeat), so a shared machine's drifting speed hits them alike. Peak memory is the
 kernel's high-water mark (VmHWM) of the coordinator process and of each worker
 process, sampled from /proc while they run. Reported: medians over repeats and
 each rate as a ratio to the plain implementation.
@@ -162,22 +163,26 @@ def main(argv: list[str] | None = None) -> int:
     for size in (int(s) for s in args.sizes.split(",")):
         source = ensure_recording(args.cache_dir, size)
         snapshots = count_snapshots(source)
-        medians: dict[str, tuple[float, int, int]] = {}
-        for variant in variants:
-            samples = []
-            for i in range(args.repeat):
+        samples: dict[str, list[Sample]] = {variant: [] for variant in variants}
+        for i in range(args.repeat):
+            # Round robin, not variant after variant: a shared machine's speed drifts
+            # over minutes, and the ratios must compare runs made under the same load.
+            for variant in variants:
                 sample = run_once(variant, source, work)
-                samples.append(sample)
+                samples[variant].append(sample)
                 print(
                     f"{size:>9,} {variant:<11} run {i + 1}: {sample.seconds:6.2f}s",
                     file=sys.stderr,
                     flush=True,
                 )
-            medians[variant] = (
-                statistics.median(s.seconds for s in samples),
-                max(s.coord_peak_kib for s in samples),
-                max(s.worker_peak_kib for s in samples),
+        medians = {
+            variant: (
+                statistics.median(s.seconds for s in runs),
+                max(s.coord_peak_kib for s in runs),
+                max(s.worker_peak_kib for s in runs),
             )
+            for variant, runs in samples.items()
+        }
         plain_rate = snapshots / medians["plain"][0] if "plain" in medians else None
         one = snapshots / medians["coord w=1"][0] if "coord w=1" in medians else None
         for variant, (seconds, coord_kib, worker_kib) in medians.items():
