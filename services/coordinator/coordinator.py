@@ -67,6 +67,7 @@ from orderflow_services.worker.worker import SHUTDOWN_REASON
 from orderflow.core.errors import TableOutOfOrder
 from orderflow.pipeline.progress import ProgressReporter
 from orderflow.pipeline.storage import RunSummary, config_key
+from orderflow.store.connections import PROBE_CACHE_KIB
 from orderflow.store.input_repository import OrderScan, SQLiteOrderflowRepository
 from orderflow.store.metrics_repository import SQLiteMetricsRepository
 from orderflow.store.order_index import TimeOrderedReader, build_order_index
@@ -167,7 +168,7 @@ class Coordinator:
         started = time.perf_counter()
         s = self.settings
         repo = SQLiteOrderflowRepository(path)
-        reader = repo.connect()  # validates the schema before anything is written
+        reader = repo.connect(PROBE_CACHE_KIB)  # validates the schema before any write
         index: str | None = None
         metrics = SQLiteMetricsRepository(path)
         try:

@@ -16,11 +16,14 @@ from urllib.parse import quote
 
 from orderflow.core.errors import InputFileError
 
-__all__ = ["open_readonly", "open_writer", "sqlite_uri"]
+__all__ = ["PROBE_CACHE_KIB", "READ_CACHE_KIB", "open_readonly", "open_writer", "sqlite_uri"]
 
 READ_CACHE_KIB = 16_000
 """Page cache of a reader, KiB. Rows stream once, front to back, so the seed's
 100 MB cache buys nothing and would make memory grow with the file."""
+PROBE_CACHE_KIB = 1_000
+"""Page cache of a connection that only probes and streams (the coordinator's): one
+probe per thousand rows would otherwise fill a cache that grows with the file."""
 WRITE_CACHE_KIB = 16_000
 """Page cache of the writer, KiB: metrics are appended in time order, so only
 the right edge of each index b-tree is hot."""
@@ -31,7 +34,7 @@ def sqlite_uri(path: str | Path, mode: str) -> str:
     return f"file:{quote(str(Path(path).resolve()))}?mode={mode}"
 
 
-def open_readonly(path: str | Path) -> sqlite3.Connection:
+def open_readonly(path: str | Path, cache_kib: int = READ_CACHE_KIB) -> sqlite3.Connection:
     """Connect read-only; raise InputFileError if the file is missing or not SQLite."""
     p = Path(path)
     if not p.is_file():
@@ -41,7 +44,7 @@ def open_readonly(path: str | Path) -> sqlite3.Connection:
             sqlite_uri(p, "ro"), uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False
         )
         conn.execute("PRAGMA query_only = ON")
-        conn.execute(f"PRAGMA cache_size = -{READ_CACHE_KIB}")
+        conn.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
         conn.execute("PRAGMA temp_store = FILE")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as exc:

@@ -30,7 +30,7 @@ import msgspec
 
 from orderflow.core.errors import InputFileError, TableOutOfOrder
 from orderflow.core.timestamps import parse_instant_ns, parse_instants_ns
-from orderflow.store.connections import open_readonly
+from orderflow.store.connections import READ_CACHE_KIB, open_readonly
 from orderflow.store.schema import BOOK_COLUMNS, TRADE_COLUMNS
 
 __all__ = [
@@ -120,9 +120,9 @@ class SQLiteOrderflowRepository:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
-    def connect(self) -> sqlite3.Connection:
+    def connect(self, cache_kib: int = READ_CACHE_KIB) -> sqlite3.Connection:
         """Open read-only and check the input tables; raises InputFileError."""
-        conn = open_readonly(self.path)
+        conn = open_readonly(self.path, cache_kib)
         try:
             self.validate_schema(conn)
         except InputFileError:
