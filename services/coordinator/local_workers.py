@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -43,6 +44,7 @@ class LocalWorkers:
             "--connect",
             self.endpoint,
             "--exit-with-parent",
+            str(os.getpid()),
             "--log-level",
             self.log_level,
         ]

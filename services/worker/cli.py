@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="exit when the coordinator has been silent this long (default: keep trying)",
     )
-    p.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
+    # Set by the coordinator for its local workers: exit once that process is gone.
+    p.add_argument("--exit-with-parent", type=int, metavar="PID", help=argparse.SUPPRESS)
     p.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default), ERROR")
     p.add_argument("--quiet", action="store_true", help="errors only")
     return p
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         args.connect,
         path_map=path_map,
         curve=curve,
-        exit_with_parent=args.exit_with_parent,
+        parent_pid=args.exit_with_parent,
         give_up_after_s=args.give_up_after,
     )
     return worker.run()

@@ -91,13 +91,16 @@ class Worker:
         *,
         path_map: PathMap | None = None,
         curve: CurveClientKeys | None = None,
-        exit_with_parent: bool = False,
+        parent_pid: int | None = None,
         give_up_after_s: float | None = None,
     ) -> None:
+        """``parent_pid``: exit when that process is no longer our parent. It is passed
+        in, not read with ``getppid()`` here, because a parent killed while we start
+        would leave us reading init's pid and waiting forever."""
         self.endpoint = endpoint
         self.path_map = path_map or PathMap()
         self.curve = curve
-        self.parent_pid = os.getppid() if exit_with_parent else None
+        self.parent_pid = parent_pid
         self.give_up_after_s = give_up_after_s
         self.context = zmq.Context.instance()
         self.codec = MessageCodec()

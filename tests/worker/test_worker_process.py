@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -53,3 +55,29 @@ def test_worker_started_first_reconnects_and_serves_a_late_coordinator(tmp_path:
     done = run_coord("--workers", 0, "--quiet", ref)
     assert done.returncode == 0, done.stderr
     assert_metrics_equal(ref, db)
+
+
+def test_local_worker_whose_coordinator_died_before_it_started_exits(tmp_path: Path) -> None:
+    """A coordinator killed while its worker is still starting up: the worker must not
+    mistake its new parent (init) for the coordinator and wait for it forever."""
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead_pid = int(gone.stdout)
+    log = tmp_path / "w.log"
+    started = time.monotonic()
+    worker = start_worker(
+        log,
+        "--connect",
+        f"tcp://127.0.0.1:{_free_port()}",
+        "--exit-with-parent",
+        dead_pid,
+        "--log-level",
+        "INFO",
+    )
+    assert worker.wait(timeout=20) == 0
+    assert time.monotonic() - started < 10
+    assert "coordinator process is gone" in log.read_text()
