@@ -65,8 +65,17 @@ def _wait_exit(proc: subprocess.Popen, timeout: float = 60) -> int:
     return proc.wait(timeout=timeout)
 
 
-def _freeze_after(coord: subprocess.Popen, db: Path, shards: int) -> list[int]:
-    """Wait for ``shards`` committed shards, freeze the coordinator, return its workers."""
+def _freeze_after(coord: subprocess.Popen, db: Path, shards: int, log: Path) -> list[int]:
+    """Wait until both local workers have joined and ``shards`` shards are committed,
+    freeze the coordinator, return its workers. (A worker frozen before it joined
+    would be unknown to the coordinator, so nothing could be observed about it.)"""
+
+    def joined() -> bool:
+        pids = children(coord.pid)
+        text = log.read_text()
+        return len(pids) >= 2 and all(f":{pid} joined" in text for pid in pids)
+
+    wait_for(joined, what="workers joined")
     wait_for(lambda: len(committed_shards(db)) >= shards, what="committed shards")
     os.kill(coord.pid, signal.SIGSTOP)
     assert len(committed_shards(db)) < 100, "the run finished before the fault"
@@ -81,7 +90,7 @@ def test_worker_sigkill_mid_run_is_replaced_and_result_is_exact(
     log = tmp_path / "coord.log"
     coord = start_coord(log, "--workers", 2, "--shard-rows", SHARD_ROWS, db)
     reaper.append(coord.pid)
-    victim = _freeze_after(coord, db, 3)[0]
+    victim = _freeze_after(coord, db, 3, log)[0]
     reaper.extend(children(coord.pid))
     os.kill(victim, signal.SIGKILL)
     os.kill(coord.pid, signal.SIGCONT)
@@ -99,7 +108,7 @@ def test_worker_sigstop_is_detected_within_seconds(
     log = tmp_path / "coord.log"
     coord = start_coord(log, "--workers", 2, "--shard-rows", SHARD_ROWS, db)
     reaper.append(coord.pid)
-    victim = _freeze_after(coord, db, 3)[0]
+    victim = _freeze_after(coord, db, 3, log)[0]
     reaper.append(victim)
     os.kill(victim, signal.SIGSTOP)
     stopped_at = time.monotonic()
@@ -124,7 +133,7 @@ def test_coordinator_sigkill_then_resume_twice(
         log = tmp_path / f"coord{attempt}.log"
         coord = start_coord(log, "--workers", 2, "--shard-rows", SHARD_ROWS, db, tmpdir=scratch)
         reaper.append(coord.pid)
-        workers = _freeze_after(coord, db, at_least)
+        workers = _freeze_after(coord, db, at_least, log)
         reaper.extend(workers)
         os.kill(coord.pid, signal.SIGKILL)
         coord.wait()
@@ -156,7 +165,7 @@ def test_sigint_stops_cleanly_without_orphans_and_says_how_to_resume(
     log = tmp_path / "coord.log"
     coord = start_coord(log, "--workers", 2, "--shard-rows", SHARD_ROWS, db)
     reaper.append(coord.pid)
-    workers = _freeze_after(coord, db, 3)
+    workers = _freeze_after(coord, db, 3, log)
     reaper.extend(workers)
     os.kill(coord.pid, signal.SIGINT)
     os.kill(coord.pid, signal.SIGCONT)
@@ -203,9 +212,10 @@ def test_finished_database_is_skipped_unless_force(
 def test_a_recording_changed_after_a_crash_is_recomputed_not_resumed(
     tmp_path: Path, db: Path, reaper: list[int]
 ) -> None:
-    coord = start_coord(tmp_path / "c.log", "--workers", 2, "--shard-rows", SHARD_ROWS, db)
+    log = tmp_path / "c.log"
+    coord = start_coord(log, "--workers", 2, "--shard-rows", SHARD_ROWS, db)
     reaper.append(coord.pid)
-    reaper.extend(_freeze_after(coord, db, 3))
+    reaper.extend(_freeze_after(coord, db, 3, log))
     os.kill(coord.pid, signal.SIGKILL)
     coord.wait()
     with sqlite3.connect(db) as conn:  # the recorder appended a snapshot meanwhile
