@@ -50,7 +50,7 @@ SCAN_ROWS = 20_000
 UNPARSEABLE_REASON = "timestamp cannot be parsed"
 """The recorded reject reason of a row whose timestamp does not parse."""
 PROBE_ROWS = 64
-"""Rows one probe reads past its id while looking for a parseable timestamp."""
+"""Rows a probe reads at a time once its first row's timestamp did not parse."""
 REQUIRED_COLUMNS = {"book": BOOK_COLUMNS, "trades": TRADE_COLUMNS}
 
 # (id, instrument, bids, asks, timestamp, instant_ns)
