@@ -30,8 +30,9 @@ def native_extensions() -> list[Extension]:
         Extension(
             f"orderflow.native.{source.stem}",
             sources=[source.as_posix()],
+            depends=[header.as_posix() for header in sorted(NATIVE_DIR.glob("*.h"))],
             libraries=["sqlite3"],
-            extra_compile_args=["-O2", "-std=c11", "-fno-strict-aliasing"],
+            extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
         )
         for source in sorted(NATIVE_DIR.glob("_*.c"))
     ]
