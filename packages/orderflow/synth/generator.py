@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -66,6 +67,15 @@ class SynthConfig:
     seed: int = 7
     invalid_every: int = 0
     """Insert one deliberately invalid snapshot every N (0 = none), for reject demos."""
+    jitter_ms: int = 0
+    """Rows get ids in the order of their timestamp plus a uniform 0..N ms delay, as
+    merged or re-sequenced feeds do: ids are then only nearly in time order."""
+    jitter_book: bool = True
+    """Apply ``jitter_ms`` to ``book`` ids."""
+    jitter_trades: bool = True
+    """Apply ``jitter_ms`` to ``trades`` ids."""
+    integer_timestamps: bool = False
+    """Store integer epoch ms in INTEGER ``timestamp`` columns instead of TEXT."""
 
 
 def _volatility_path(rng: np.random.Generator, steps: int, state: list[float]) -> np.ndarray:
@@ -92,6 +102,16 @@ def _side_json(prices: np.ndarray, sizes: np.ndarray, counts: np.ndarray, fmt: s
     )
 
 
+_Row = TypeVar("_Row", bound=tuple[Any, ...])
+
+
+def _jittered(rng: np.random.Generator, rows: list[_Row], jitter_ms: int) -> list[_Row]:
+    """Rows in order of timestamp plus a uniform delay in [0, jitter_ms]: a merged feed."""
+    stamps = np.array([r[0] for r in rows], dtype=np.float64)
+    arrival = stamps + rng.uniform(0, jitter_ms, len(rows))
+    return [rows[i] for i in np.argsort(arrival, kind="stable")]
+
+
 def generate(
     path: str | Path,
     config: SynthConfig,
@@ -113,7 +133,9 @@ def generate(
     garch = [[1e-9] for _ in specs]
     written = 0
     trade_no = 0
-    with InputWriter(path, overwrite=True, batch_size=10_000) as out:
+    with InputWriter(
+        path, overwrite=True, batch_size=10_000, integer_timestamps=config.integer_timestamps
+    ) as out:
         step = 0
         while step < steps_total and written < config.snapshots:
             block = min(BLOCK_STEPS, steps_total - step)
@@ -122,6 +144,8 @@ def generate(
                 returns = _volatility_path(rng, block, garch[k])
                 imb_noise = rng.standard_normal(block) * IMBALANCE_NOISE
                 per_instr.append((returns, imb_noise))
+            block_books: list[tuple[int, str, str, str]] = []
+            block_trades: list[tuple[int, str, float, float, str]] = []
             for b in range(block):
                 t_ms = start_ms + (step + b) * config.interval_ms
                 step_trades: list[tuple[int, str, float, float, str]] = []
@@ -168,14 +192,26 @@ def generate(
                         bids_text = '[["NaN","1","0","1"]]'
                     else:
                         bids_text = _side_json(bid_prices, bid_sizes, counts[0], fmt)
-                    out.add_snapshot_json(
-                        spec.name, ts, bids_text, _side_json(ask_prices, ask_sizes, counts[1], fmt)
+                    block_books.append(
+                        (
+                            int(ts),
+                            spec.name,
+                            bids_text,
+                            _side_json(ask_prices, ask_sizes, counts[1], fmt),
+                        )
                     )
                     written += 1
                 # Recorders append in arrival order, so trades are written time-sorted.
-                for ts_ms, name, price, size, side in sorted(step_trades, key=lambda t: t[0]):
-                    trade_no += 1
-                    out.add_trade(name, str(trade_no), price, size, side, str(ts_ms))
+                block_trades.extend(sorted(step_trades, key=lambda t: t[0]))
+            if config.jitter_ms and config.jitter_book:
+                block_books = _jittered(rng, block_books, config.jitter_ms)
+            if config.jitter_ms and config.jitter_trades:
+                block_trades = _jittered(rng, block_trades, config.jitter_ms)
+            for ts_ms, name, bids_text, asks_text in block_books:
+                out.add_snapshot_json(name, ts_ms, bids_text, asks_text)
+            for ts_ms, name, price, size, side in block_trades:
+                trade_no += 1
+                out.add_trade(name, str(trade_no), price, size, side, ts_ms)
             step += block
             if progress is not None:
                 progress(written, config.snapshots)
