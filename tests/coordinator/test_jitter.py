@@ -18,6 +18,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from orderflow import native
 from orderflow.pipeline.range_metrics import RangeMetrics
 from orderflow.store.input_repository import SQLiteOrderflowRepository
 from tests.coordinator.harness import (
@@ -166,3 +167,28 @@ def test_a_killed_run_on_jittered_ids_resumes(tmp_path: Path) -> None:
     assert not [fallback for fallback in FALLBACKS if fallback in text], text
     assert committed_shards(db)[: len(kept)] == kept
     assert_metrics_equal(ref, db)
+
+
+@pytest.mark.skipif(native.KERNEL is None, reason=str(native.UNAVAILABLE_REASON))
+@pytest.mark.parametrize("jitter_ms", [100, 3_000])
+def test_the_kernel_reads_jittered_ranges_as_the_python_path(
+    tmp_path: Path, jitter_ms: int
+) -> None:
+    from orderflow.native.shard import KernelRange
+    from tests.native.test_range import assert_same
+
+    path = write_jittered_recording(
+        tmp_path / "r.db", 6_000, jitter_ms=jitter_ms, unparseable_every=97
+    )
+    repo = SQLiteOrderflowRepository(path)
+    conn = repo.connect()
+    book, trades = repo.probe_order(conn, "book", 100), repo.probe_order(conn, "trades")
+    assert book is not None and trades is not None and book.margin_ns and trades.margin_ns
+    reader = native.KERNEL.Reader(str(path))
+    edges = [None, *book.sample_ns[2::5], None]
+    for start, end in pairwise(edges):
+        ref = RangeMetrics(repo, conn, book, trades, start, end)
+        rows = list(ref.rows())
+        got = KernelRange(reader, conn, book, trades, start, end).compute()
+        assert_same(ref, rows, got)
+    conn.close()

@@ -32,12 +32,15 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from itertools import accumulate
 
+import numpy as np
+
 from orderflow.core.errors import TableOutOfOrder
 from orderflow.core.timestamps import parse_instants_ns
 
 __all__ = [
     "MARGIN_SAFETY",
     "MAX_MARGIN_SHARE",
+    "check_columns",
     "inversion_margin",
     "probe_margin",
     "readable_by_range",
@@ -190,3 +193,28 @@ def _instant_then_id(row: tuple) -> tuple[int, int]:
 
 def _instant(row: tuple) -> int:
     return row[-1]
+
+
+def check_columns(
+    table: str,
+    ids: np.ndarray,
+    ns: np.ndarray,
+    parsed: np.ndarray,
+    scan_samples: tuple[list[int], list[int], list[int]],
+    margin: int,
+    span: tuple[int, int],
+) -> list[int]:
+    """``reordered_batches``' checks over one id range's columns (ids ascending; ``ns``
+    of unparsed rows ignored): raises ``TableOutOfOrder`` for the first row outside
+    the envelope, else returns the ids of unparseable rows that belong to ``span``."""
+    sample_ids, highs, lows = scan_samples
+    after = np.searchsorted(np.asarray(sample_ids, dtype=np.int64), ids, side="right")
+    high = np.concatenate(([-(2**62)], np.asarray(highs, dtype=np.int64) - margin))
+    low = np.concatenate((np.asarray(lows, dtype=np.int64) + margin, [2**62]))
+    outside = parsed & ((ns < high[after]) | (ns > low[after]))
+    if outside.any():
+        raise TableOutOfOrder(table, int(ids[np.argmax(outside)]))
+    last = np.maximum.accumulate(np.where(parsed, np.arange(len(ns)), -1))
+    previous = np.where(last >= 0, ns[np.maximum(last, 0)], -(2**63))
+    mine = ~parsed & (previous >= span[0]) & (previous < span[1])
+    return ids[mine].tolist()
