@@ -21,8 +21,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
-    "EMPTY_TOP",
-    "OBI_LEVELS",
     "BookTop",
     "FlowValues",
     "aggregate_side",
@@ -38,8 +36,6 @@ BookTop = tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...], tuple[f
 levels, best first. A plain tuple: it is built once per snapshot on the hot path
 and crosses the wire as a msgpack array."""
 
-EMPTY_TOP: BookTop = ((), (), (), ())
-
 FlowValues = tuple[
     float | None,  # spread
     float | None,  # mid
@@ -51,9 +47,6 @@ FlowValues = tuple[
     float | None,  # obi_l10
 ]
 """The per-snapshot values that need no previous snapshot, in ``metrics`` column order."""
-
-OBI_LEVELS = (1, 5, 10)
-"""The depths of ``obi_l1``, ``obi_l5`` and ``obi_l10``."""
 
 
 def aggregate_side(
