@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -24,19 +23,10 @@ from playwright.sync_api import Page, sync_playwright
 from orderflow.pipeline.storage import Storage
 from orderflow.store.connections import open_writer
 from orderflow.synth.generator import SynthConfig, generate
+from tests.dashboard.browser_support import CHROMIUM, CHROMIUM_ARGS, free_port, source
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless=new",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PANELS = ("panel_candles", "panel_volume", "panel_obi", "panel_cvd")
 SOURCES_OF = {
     "panel_candles": "candles",
@@ -64,12 +54,6 @@ JS_PANEL_BOXES = """(names) => {
     }
     return out;
 }"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -127,14 +111,6 @@ def page(server: str):
         )
         yield tab
         browser.close()
-
-
-def source(page: Page, name: str) -> dict[str, list]:
-    return page.evaluate(
-        "(n) => { const d = Bokeh.documents[0].get_model_by_name(n).data; const o = {};"
-        " for (const k of Object.keys(d)) o[k] = Array.from(d[k]); return o; }",
-        name,
-    )
 
 
 def test_panels_have_data_and_pixels(page: Page) -> None:

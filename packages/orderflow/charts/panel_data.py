@@ -135,6 +135,7 @@ def candle_columns(table: pa.Table, window_ns: int, body: float = 0.8) -> dict[s
     return {
         "t": [v / NS_PER_MS for v in ts],
         "x": [(v + window_ns / 2) / NS_PER_MS for v in ts],
+        "mid": [(v + window_ns / 2) / NS_PER_MS for v in ts],
         "open": opens,
         "high": table["high"].to_pylist(),
         "low": table["low"].to_pylist(),
@@ -254,6 +255,7 @@ def profile_columns(profile: VolumeProfile) -> dict[str, list]:
         "buy": profile.buy,
         "sell": profile.sell,
         "height": [tick * 0.9] * len(profile.bins),
+        "bin_width": [tick] * len(profile.bins),
         "poc": [b == poc for b in profile.bins],
         "value_area": inside,
         "color": [

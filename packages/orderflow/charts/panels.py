@@ -46,6 +46,7 @@ _EMPTY = {
     "candles": [
         "t",
         "x",
+        "mid",
         "open",
         "high",
         "low",
@@ -159,7 +160,12 @@ class Panels:
         self.crosshair = Span(
             dimension="height", line_color="#546e7a", line_dash="dotted", name="crosshair"
         )
-        self.readout = Div(text="", name="readout", sizing_mode="stretch_width", height=20)
+        self.readout = Div(
+            text="Point at a panel to read every panel at that instant.",
+            name="readout",
+            sizing_mode="stretch_width",
+            height=20,
+        )
         self.candles = self._candles()
         self.profile = self._profile()
         self.volume = self._volume()
@@ -333,11 +339,11 @@ class Panels:
     def _volume(self) -> figure:
         p = self._figure("panel_volume", "Volume", 140)
         src = self.sources["candles"]
-        buy = p.vbar("x", "width", top="buy_volume", bottom=0, color="#26a69a", alpha=0.45,
+        buy = p.vbar("mid", "width", top="buy_volume", bottom=0, color="#26a69a", alpha=0.45,
                      source=src)  # fmt: skip
-        sell = p.vbar("x", "width", top=0, bottom="sell_down", color="#ef5350", alpha=0.45,
+        sell = p.vbar("mid", "width", top=0, bottom="sell_down", color="#ef5350", alpha=0.45,
                       source=src)  # fmt: skip
-        delta = p.vbar("x", 0, top="delta", bottom=0, color="delta_color", source=src,
+        delta = p.vbar("mid", 0, top="delta", bottom=0, color="delta_color", source=src,
                        line_width=3, name="delta_bars")  # fmt: skip
         p.add_tools(
             HoverTool(

@@ -52,7 +52,7 @@ def dataset():
 
 
 panels = build_panels(config.obi_threshold)
-status = Div(text="", name="status", width=420)
+status = Div(text="", name="status", width=330)
 
 
 def visible_ns() -> tuple[int, int]:
@@ -129,7 +129,7 @@ database_select = Select(
     # Values are full paths; labels the last two path parts, which tell a user's
     # files apart without a screen-wide temp-directory prefix.
     options=[(path, "/".join(Path(path).parts[-2:])) for path in config.databases],
-    width=420,
+    width=280,
 )
 
 
