@@ -120,8 +120,10 @@ def test_probed_scan_reports_unparseable_rows_of_its_range(tmp_path: Path) -> No
 
 
 def test_probed_scan_out_of_order_raises_like_the_reference(tmp_path: Path) -> None:
-    books = [("X", [[1, 1]], [[2, 1]], str(1_709_251_200_000 + i)) for i in range(50)]
-    books[30] = ("X", [[1, 1]], [[2, 1]], str(1_709_251_100_000))
+    # 10,000 rows and the late one at id 1,650: no probe reads it (not a sample, and
+    # outside the runs of rows probe_order reads to measure how far ids lag).
+    books = [("X", [[1, 1]], [[2, 1]], str(1_709_251_200_000 + i)) for i in range(10_000)]
+    books[1_649] = ("X", [[1, 1]], [[2, 1]], str(1_709_251_100_000))
     path = write_recording(tmp_path / "late.db", books, [("X", 1, 1, "buy", "1709251200005")])
     repo = SQLiteOrderflowRepository(path)
     conn = repo.connect()

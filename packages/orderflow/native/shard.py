@@ -24,6 +24,7 @@ from orderflow.core.timestamps import parse_instant_ns
 from orderflow.native import KERNEL, UNAVAILABLE_REASON
 from orderflow.pipeline.range_metrics import trade_reject_reason
 from orderflow.store.input_repository import UNPARSEABLE_REASON, OrderScan
+from orderflow.store.near_order import check_columns
 
 __all__ = ["VALUE_COLUMNS", "KernelRange", "RangeColumns", "supports"]
 
@@ -320,6 +321,13 @@ class KernelRange:
         instant before them lies in it."""
         scan = self._book_scan if table == "book" else self._trade_scan
         if scan.verified or not len(ns):
+            return
+        if scan.margin_ns:  # ids nearly in time order: the envelope (orderflow.store.near_order)
+            samples = (scan.sample_ids, scan.sample_ns, scan.sample_min)
+            parsed = ns != _MIN_NS
+            span = (self._lo, self._hi)
+            for row_id in check_columns(table, ids, ns, parsed, samples, scan.margin_ns, span):
+                self._reject(table, row_id, UNPARSEABLE_REASON)
             return
         parsed = ns != _MIN_NS
         running = np.maximum.accumulate(np.where(parsed, ns, _MIN_NS))
