@@ -177,17 +177,6 @@ class Panels:
         self.overview = self._overview()
         for p in (self.candles, self.volume, self.obi, self.equity):
             p.xaxis.visible = False  # one time axis, at the bottom (CVD)
-        readout = CustomJS(
-            args={
-                "candles": self.sources["candles"],
-                "obi": self.sources["obi"],
-                "cvd": self.sources["cvd"],
-                "readout": self.readout,
-            },
-            code=_READOUT_JS,
-        )
-        for p in self.linked:
-            p.js_on_event(events.MouseMove, readout)
         self.set_units("")
 
     @property
@@ -449,16 +438,19 @@ class Panels:
         self.cvd.title.text = f"Cumulative volume delta ({base})"
         self.equity.title.text = f"Equity ({quote})"
 
-    def layout(self, *above: object) -> column:
+    def layout(self, *above: object, readout: bool = True) -> column:
         """Every panel stretches; those below the price panel are padded on the right by
-        the profile's width, so all plot areas share one time-to-pixel mapping."""
+        the profile's width, so all plot areas share one time-to-pixel mapping. Without
+        the readout line the chart needs no widget JavaScript (the report's file size)."""
 
         def padded(p: figure) -> row:
             return row(p, Spacer(width=PROFILE_WIDTH), sizing_mode="stretch_width")
 
+        if readout:
+            self._wire_readout()
         return column(
             *above,
-            self.readout,
+            *([self.readout] if readout else []),
             row(self.candles, self.profile, sizing_mode="stretch_width"),
             padded(self.volume),
             padded(self.obi),
@@ -468,6 +460,19 @@ class Panels:
             name="dashboard",
             sizing_mode="stretch_width",
         )
+
+    def _wire_readout(self) -> None:
+        callback = CustomJS(
+            args={
+                "candles": self.sources["candles"],
+                "obi": self.sources["obi"],
+                "cvd": self.sources["cvd"],
+                "readout": self.readout,
+            },
+            code=_READOUT_JS,
+        )
+        for p in self.linked:
+            p.js_on_event(events.MouseMove, callback)
 
     def show(self, data: dict[str, dict[str, list]]) -> None:
         """Replace every panel's data (one message per source) and the last price."""
