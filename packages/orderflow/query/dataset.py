@@ -25,9 +25,10 @@ from orderflow.query.candles import query_candles
 from orderflow.query.duckdb_connection import attach_sqlite, connect_duckdb
 from orderflow.query.footprint import DEFAULT_IMBALANCE_RATIO, infer_tick, query_footprint
 from orderflow.query.instants import install_macros
-from orderflow.query.series import query_series
+from orderflow.query.series import query_series, query_window_sums
 from orderflow.query.volume_profile import VolumeProfile, query_volume_profile
 from orderflow.store.connections import open_readonly
+from orderflow.store.schema import FLOW_COLUMNS
 
 __all__ = ["ALERT_COLUMNS", "EQUITY_COLUMNS", "FILL_COLUMNS", "Dataset"]
 
@@ -46,19 +47,15 @@ SELECT * FROM (
 ) WHERE instrument IS NOT NULL AND ts_ns IS NOT NULL AND price IS NOT NULL
     AND size IS NOT NULL AND sign IS NOT NULL
 """
-_METRICS_SELECT = """
-SELECT id, snapshot_id, instrument, ts_ns, obi, cvd, best_bid, best_ask FROM {source}
-"""
+_METRIC_VALUES = ("obi", "cvd", "best_bid", "best_ask", *FLOW_COLUMNS)
+_METRICS_SELECT = "SELECT id, snapshot_id, instrument, ts_ns, {values} FROM {source}"
 _METRICS_SCHEMA = pa.schema(
     [
         ("id", pa.int64()),
         ("snapshot_id", pa.int64()),
         ("instrument", pa.string()),
         ("ts_ns", pa.int64()),
-        ("obi", pa.float64()),
-        ("cvd", pa.float64()),
-        ("best_bid", pa.float64()),
-        ("best_ask", pa.float64()),
+        *((name, pa.float64()) for name in _METRIC_VALUES),
     ]
 )
 # Raw trade cells go to DuckDB as text (repr of a float round-trips exactly) so the same
@@ -136,9 +133,16 @@ class Dataset:
         finally:
             self.con.execute("SET sqlite_all_varchar = false")
 
+    def _metric_values(self) -> str:
+        """The value columns to read; NULL for order-flow columns a table written by
+        an earlier version lacks (until orderflow-coord upgrades and recomputes it)."""
+        have = {r[1] for r in self._sqlite.execute("PRAGMA table_info(metrics)")}
+        return ", ".join(c if c in have else f"CAST(NULL AS DOUBLE) AS {c}" for c in _METRIC_VALUES)
+
     def _load_metrics(self) -> None:
         if "metrics" in self._tables:
-            self._create("metrics", _METRICS_SELECT.format(source="src.metrics"))
+            select = _METRICS_SELECT.format(values=self._metric_values(), source="src.metrics")
+            self._create("metrics", select)
         else:
             # No metrics yet (the coordinator has not started): an empty table to append to.
             self.con.register("no_rows", _METRICS_SCHEMA.empty_table())
@@ -188,10 +192,9 @@ class Dataset:
 
     def _append(self, table: str, after_id: int) -> None:
         if table == "metrics":
+            select = _METRICS_SELECT.format(values=self._metric_values(), source="metrics")
             rows = self._sqlite.execute(
-                "SELECT id, snapshot_id, instrument, ts_ns, obi, cvd, best_bid, best_ask "
-                "FROM metrics WHERE id > ? ORDER BY id",
-                (after_id,),
+                f"{select} WHERE id > ? ORDER BY id", (after_id,)
             ).fetchall()
             new = pa.Table.from_pylist(
                 [dict(zip(_METRICS_SCHEMA.names, r, strict=True)) for r in rows], _METRICS_SCHEMA
@@ -281,6 +284,15 @@ class Dataset:
         with self._lock:
             return query_series(self.con, "metrics", instrument, column, start_ns, end_ns, buckets)
 
+    def window_sums(
+        self, instrument: str, column: str, start_ns: int, end_ns: int, buckets: int
+    ) -> pa.Table:
+        """Per-bucket sums of a flow column (``ofi``, ``mlofi``); see query_window_sums."""
+        with self._lock:
+            return query_window_sums(
+                self.con, "metrics", instrument, column, start_ns, end_ns, buckets
+            )
+
     def band(
         self, instrument: str, column: str, start_ns: int, end_ns: int, width_ns: int
     ) -> pa.Table:
@@ -353,7 +365,7 @@ class Dataset:
     def metric_rows(self, instrument: str, start_ns: int, end_ns: int) -> pa.Table:
         with self._lock:
             return self.con.execute(
-                "SELECT snapshot_id, ts_ns, obi, cvd, best_bid, best_ask FROM metrics "
+                f"SELECT snapshot_id, ts_ns, {', '.join(_METRIC_VALUES)} FROM metrics "
                 "WHERE instrument = $i AND ts_ns >= $s AND ts_ns < $e ORDER BY ts_ns, snapshot_id",
                 {"i": instrument, "s": start_ns, "e": end_ns},
             ).to_arrow_table()
