@@ -153,6 +153,21 @@ def candle_columns(table: pa.Table, window_ns: int, body: float = 0.8) -> dict[s
     }
 
 
+def flow_columns(table: pa.Table, window_ns: int) -> dict[str, list]:
+    """OFI and MLOFI per candle, at the candle's middle like the volume bars."""
+    ts = table["ts_ns"].to_pylist()
+    ofi = table["ofi"].to_pylist()
+    return {
+        "t": [v / NS_PER_MS for v in ts],
+        "mid": [(v + window_ns / 2) / NS_PER_MS for v in ts],
+        "ofi": ofi,
+        "mlofi": table["mlofi"].to_pylist(),
+        "snapshots": table["snapshots"].to_pylist(),
+        "color": [UP_COLOR if v >= 0 else DOWN_COLOR for v in ofi],
+        "width": [window_ns / NS_PER_MS * 0.8] * len(ts),
+    }
+
+
 def alert_columns(table: pa.Table, y: list[float | None] | None = None) -> dict[str, list]:
     """{t, value, y, marker, kind, message}: markers point up for a positive value
     (buying pressure) and down for a negative one; ``y`` is where the marker sits
@@ -290,8 +305,13 @@ def panel_data(
     obi_alerts = dataset.alerts(instrument, start_ns, end_ns, 4 * buckets, kind="obi")
     cvd_alerts = dataset.alerts(instrument, start_ns, end_ns, 4 * buckets, kind="cvd")
     cvd_y = dataset.values_at(instrument, "cvd", cvd_alerts["ts_ns"].to_pylist())
+    ofi_alerts = dataset.alerts(instrument, start_ns, end_ns, 4 * buckets, kind="ofi")
     data: PanelData = {
         "candles": candle_columns(candles, window),
+        "flow": flow_columns(
+            dataset.candle_flow(instrument, aligned_start, end_ns, window), window
+        ),
+        "ofi_alerts": alert_columns(ofi_alerts),
         "obi": band_columns(dataset.band(instrument, "obi", start_ns, end_ns, band_width)),
         "cvd": series_columns(dataset.series(instrument, "cvd", start_ns, end_ns, buckets)),
         "alerts": alert_columns(obi_alerts),

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from orderflow.core.errors import InputFileError
 from orderflow.query.bands import BAND_EXPRESSIONS, query_band
+from orderflow.query.candle_flow import query_candle_flow
 from orderflow.query.candles import query_candles
 from orderflow.query.duckdb_connection import attach_sqlite, connect_duckdb
 from orderflow.query.footprint import DEFAULT_IMBALANCE_RATIO, infer_tick, query_footprint
@@ -292,6 +293,11 @@ class Dataset:
             return query_window_sums(
                 self.con, "metrics", instrument, column, start_ns, end_ns, buckets
             )
+
+    def candle_flow(self, instrument: str, start_ns: int, end_ns: int, window_ns: int) -> pa.Table:
+        """OFI and MLOFI summed per candle window (orderflow.query.candle_flow)."""
+        with self._lock:
+            return query_candle_flow(self.con, "metrics", instrument, start_ns, end_ns, window_ns)
 
     def band(
         self, instrument: str, column: str, start_ns: int, end_ns: int, width_ns: int
