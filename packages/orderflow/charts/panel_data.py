@@ -18,6 +18,7 @@ import math
 import msgspec
 import pyarrow as pa
 
+from orderflow.query.aggregates import nice_width_ns
 from orderflow.query.candles import WINDOW_CHOICES_S
 from orderflow.query.dataset import Dataset
 from orderflow.query.footprint import nice_bin_width
@@ -301,7 +302,7 @@ def panel_data(
     aligned_start = start_ns // window * window
     candles = dataset.candles(instrument, aligned_start, end_ns, window)
     buckets = settings.max_bars
-    band_width = max(1, -(-(end_ns - start_ns) // buckets))
+    band_width = nice_width_ns(end_ns - start_ns, buckets)
     obi_alerts = dataset.alerts(instrument, start_ns, end_ns, 4 * buckets, kind="obi")
     cvd_alerts = dataset.alerts(instrument, start_ns, end_ns, 4 * buckets, kind="cvd")
     cvd_y = dataset.values_at(instrument, "cvd", cvd_alerts["ts_ns"].to_pylist())
@@ -313,7 +314,7 @@ def panel_data(
         ),
         "ofi_alerts": alert_columns(ofi_alerts),
         "obi": band_columns(dataset.band(instrument, "obi", start_ns, end_ns, band_width)),
-        "cvd": series_columns(dataset.series(instrument, "cvd", start_ns, end_ns, buckets)),
+        "cvd": series_columns(dataset.points(instrument, "cvd", start_ns, end_ns, buckets)),
         "alerts": alert_columns(obi_alerts),
         "cvd_alerts": alert_columns(cvd_alerts, cvd_y),
         "equity": series_columns(dataset.equity(instrument, start_ns, end_ns, buckets)),
@@ -389,4 +390,4 @@ def overview_data(dataset: Dataset, instrument: str, max_bars: int) -> dict[str,
     extent = dataset.extent(instrument)
     if extent is None:
         return {"t": [], "value": []}
-    return series_columns(dataset.series(instrument, "mid", extent[0], extent[1] + 1, max_bars))
+    return series_columns(dataset.points(instrument, "mid", extent[0], extent[1] + 1, max_bars))

@@ -48,7 +48,7 @@ state = {
 
 
 def dataset():
-    return registry.datasets[state["database"]]
+    return registry.get(state["database"])
 
 
 panels = build_panels(config.obi_threshold)
