@@ -32,7 +32,7 @@ pytestmark = pytest.mark.browser
 DEMO_PROFILE = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
 BINANCE = ("spot/btcusdt_20240808.gz", "spot/btcusdt_20240809.gz")
 MODEL = "Bokeh.documents[0].get_model_by_name"
-LINKED = ("panel_candles", "panel_volume", "panel_obi", "panel_cvd")
+LINKED = ("panel_candles", "panel_volume", "panel_obi", "panel_ofi", "panel_cvd")
 
 
 def _cli(name: str, *args: object) -> None:
@@ -112,20 +112,21 @@ def window_ms(page: Page) -> float:
 
 
 def test_every_panel_renders_with_data(page: Page, recording: Path) -> None:
-    for name in ("candles", "obi", "cvd", "profile", "trades", "overview", "fills"):
+    for name in ("candles", "obi", "cvd", "profile", "trades", "overview", "fills", "flow"):
         assert source(page, name)["t" if name != "profile" else "y"], name
     obi = source(page, "obi")
     assert all(lo <= m <= hi for lo, m, hi in zip(obi["lo"], obi["mean"], obi["hi"], strict=True))
     assert page.evaluate(f"() => {MODEL}('last_price').visible")
     assert page.evaluate(f"() => {MODEL}('last_price').text") != ""
     assert page.evaluate(f"() => {MODEL}('panel_equity').visible")  # the stored backtest
+    assert page.evaluate(f"() => {MODEL}('panel_ofi').visible")  # order-flow columns
     title = page.evaluate(f"() => {MODEL}('panel_candles').title.text")
     assert "(USDT)" in title
     # one time axis: only the bottom panel shows it
     shown = page.evaluate(
         f"(ns) => ns.map((n) => {MODEL}(n).below.filter((a) => a.visible).length)", list(LINKED)
     )
-    assert shown == [0, 0, 0, 1]
+    assert shown == [0, 0, 0, 0, 1]
     # the profile beside the price panel: its plot area spans the same pixels vertically
     frames = page.evaluate(
         "() => ['panel_candles', 'panel_profile'].map((n) => {"

@@ -18,6 +18,7 @@ import math
 import msgspec
 import pyarrow as pa
 
+from orderflow.query.aggregates import nice_width_ns
 from orderflow.query.candles import WINDOW_CHOICES_S
 from orderflow.query.dataset import Dataset
 from orderflow.query.footprint import nice_bin_width
@@ -150,6 +151,21 @@ def candle_columns(table: pa.Table, window_ns: int, body: float = 0.8) -> dict[s
         "width": [window_ns / NS_PER_MS * body] * len(ts),
         "body": [window_ns / NS_PER_MS * body] * len(ts),
         "window": [window_label(window_ns)] * len(ts),
+    }
+
+
+def flow_columns(table: pa.Table, window_ns: int) -> dict[str, list]:
+    """OFI and MLOFI per candle, at the candle's middle like the volume bars."""
+    ts = table["ts_ns"].to_pylist()
+    ofi = table["ofi"].to_pylist()
+    return {
+        "t": [v / NS_PER_MS for v in ts],
+        "mid": [(v + window_ns / 2) / NS_PER_MS for v in ts],
+        "ofi": ofi,
+        "mlofi": table["mlofi"].to_pylist(),
+        "snapshots": table["snapshots"].to_pylist(),
+        "color": [UP_COLOR if v >= 0 else DOWN_COLOR for v in ofi],
+        "width": [window_ns / NS_PER_MS * 0.8] * len(ts),
     }
 
 
@@ -286,14 +302,19 @@ def panel_data(
     aligned_start = start_ns // window * window
     candles = dataset.candles(instrument, aligned_start, end_ns, window)
     buckets = settings.max_bars
-    band_width = max(1, -(-(end_ns - start_ns) // buckets))
+    band_width = nice_width_ns(end_ns - start_ns, buckets)
     obi_alerts = dataset.alerts(instrument, start_ns, end_ns, 4 * buckets, kind="obi")
     cvd_alerts = dataset.alerts(instrument, start_ns, end_ns, 4 * buckets, kind="cvd")
     cvd_y = dataset.values_at(instrument, "cvd", cvd_alerts["ts_ns"].to_pylist())
+    ofi_alerts = dataset.alerts(instrument, start_ns, end_ns, 4 * buckets, kind="ofi")
     data: PanelData = {
         "candles": candle_columns(candles, window),
+        "flow": flow_columns(
+            dataset.candle_flow(instrument, aligned_start, end_ns, window), window
+        ),
+        "ofi_alerts": alert_columns(ofi_alerts),
         "obi": band_columns(dataset.band(instrument, "obi", start_ns, end_ns, band_width)),
-        "cvd": series_columns(dataset.series(instrument, "cvd", start_ns, end_ns, buckets)),
+        "cvd": series_columns(dataset.points(instrument, "cvd", start_ns, end_ns, buckets)),
         "alerts": alert_columns(obi_alerts),
         "cvd_alerts": alert_columns(cvd_alerts, cvd_y),
         "equity": series_columns(dataset.equity(instrument, start_ns, end_ns, buckets)),
@@ -369,4 +390,4 @@ def overview_data(dataset: Dataset, instrument: str, max_bars: int) -> dict[str,
     extent = dataset.extent(instrument)
     if extent is None:
         return {"t": [], "value": []}
-    return series_columns(dataset.series(instrument, "mid", extent[0], extent[1] + 1, max_bars))
+    return series_columns(dataset.points(instrument, "mid", extent[0], extent[1] + 1, max_bars))

@@ -6,7 +6,8 @@ line (the values of every panel under the cursor), the price panel (candles,
 footprint cells when zoomed in, trade bubbles, backtest fills, last price) with
 the volume profile of the visible range beside it, buy/sell volume with
 cluster-delta bars, OBI as a min/max band with its mean (thresholds and alert
-markers), equity (only with a backtest), CVD (with CVD alerts) carrying the one
+markers), OFI and MLOFI per candle (with OFI alerts; only when the file has the
+order-flow columns), equity (only with a backtest), CVD (with CVD alerts) carrying the one
 time axis, and an overview strip whose RangeTool drives that axis. Every panel
 stretches with the window; a shared vertical crosshair runs through all of them.
 What fills the sources is ``orderflow.charts.panel_data``.
@@ -96,6 +97,8 @@ _EMPTY = {
     ],
     "trades": ["t", "price", "size", "px", "side", "color"],
     "fills": ["t", "price", "quantity", "side", "kind", "marker", "color", "fill_alpha"],
+    "flow": ["t", "mid", "ofi", "mlofi", "snapshots", "color", "width"],
+    "ofi_alerts": ["t", "value", "y", "marker", "color", "kind", "message"],
     "obi": ["t", "lo", "hi", "mean", "samples"],
     "cvd": ["t", "value"],
     "alerts": ["t", "value", "y", "marker", "color", "kind", "message"],
@@ -170,30 +173,20 @@ class Panels:
         self.profile = self._profile()
         self.volume = self._volume()
         self.obi = self._obi(obi_threshold)
+        self.ofi = self._ofi()
         self.cvd = self._line("panel_cvd", "CVD", "cvd", "#5c6bc0")
         self._cvd_alerts()
         self.equity = self._line("panel_equity", "Equity", "equity", "#8d6e63")
         self.equity.visible = False
         self.overview = self._overview()
-        for p in (self.candles, self.volume, self.obi, self.equity):
+        for p in (self.candles, self.volume, self.obi, self.ofi, self.equity):
             p.xaxis.visible = False  # one time axis, at the bottom (CVD)
-        readout = CustomJS(
-            args={
-                "candles": self.sources["candles"],
-                "obi": self.sources["obi"],
-                "cvd": self.sources["cvd"],
-                "readout": self.readout,
-            },
-            code=_READOUT_JS,
-        )
-        for p in self.linked:
-            p.js_on_event(events.MouseMove, readout)
         self.set_units("")
 
     @property
     def linked(self) -> tuple[figure, ...]:
         """The panels on the shared time axis."""
-        return (self.candles, self.volume, self.obi, self.equity, self.cvd)
+        return (self.candles, self.volume, self.obi, self.ofi, self.equity, self.cvd)
 
     def _figure(self, name: str, title: str, height: int) -> figure:
         p = figure(
@@ -394,6 +387,37 @@ class Panels:
         )
         return p
 
+    def _ofi(self) -> figure:
+        """OFI per candle as bars, MLOFI as a line over them, OFI alerts as markers;
+        shown only when the recording has order-flow columns."""
+        p = self._figure("panel_ofi", "Order flow imbalance", 140)
+        src = self.sources["flow"]
+        bars = p.vbar("mid", "width", top="ofi", bottom=0, color="color", alpha=0.6, source=src)
+        p.line("mid", "mlofi", source=src, color="#3949ab", line_width=1.5, name="mlofi_line")
+        markers = p.scatter(
+            "t", "y", source=self.sources["ofi_alerts"], size=10, marker="marker",
+            color="color", line_color="#212121", name="ofi_alert_markers",
+        )  # fmt: skip
+        p.add_tools(
+            HoverTool(
+                renderers=[bars],
+                formatters={"@t": "datetime"},
+                tooltips=[
+                    ("open time (UTC)", "@t{%F %T.%3N}"),
+                    ("OFI", "@ofi{0,0.[0000]}"),
+                    ("MLOFI", "@mlofi{0,0.[0000]}"),
+                    ("steps", "@snapshots"),
+                ],
+            ),
+            HoverTool(
+                renderers=[markers],
+                formatters={"@t": "datetime"},
+                tooltips=[_TIME_TIP, ("alert", "@kind: @message"), ("value", "@value{0.0000}")],
+            ),
+        )
+        p.visible = False
+        return p
+
     def _line(self, name: str, title: str, source: str, color: str) -> figure:
         p = self._figure(name, title, 150)
         line = p.line("t", "value", source=self.sources[source], color=color, line_width=1.5)
@@ -447,21 +471,26 @@ class Panels:
         self.volume.title.text = f"Volume ({base}): buy up, sell down, delta bar"
         self.obi.title.text = "Order book imbalance (-1..1): min/max band and mean"
         self.cvd.title.text = f"Cumulative volume delta ({base})"
+        self.ofi.title.text = f"Order flow imbalance per candle ({base}): OFI bars, MLOFI line"
         self.equity.title.text = f"Equity ({quote})"
 
-    def layout(self, *above: object) -> column:
+    def layout(self, *above: object, readout: bool = True) -> column:
         """Every panel stretches; those below the price panel are padded on the right by
-        the profile's width, so all plot areas share one time-to-pixel mapping."""
+        the profile's width, so all plot areas share one time-to-pixel mapping. Without
+        the readout line the chart needs no widget JavaScript (the report's file size)."""
 
         def padded(p: figure) -> row:
             return row(p, Spacer(width=PROFILE_WIDTH), sizing_mode="stretch_width")
 
+        if readout:
+            self._wire_readout()
         return column(
             *above,
-            self.readout,
+            *([self.readout] if readout else []),
             row(self.candles, self.profile, sizing_mode="stretch_width"),
             padded(self.volume),
             padded(self.obi),
+            padded(self.ofi),
             padded(self.equity),
             padded(self.cvd),
             padded(self.overview),
@@ -469,11 +498,26 @@ class Panels:
             sizing_mode="stretch_width",
         )
 
+    def _wire_readout(self) -> None:
+        callback = CustomJS(
+            args={
+                "candles": self.sources["candles"],
+                "obi": self.sources["obi"],
+                "cvd": self.sources["cvd"],
+                "readout": self.readout,
+            },
+            code=_READOUT_JS,
+        )
+        for p in self.linked:
+            p.js_on_event(events.MouseMove, callback)
+
     def show(self, data: dict[str, dict[str, list]]) -> None:
         """Replace every panel's data (one message per source) and the last price."""
         for name, columns in data.items():
             self.sources[name].data = columns
         self.equity.visible = bool(data.get("equity", {}).get("t"))
+        if "flow" in data:  # an older file without order-flow columns has no OFI to draw
+            self.ofi.visible = bool(data["flow"]["t"])
         candles = data.get("candles", {})
         if candles.get("t"):
             close = candles["close"][-1]
