@@ -8,8 +8,10 @@ order the other paths must repeat it:
 - a side's levels are aggregated by price in the order they were recorded
   (``0.0 + s1 + s2 ...``) and ranked best first;
 - top-k sums run left to right from the best level (``sum``);
-- ``e_m = dW_m - dV_m`` and ``mlofi = ((0.0 + e_1) + e_2) + ...``, so ``ofi``,
-  which is ``e_1``, equals ``mlofi`` with M = 1 bit for bit.
+- ``ofi = dW_1 - dV_1``; ``mlofi = (dW_1 + dW_2 + ...) - (dV_1 + dV_2 + ...)``,
+  each side summed from level 1 up (the same number as the spec's sum of
+  ``e_m = dW_m - dV_m`` up to rounding), so with M = 1 it equals ``ofi`` bit
+  for bit.
 
 A snapshot's ``BookTop`` (the best ``ofi_levels`` aggregated levels of each
 side) is all OFI needs of it; it is what workers hand the coordinator at shard
@@ -120,8 +122,11 @@ def ofi_pair(prev: BookTop | None, cur: BookTop, levels: int) -> tuple[float | N
     snapshot ``prev`` of the same instrument (None: there is none).
 
     Both are NULL at an instrument's first snapshot and when either snapshot
-    lacks a side; a level missing on one side of either snapshot adds 0 for that
-    side's term.
+    lacks a side. Level m adds ``dW_m`` for the bids and ``-dV_m`` for the asks
+    only while both snapshots have an m-th level on that side (``zip`` stops at
+    the shorter side: the spec's "term is 0"). The sums run from level 1 up per
+    side, ``mlofi = (dW_1 + dW_2 ...) - (dV_1 + dV_2 ...)``, so with one level it
+    is ``dW_1 - dV_1 = ofi`` exactly.
     """
     if prev is None:
         return None, None
@@ -129,34 +134,37 @@ def ofi_pair(prev: BookTop | None, cur: BookTop, levels: int) -> tuple[float | N
     cbp, cbs, cap, cas = cur
     if not (pbp and pap and cbp and cap):
         return None, None
-    n_bid = min(len(pbp), len(cbp), levels)
-    n_ask = min(len(pap), len(cap), levels)
-    total = 0.0
-    first = 0.0
-    for m in range(max(n_bid, n_ask)):
-        bid_term = 0.0
-        if m < n_bid:
-            p_now, p_before = cbp[m], pbp[m]
-            if p_now > p_before:
-                bid_term = cbs[m]
-            elif p_now == p_before:
-                bid_term = cbs[m] - pbs[m]
-            else:
-                bid_term = -pbs[m]
-        ask_term = 0.0
-        if m < n_ask:
-            p_now, p_before = cap[m], pap[m]
-            if p_now > p_before:
-                ask_term = -pas[m]
-            elif p_now == p_before:
-                ask_term = cas[m] - pas[m]
-            else:
-                ask_term = cas[m]
-        e = bid_term - ask_term
-        if m == 0:
-            first = e
-        total += e
-    return first, total
+    bids = zip(cbp[:levels], pbp, cbs, pbs, strict=False)
+    p_now, p_before, r_now, r_before = next(bids)  # level 1: it is also ofi's
+    if p_now > p_before:
+        d_w = bid_first = r_now
+    elif p_now == p_before:
+        d_w = bid_first = r_now - r_before
+    else:
+        d_w = bid_first = -r_before
+    for p_now, p_before, r_now, r_before in bids:
+        if p_now > p_before:
+            d_w += r_now
+        elif p_now == p_before:
+            d_w += r_now - r_before
+        else:
+            d_w -= r_before
+    asks = zip(cap[:levels], pap, cas, pas, strict=False)
+    p_now, p_before, q_now, q_before = next(asks)
+    if p_now > p_before:
+        d_v = ask_first = -q_before
+    elif p_now == p_before:
+        d_v = ask_first = q_now - q_before
+    else:
+        d_v = ask_first = q_now
+    for p_now, p_before, q_now, q_before in asks:
+        if p_now > p_before:
+            d_v -= q_before
+        elif p_now == p_before:
+            d_v += q_now - q_before
+        else:
+            d_v += q_now
+    return bid_first - ask_first, d_w - d_v
 
 
 def ofi(prev: BookTop | None, cur: BookTop) -> float | None:

@@ -137,12 +137,24 @@ class RangeMetrics:
                     self._reject("book", sid, "instrument is NULL")
                     continue
                 try:
-                    values = snapshot_values(bids, asks, depth, levels)
+                    (
+                        best_bid,
+                        best_ask,
+                        obi,
+                        spread,
+                        mid,
+                        weighted_mid,
+                        bid_size_1,
+                        ask_size_1,
+                        obi_l1,
+                        obi_l5,
+                        obi_l10,
+                        top,
+                    ) = snapshot_values(bids, asks, depth, levels)
                 except InvalidSnapshot as exc:
                     self._reject("book", sid, str(exc))
                     continue
                 self.snapshots += 1
-                top = values[11]
                 prev = tails.get(instrument)
                 tails[instrument] = top
                 if prev is None:
@@ -153,13 +165,20 @@ class RangeMetrics:
                 yield (
                     sid,
                     timestamp,
-                    values[2],
+                    obi,
                     cvd.get(instrument, 0.0),
-                    values[0],
-                    values[1],
+                    best_bid,
+                    best_ask,
                     instrument,
                     ns,
-                    *values[3:11],
+                    spread,
+                    mid,
+                    weighted_mid,
+                    bid_size_1,
+                    ask_size_1,
+                    obi_l1,
+                    obi_l5,
+                    obi_l10,
                     ofi,
                     mlofi,
                 )
