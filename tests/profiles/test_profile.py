@@ -18,7 +18,8 @@ def test_demo_profile_loads_with_paths_relative_to_the_profile() -> None:
     assert profile.name == "demo"
     assert profile.paths == [str(REPO_ROOT / "configs" / ".." / "demo" / "demo.db")]
     assert profile.alerts.obi_threshold == 0.6
-    assert profile.backtest.params["theta"] == 0.3
+    assert profile.backtest.params["theta"] == 0.7
+    assert profile.backtest.params["min_hold_s"] == 30
 
 
 def test_defaults(tmp_path: Path) -> None:
