@@ -8,10 +8,8 @@ order the other paths must repeat it:
 - a side's levels are aggregated by price in the order they were recorded
   (``0.0 + s1 + s2 ...``) and ranked best first;
 - top-k sums run left to right from the best level (``sum``);
-- ``ofi = dW_1 - dV_1``; ``mlofi = (dW_1 + dW_2 + ...) - (dV_1 + dV_2 + ...)``,
-  each side summed from level 1 up (the same number as the spec's sum of
-  ``e_m = dW_m - dV_m`` up to rounding), so with M = 1 it equals ``ofi`` bit
-  for bit.
+- ``e_m = dW_m - dV_m`` (a missing side's term is 0.0), ``ofi = e_1`` and
+  ``mlofi = ((0.0 + e_1) + e_2) + ...``, so with M = 1 it equals ``ofi``.
 
 A snapshot's ``BookTop`` (the best ``ofi_levels`` aggregated levels of each
 side) is all OFI needs of it; it is what workers hand the coordinator at shard
@@ -117,16 +115,24 @@ def book_top(
     )
 
 
+def _bid_term(p_now: float, p_before: float, r_now: float, r_before: float) -> float:
+    """``dW_m`` of one bid level."""
+    return r_now if p_now > p_before else (r_now - r_before if p_now == p_before else -r_before)
+
+
+def _ask_term(p_now: float, p_before: float, q_now: float, q_before: float) -> float:
+    """``dV_m`` of one ask level."""
+    return -q_before if p_now > p_before else (q_now - q_before if p_now == p_before else q_now)
+
+
 def ofi_pair(prev: BookTop | None, cur: BookTop, levels: int) -> tuple[float | None, float | None]:
     """(ofi, mlofi over ``levels`` levels) of ``cur`` against the previous valid
     snapshot ``prev`` of the same instrument (None: there is none).
 
     Both are NULL at an instrument's first snapshot and when either snapshot
-    lacks a side. Level m adds ``dW_m`` for the bids and ``-dV_m`` for the asks
-    only while both snapshots have an m-th level on that side (``zip`` stops at
-    the shorter side: the spec's "term is 0"). The sums run from level 1 up per
-    side, ``mlofi = (dW_1 + dW_2 ...) - (dV_1 + dV_2 ...)``, so with one level it
-    is ``dW_1 - dV_1 = ofi`` exactly.
+    lacks a side. ``e_m = dW_m - dV_m``, a side's term being 0 when either
+    snapshot has fewer than m levels on that side; ``mlofi = ((0.0 + e_1) + e_2)
+    + ...`` and ``ofi = e_1``.
     """
     if prev is None:
         return None, None
@@ -134,37 +140,25 @@ def ofi_pair(prev: BookTop | None, cur: BookTop, levels: int) -> tuple[float | N
     cbp, cbs, cap, cas = cur
     if not (pbp and pap and cbp and cap):
         return None, None
-    bids = zip(cbp[:levels], pbp, cbs, pbs, strict=False)
-    p_now, p_before, r_now, r_before = next(bids)  # level 1: it is also ofi's
-    if p_now > p_before:
-        d_w = bid_first = r_now
-    elif p_now == p_before:
-        d_w = bid_first = r_now - r_before
-    else:
-        d_w = bid_first = -r_before
-    for p_now, p_before, r_now, r_before in bids:
-        if p_now > p_before:
-            d_w += r_now
-        elif p_now == p_before:
-            d_w += r_now - r_before
-        else:
-            d_w -= r_before
-    asks = zip(cap[:levels], pap, cas, pas, strict=False)
-    p_now, p_before, q_now, q_before = next(asks)
-    if p_now > p_before:
-        d_v = ask_first = -q_before
-    elif p_now == p_before:
-        d_v = ask_first = q_now - q_before
-    else:
-        d_v = ask_first = q_now
-    for p_now, p_before, q_now, q_before in asks:
-        if p_now > p_before:
-            d_v -= q_before
-        elif p_now == p_before:
-            d_v += q_now - q_before
-        else:
-            d_v += q_now
-    return bid_first - ask_first, d_w - d_v
+    # Levels both sides of both snapshots have (zip stops at the first to run out):
+    both = zip(cbp[:levels], pbp, cbs, pbs, cap, pap, cas, pas, strict=False)
+    b, b0, r, r0, a, a0, q, q0 = next(both)
+    first = (r if b > b0 else (r - r0 if b == b0 else -r0)) - (
+        -q0 if a > a0 else (q - q0 if a == a0 else q)
+    )
+    total = 0.0 + first
+    for b, b0, r, r0, a, a0, q, q0 in both:
+        total += (r if b > b0 else (r - r0 if b == b0 else -r0)) - (
+            -q0 if a > a0 else (q - q0 if a == a0 else q)
+        )
+    bid_n = min(len(cbp), len(pbp), levels)
+    ask_n = min(len(cap), len(pap), levels)
+    # Deeper levels only one side has (the other side's term is 0), in level order.
+    for m in range(ask_n, bid_n):
+        total += _bid_term(cbp[m], pbp[m], cbs[m], pbs[m]) - 0.0
+    for m in range(bid_n, ask_n):
+        total += 0.0 - _ask_term(cap[m], pap[m], cas[m], pas[m])
+    return first, total
 
 
 def ofi(prev: BookTop | None, cur: BookTop) -> float | None:
