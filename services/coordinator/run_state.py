@@ -45,6 +45,7 @@ class CoordinatorSettings:
     insecure: bool = False
     depth: int | None = None
     instruments: list[str] | None = None
+    ofi_levels: int = 5
     shard_rows: int | None = None
     shards: int | None = None
     force: bool = False

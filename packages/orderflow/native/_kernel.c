@@ -1,0 +1,1120 @@
+/* The compiled shard kernel (issue 10): reads a shard's rows through the SQLite C API
+ * and turns them into columns (raw little-endian arrays) without a Python object per
+ * row or per level.
+ *
+ * The Python reference (orderflow.core.calculator, orderflow.core.timestamps) stays
+ * the definition. The kernel computes a row only when it is sure to get the
+ * reference's exact answer (kernel_parse.h says when); any other row is marked
+ * DECLINED and the Python wrapper (orderflow.native.shard) runs the reference on it,
+ * so results and reject reasons are identical. The GIL is released while SQLite is
+ * stepped and rows are parsed, so a worker can heartbeat from another thread. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <sqlite3.h>
+
+#include "kernel_parse.h"
+#include "kernel_reduce.h"
+
+enum { ROW_COMPUTED = 0, ROW_OUTSIDE = 1, ROW_DECLINED = 2 };
+
+/* ---- growable byte buffers (filled with the GIL released: plain malloc) ---- */
+
+typedef struct {
+    char *data;
+    size_t len;
+    size_t cap;
+} Buf;
+
+static int
+buf_reserve(Buf *b, size_t extra)
+{
+    if (b->len + extra <= b->cap)
+        return 1;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + extra)
+        cap *= 2;
+    char *grown = realloc(b->data, cap);
+    if (grown == NULL)
+        return 0;
+    b->data = grown;
+    b->cap = cap;
+    return 1;
+}
+
+static int
+buf_put(Buf *b, const void *src, size_t n)
+{
+    if (!buf_reserve(b, n))
+        return 0;
+    memcpy(b->data + b->len, src, n);
+    b->len += n;
+    return 1;
+}
+
+static void
+buf_free(Buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+static PyObject *
+buf_bytes(const Buf *b)
+{
+    return PyBytes_FromStringAndSize(b->data ? b->data : "", (Py_ssize_t)b->len);
+}
+
+/* ---- instrument names -> small integer codes ---- */
+
+typedef struct {
+    char **names;
+    size_t *lengths;
+    size_t n, cap;
+    int32_t *slots; /* open addressing: code + 1, 0 = empty */
+    size_t n_slots;
+    int32_t last;   /* most recent hit: rows of one instrument come in runs */
+} Names;
+
+static uint64_t
+hash_bytes(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h;
+}
+
+static void
+names_free(Names *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->names[i]);
+    free(t->names);
+    free(t->lengths);
+    free(t->slots);
+    memset(t, 0, sizeof(*t));
+    t->last = -1;
+}
+
+static int
+names_rehash(Names *t, size_t n_slots)
+{
+    int32_t *slots = calloc(n_slots, sizeof(int32_t));
+    if (slots == NULL)
+        return 0;
+    for (size_t code = 0; code < t->n; code++) {
+        size_t i = hash_bytes(t->names[code], t->lengths[code]) & (n_slots - 1);
+        while (slots[i])
+            i = (i + 1) & (n_slots - 1);
+        slots[i] = (int32_t)code + 1;
+    }
+    free(t->slots);
+    t->slots = slots;
+    t->n_slots = n_slots;
+    return 1;
+}
+
+/* Code of a name, added when new; -1 when out of memory. */
+static int32_t
+names_code(Names *t, const char *s, size_t n)
+{
+    if (t->last >= 0 && (size_t)t->last < t->n && t->lengths[t->last] == n && memcmp(t->names[t->last], s, n) == 0)
+        return t->last;
+    if (t->n_slots == 0 && !names_rehash(t, 64))
+        return -1;
+    uint64_t h = hash_bytes(s, n);
+    size_t i = h & (t->n_slots - 1);
+    while (t->slots[i]) {
+        int32_t code = t->slots[i] - 1;
+        if (t->lengths[code] == n && memcmp(t->names[code], s, n) == 0)
+            return t->last = code;
+        i = (i + 1) & (t->n_slots - 1);
+    }
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 16;
+        char **names = realloc(t->names, cap * sizeof(char *));
+        if (names == NULL)
+            return -1;
+        t->names = names;
+        size_t *lengths = realloc(t->lengths, cap * sizeof(size_t));
+        if (lengths == NULL)
+            return -1;
+        t->lengths = lengths;
+        t->cap = cap;
+    }
+    char *copy = malloc(n ? n : 1);
+    if (copy == NULL)
+        return -1;
+    memcpy(copy, s, n);
+    int32_t code = (int32_t)t->n;
+    t->names[t->n] = copy;
+    t->lengths[t->n] = n;
+    t->n++;
+    t->slots[i] = code + 1;
+    if (t->n * 2 > t->n_slots && !names_rehash(t, t->n_slots * 2))
+        return -1;
+    return t->last = code;
+}
+
+/* Printable ASCII only: anything else (NUL, control bytes, UTF-8 the Python sqlite3
+ * module might refuse to decode) is declined to the reference. */
+static int
+plain_ascii(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c >= 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- the Reader: one read-only connection and its prepared statements ---- */
+
+typedef struct {
+    PyObject_HEAD
+    sqlite3 *db;
+    sqlite3_stmt *book;
+    sqlite3_stmt *trades;
+    Names names;
+    Work work;
+    int busy;
+} Reader;
+
+static PyObject *KernelError;
+
+static void
+reader_close_db(Reader *r)
+{
+    sqlite3_finalize(r->book);
+    sqlite3_finalize(r->trades);
+    sqlite3_close(r->db);
+    r->book = r->trades = NULL;
+    r->db = NULL;
+}
+
+static void
+Reader_dealloc(Reader *r)
+{
+    reader_close_db(r);
+    names_free(&r->names);
+    work_free(&r->work);
+    Py_TYPE(r)->tp_free((PyObject *)r);
+}
+
+static int
+Reader_init(Reader *r, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"path", "busy_timeout_ms", NULL};
+    PyObject *path_obj;
+    int busy_timeout_ms = 5000;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&|i", kwlist, PyUnicode_FSConverter,
+                                     &path_obj, &busy_timeout_ms))
+        return -1;
+    reader_close_db(r);
+    names_free(&r->names);
+    const char *path = PyBytes_AS_STRING(path_obj);
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_busy_timeout(r->db, busy_timeout_ms);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(
+            r->db,
+            "SELECT id, instrument, bids, asks, timestamp FROM book"
+            " WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
+            -1, &r->book, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(
+            r->db,
+            "SELECT id, instrument, price, size, side, timestamp FROM trades"
+            " WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
+            -1, &r->trades, NULL);
+    Py_END_ALLOW_THREADS
+    if (rc != SQLITE_OK) {
+        PyErr_Format(KernelError, "%s: %s", path,
+                     r->db ? sqlite3_errmsg(r->db) : sqlite3_errstr(rc));
+        Py_DECREF(path_obj);
+        reader_close_db(r);
+        return -1;
+    }
+    Py_DECREF(path_obj);
+    return 0;
+}
+
+static int
+reader_claim(Reader *r)
+{
+    if (r->db == NULL) {
+        PyErr_SetString(KernelError, "the reader is closed");
+        return 0;
+    }
+    if (r->busy) {
+        PyErr_SetString(KernelError, "the reader is in use by another thread");
+        return 0;
+    }
+    r->busy = 1;
+    return 1;
+}
+
+/* Timestamp of column ``col``: 1 and *ns when the kernel parses it, 0 to decline. */
+static int
+cell_instant(sqlite3_stmt *st, int col, int64_t *ns)
+{
+    switch (sqlite3_column_type(st, col)) {
+    case SQLITE_INTEGER:
+        return parse_instant_integer(sqlite3_column_int64(st, col), ns);
+    case SQLITE_TEXT: {
+        const char *s = (const char *)sqlite3_column_text(st, col);
+        int n = sqlite3_column_bytes(st, col);
+        return s != NULL && parse_instant_text(s, (size_t)n, ns);
+    }
+    default:
+        return 0;
+    }
+}
+
+/* Instrument code of column ``col``, or -1 (declined: not plain text); -2 on no memory. */
+static int32_t
+cell_instrument(Names *names, sqlite3_stmt *st, int col)
+{
+    if (sqlite3_column_type(st, col) != SQLITE_TEXT)
+        return -1;
+    const char *s = (const char *)sqlite3_column_text(st, col);
+    int n = sqlite3_column_bytes(st, col);
+    if (s == NULL || !plain_ascii(s, (size_t)n))
+        return -1;
+    int32_t code = names_code(names, s, (size_t)n);
+    return code < 0 ? -2 : code;
+}
+
+typedef struct {
+    Buf id, ns, status, instrument, values[N_VALUES], levels, counts, ts_blob, ts_offsets;
+} BookColumns;
+
+static const char *VALUE_NAMES[N_VALUES] = {
+    "best_bid",     "best_ask",   "obi",        "spread", "mid",    "weighted_mid",
+    "bid_size_1",   "ask_size_1", "obi_l1",     "obi_l5", "obi_l10",
+};
+
+static void
+book_columns_free(BookColumns *c)
+{
+    Buf *all = (Buf *)c;
+    for (size_t i = 0; i < sizeof(*c) / sizeof(Buf); i++)
+        buf_free(&all[i]);
+}
+
+typedef struct {
+    int64_t id_lo, id_hi, start_ns, end_ns;
+    long depth;
+    int ofi_levels;
+    long limit;
+    int timestamps;
+} BookArgs;
+
+/* Steps the book rows; returns an SQLite code (SQLITE_DONE or SQLITE_ROW when the
+ * limit stopped it), SQLITE_NOMEM for an allocation failure. */
+static int
+step_book(Reader *r, const BookArgs *a, BookColumns *c, int64_t *last_id, long *rows)
+{
+    sqlite3_stmt *st = r->book;
+    const int m = a->ofi_levels;
+    double values[N_VALUES];
+    double level_row[4 * MAX_OFI_LEVELS];
+    unsigned char counts[2];
+    int rc;
+    int64_t offset = 0;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, a->id_lo);
+    sqlite3_bind_int64(st, 2, a->id_hi);
+    if (a->timestamps && !buf_put(&c->ts_offsets, &offset, sizeof(offset)))
+        return SQLITE_NOMEM;
+    *rows = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0), ns = INT64_MIN;
+        unsigned char status = ROW_DECLINED;
+        int32_t code = -1;
+        SideTop bid, ask;
+        int ok = sqlite3_column_type(st, 0) == SQLITE_INTEGER && cell_instant(st, 4, &ns);
+        if (ok) {
+            code = cell_instrument(&r->names, st, 1);
+            if (code == -2)
+                return SQLITE_NOMEM;
+            ok = code >= 0;
+        }
+        if (ok && (ns < a->start_ns || ns >= a->end_ns)) {
+            status = ROW_OUTSIDE;
+        } else if (ok && sqlite3_column_type(st, 2) == SQLITE_TEXT &&
+                   sqlite3_column_type(st, 3) == SQLITE_TEXT) {
+            const char *b = (const char *)sqlite3_column_text(st, 2);
+            size_t nb = (size_t)sqlite3_column_bytes(st, 2);
+            const char *s = (const char *)sqlite3_column_text(st, 3);
+            size_t ns_ = (size_t)sqlite3_column_bytes(st, 3);
+            int bids = b ? parse_side(b, nb, &r->work.bids) : SIDE_DECLINED;
+            int asks = bids == SIDE_OK && s ? parse_side(s, ns_, &r->work.asks) : SIDE_DECLINED;
+            if (bids == SIDE_NO_MEMORY || asks == SIDE_NO_MEMORY)
+                return SQLITE_NOMEM;
+            if (bids == SIDE_OK && asks == SIDE_OK) {
+                if (!reduce_side(&r->work, &r->work.bids, 1, a->depth, &bid) ||
+                    !reduce_side(&r->work, &r->work.asks, 0, a->depth, &ask))
+                    return SQLITE_NOMEM;
+                status = ROW_COMPUTED;
+            }
+        }
+        if (status == ROW_COMPUTED) {
+            snapshot_values(&bid, &ask, values);
+            top_levels(&bid, &ask, m, level_row, counts);
+        } else {
+            for (int i = 0; i < N_VALUES; i++)
+                values[i] = NAN;
+            memset(level_row, 0, sizeof(level_row));
+            counts[0] = counts[1] = 0;
+        }
+        if (!buf_put(&c->id, &id, 8) || !buf_put(&c->ns, &ns, 8) ||
+            !buf_put(&c->status, &status, 1) || !buf_put(&c->instrument, &code, 4) ||
+            !buf_put(&c->levels, level_row, 4 * (size_t)m * sizeof(double)) ||
+            !buf_put(&c->counts, counts, 2))
+            return SQLITE_NOMEM;
+        for (int i = 0; i < N_VALUES; i++)
+            if (!buf_put(&c->values[i], &values[i], 8))
+                return SQLITE_NOMEM;
+        if (a->timestamps) {
+            /* The raw cell as the metrics row stores it (TEXT, or an INTEGER's digits). */
+            const char *t = (const char *)sqlite3_column_text(st, 4);
+            int tn = sqlite3_column_bytes(st, 4);
+            if (t != NULL && !buf_put(&c->ts_blob, t, (size_t)tn))
+                return SQLITE_NOMEM;
+            offset = (int64_t)c->ts_blob.len;
+            if (!buf_put(&c->ts_offsets, &offset, sizeof(offset)))
+                return SQLITE_NOMEM;
+        }
+        *last_id = id;
+        if (++*rows >= a->limit)
+            break;
+    }
+    return rc;
+}
+
+static PyObject *
+columns_dict(const char **names, Buf **bufs, int n)
+{
+    PyObject *d = PyDict_New();
+    if (d == NULL)
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        PyObject *b = buf_bytes(bufs[i]);
+        if (b == NULL || PyDict_SetItemString(d, names[i], b) < 0) {
+            Py_XDECREF(b);
+            Py_DECREF(d);
+            return NULL;
+        }
+        Py_DECREF(b);
+    }
+    return d;
+}
+
+static PyObject *
+finish_step(Reader *r, int rc, int64_t last_id, long rows, PyObject *columns)
+{
+    if (columns == NULL)
+        return NULL;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        Py_DECREF(columns);
+        if (rc == SQLITE_NOMEM)
+            return PyErr_NoMemory();
+        return PyErr_Format(KernelError, "reading rows: %s", sqlite3_errmsg(r->db));
+    }
+    /* SQLITE_ROW: the limit stopped the scan; the caller goes on after last_id. */
+    PyObject *more = rc == SQLITE_ROW ? PyLong_FromLongLong(last_id) : Py_NewRef(Py_None);
+    return Py_BuildValue("(NlN)", more, rows, columns);
+}
+
+static PyObject *
+Reader_book(Reader *r, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"id_lo",      "id_hi", "start_ns",   "end_ns",
+                             "depth",      "ofi_levels", "limit", "timestamps", NULL};
+    BookArgs a = {.depth = -1, .ofi_levels = 5, .limit = LONG_MAX, .timestamps = 1};
+    PyObject *depth_obj = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "LLLL|Oilp", kwlist, &a.id_lo, &a.id_hi,
+                                     &a.start_ns, &a.end_ns, &depth_obj, &a.ofi_levels,
+                                     &a.limit, &a.timestamps))
+        return NULL;
+    if (depth_obj != Py_None) {
+        a.depth = PyLong_AsLong(depth_obj);
+        if (a.depth == -1 && PyErr_Occurred())
+            return NULL;
+        if (a.depth < 1) {
+            PyErr_SetString(PyExc_ValueError, "depth must be None or at least 1");
+            return NULL;
+        }
+    }
+    if (a.ofi_levels < 1 || a.ofi_levels > MAX_OFI_LEVELS) {
+        PyErr_Format(PyExc_ValueError, "ofi_levels must be within 1..%d", MAX_OFI_LEVELS);
+        return NULL;
+    }
+    if (a.limit < 1) {
+        PyErr_SetString(PyExc_ValueError, "limit must be at least 1");
+        return NULL;
+    }
+    if (!reader_claim(r))
+        return NULL;
+    BookColumns c;
+    memset(&c, 0, sizeof(c));
+    int64_t last_id = 0;
+    long rows = 0;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = step_book(r, &a, &c, &last_id, &rows);
+    sqlite3_reset(r->book);
+    Py_END_ALLOW_THREADS
+    r->busy = 0;
+    const char *names[4 + N_VALUES + 4] = {"id", "ns", "status", "instrument"};
+    Buf *bufs[4 + N_VALUES + 4] = {&c.id, &c.ns, &c.status, &c.instrument};
+    for (int i = 0; i < N_VALUES; i++) {
+        names[4 + i] = VALUE_NAMES[i];
+        bufs[4 + i] = &c.values[i];
+    }
+    names[4 + N_VALUES] = "levels";
+    bufs[4 + N_VALUES] = &c.levels;
+    names[5 + N_VALUES] = "counts";
+    bufs[5 + N_VALUES] = &c.counts;
+    names[6 + N_VALUES] = "ts_blob";
+    bufs[6 + N_VALUES] = &c.ts_blob;
+    names[7 + N_VALUES] = "ts_offsets";
+    bufs[7 + N_VALUES] = &c.ts_offsets;
+    PyObject *columns = columns_dict(names, bufs, 4 + N_VALUES + (a.timestamps ? 4 : 2));
+    book_columns_free(&c);
+    return finish_step(r, rc, last_id, rows, columns);
+}
+
+/* A trade's price or size: REAL or INTEGER >= 0 and finite, or plain number text. */
+static int
+cell_amount(sqlite3_stmt *st, int col, double *out)
+{
+    switch (sqlite3_column_type(st, col)) {
+    case SQLITE_FLOAT: {
+        double v = sqlite3_column_double(st, col);
+        *out = v;
+        return v >= 0.0 && v < INFINITY;
+    }
+    case SQLITE_INTEGER: {
+        sqlite3_int64 v = sqlite3_column_int64(st, col);
+        *out = (double)v;
+        return v >= 0;
+    }
+    case SQLITE_TEXT: {
+        const char *s = (const char *)sqlite3_column_text(st, col);
+        int n = sqlite3_column_bytes(st, col);
+        return s != NULL && parse_number_text(s, (size_t)n, out);
+    }
+    default:
+        return 0;
+    }
+}
+
+/* +1 buy, -1 sell (ASCII letters in any case), 0: declined. */
+static int
+cell_side(sqlite3_stmt *st, int col)
+{
+    if (sqlite3_column_type(st, col) != SQLITE_TEXT)
+        return 0;
+    const char *s = (const char *)sqlite3_column_text(st, col);
+    int n = sqlite3_column_bytes(st, col);
+    if (s == NULL)
+        return 0;
+    if (n == 3 && (s[0] | 0x20) == 'b' && (s[1] | 0x20) == 'u' && (s[2] | 0x20) == 'y')
+        return 1;
+    if (n == 4 && (s[0] | 0x20) == 's' && (s[1] | 0x20) == 'e' && (s[2] | 0x20) == 'l' &&
+        (s[3] | 0x20) == 'l')
+        return -1;
+    return 0;
+}
+
+typedef struct {
+    Buf id, ns, status, instrument, signed_size;
+} TradeColumns;
+
+static int
+step_trades(Reader *r, int64_t id_lo, int64_t id_hi, int64_t start_ns, int64_t end_ns,
+            long limit, TradeColumns *c, int64_t *last_id, long *rows)
+{
+    sqlite3_stmt *st = r->trades;
+    int rc;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, id_lo);
+    sqlite3_bind_int64(st, 2, id_hi);
+    *rows = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0), ns = INT64_MIN;
+        unsigned char status = ROW_DECLINED;
+        int32_t code = -1;
+        double price, size, signed_size = NAN;
+        int ok = sqlite3_column_type(st, 0) == SQLITE_INTEGER && cell_instant(st, 5, &ns);
+        if (ok) {
+            code = cell_instrument(&r->names, st, 1);
+            if (code == -2)
+                return SQLITE_NOMEM;
+            ok = code >= 0;
+        }
+        if (ok && (ns < start_ns || ns >= end_ns)) {
+            status = ROW_OUTSIDE;
+        } else if (ok) {
+            int sign = cell_side(st, 4);
+            if (sign != 0 && cell_amount(st, 2, &price) && cell_amount(st, 3, &size)) {
+                signed_size = sign > 0 ? size : -size;
+                status = ROW_COMPUTED;
+            }
+        }
+        if (!buf_put(&c->id, &id, 8) || !buf_put(&c->ns, &ns, 8) ||
+            !buf_put(&c->status, &status, 1) || !buf_put(&c->instrument, &code, 4) ||
+            !buf_put(&c->signed_size, &signed_size, 8))
+            return SQLITE_NOMEM;
+        *last_id = id;
+        if (++*rows >= limit)
+            break;
+    }
+    return rc;
+}
+
+static PyObject *
+Reader_trades(Reader *r, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"id_lo", "id_hi", "start_ns", "end_ns", "limit", NULL};
+    int64_t id_lo, id_hi, start_ns, end_ns;
+    long limit = LONG_MAX;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "LLLL|l", kwlist, &id_lo, &id_hi, &start_ns,
+                                     &end_ns, &limit))
+        return NULL;
+    if (limit < 1) {
+        PyErr_SetString(PyExc_ValueError, "limit must be at least 1");
+        return NULL;
+    }
+    if (!reader_claim(r))
+        return NULL;
+    TradeColumns c;
+    memset(&c, 0, sizeof(c));
+    int64_t last_id = 0;
+    long rows = 0;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = step_trades(r, id_lo, id_hi, start_ns, end_ns, limit, &c, &last_id, &rows);
+    sqlite3_reset(r->trades);
+    Py_END_ALLOW_THREADS
+    r->busy = 0;
+    const char *names[5] = {"id", "ns", "status", "instrument", "signed_size"};
+    Buf *bufs[5] = {&c.id, &c.ns, &c.status, &c.instrument, &c.signed_size};
+    PyObject *columns = columns_dict(names, bufs, 5);
+    for (int i = 0; i < 5; i++)
+        buf_free(bufs[i]);
+    return finish_step(r, rc, last_id, rows, columns);
+}
+
+static PyObject *
+Reader_instruments(Reader *r, PyObject *unused)
+{
+    PyObject *list = PyList_New((Py_ssize_t)r->names.n);
+    if (list == NULL)
+        return NULL;
+    for (size_t i = 0; i < r->names.n; i++) {
+        PyObject *s = PyUnicode_DecodeUTF8(r->names.names[i], (Py_ssize_t)r->names.lengths[i],
+                                           "surrogatepass");
+        if (s == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, s);
+    }
+    return list;
+}
+
+static PyObject *
+Reader_code(Reader *r, PyObject *name)
+{
+    Py_ssize_t n;
+    const char *s = PyUnicode_Check(name) ? PyUnicode_AsUTF8AndSize(name, &n) : NULL;
+    if (s == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "an instrument name is a str");
+        return NULL;
+    }
+    if (r->busy) {
+        PyErr_SetString(KernelError, "the reader is in use by another thread");
+        return NULL;
+    }
+    int32_t code = names_code(&r->names, s, (size_t)n);
+    if (code < 0)
+        return PyErr_NoMemory();
+    return PyLong_FromLong(code);
+}
+
+static PyObject *
+Reader_close(Reader *r, PyObject *unused)
+{
+    if (r->busy) {
+        PyErr_SetString(KernelError, "the reader is in use by another thread");
+        return NULL;
+    }
+    reader_close_db(r);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Reader_methods[] = {
+    {"book", (PyCFunction)(void (*)(void))Reader_book, METH_VARARGS | METH_KEYWORDS,
+     "book(id_lo, id_hi, start_ns, end_ns, depth=None, ofi_levels=5, limit=..., "
+     "timestamps=True) -> (next_after_id or None, rows, columns)\n\n"
+     "Book rows with id_lo <= id <= id_hi in id order, as raw column bytes. status per "
+     "row: 0 computed, 1 instant outside [start_ns, end_ns), 2 declined to Python."},
+    {"trades", (PyCFunction)(void (*)(void))Reader_trades, METH_VARARGS | METH_KEYWORDS,
+     "trades(id_lo, id_hi, start_ns, end_ns, limit=...) -> (next_after_id or None, rows, "
+     "columns)\n\nTrade rows as raw column bytes; status as for book()."},
+    {"instruments", (PyCFunction)Reader_instruments, METH_NOARGS,
+     "Instrument names by code (the instrument columns index this list)."},
+    {"code", (PyCFunction)Reader_code, METH_O,
+     "The code of an instrument name (added when new): rows the kernel declined join "
+     "the same numbering."},
+    {"close", (PyCFunction)Reader_close, METH_NOARGS, "Close the connection."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ReaderType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "orderflow.native._kernel.Reader",
+    .tp_doc = PyDoc_STR("Reader(path, busy_timeout_ms=5000): a read-only SQLite connection "
+                        "(SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX) for one thread at a "
+                        "time, stepping book and trades rows into columns."),
+    .tp_basicsize = sizeof(Reader),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Reader_init,
+    .tp_dealloc = (destructor)Reader_dealloc,
+    .tp_methods = Reader_methods,
+};
+
+/* ---- array functions over columns the wrapper has put in (instant, id) order ---- */
+
+static int
+get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t item, const char *what)
+{
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS) < 0)
+        return 0;
+    if (view->len % item != 0) {
+        PyErr_Format(PyExc_ValueError, "%s: buffer length is not a multiple of %zd", what,
+                     item);
+        PyBuffer_Release(view);
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *
+kernel_order_flow(PyObject *self, PyObject *args)
+{
+    PyObject *inst_obj, *levels_obj, *counts_obj;
+    int m;
+    if (!PyArg_ParseTuple(args, "OOOi", &inst_obj, &levels_obj, &counts_obj, &m))
+        return NULL;
+    if (m < 1 || m > MAX_OFI_LEVELS) {
+        PyErr_Format(PyExc_ValueError, "ofi_levels must be within 1..%d", MAX_OFI_LEVELS);
+        return NULL;
+    }
+    Py_buffer inst, levels, counts;
+    if (!get_buffer(inst_obj, &inst, 4, "instrument"))
+        return NULL;
+    if (!get_buffer(levels_obj, &levels, 4 * m * 8, "levels")) {
+        PyBuffer_Release(&inst);
+        return NULL;
+    }
+    if (!get_buffer(counts_obj, &counts, 2, "counts")) {
+        PyBuffer_Release(&inst);
+        PyBuffer_Release(&levels);
+        return NULL;
+    }
+    Py_ssize_t n = inst.len / 4;
+    PyObject *result = NULL;
+    if (levels.len / (4 * m * 8) != n || counts.len / 2 != n) {
+        PyErr_SetString(PyExc_ValueError, "columns of different lengths");
+        goto done;
+    }
+    const int32_t *code = inst.buf;
+    int32_t max_code = -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (code[i] < 0) {
+            PyErr_SetString(PyExc_ValueError, "negative instrument code");
+            goto done;
+        }
+        if (code[i] > max_code)
+            max_code = code[i];
+    }
+    PyObject *ofi = PyBytes_FromStringAndSize(NULL, n * 8);
+    PyObject *mlofi = PyBytes_FromStringAndSize(NULL, n * 8);
+    Py_ssize_t *previous = PyMem_Malloc(((size_t)max_code + 1) * sizeof(Py_ssize_t) + 1);
+    if (ofi == NULL || mlofi == NULL || previous == NULL) {
+        Py_XDECREF(ofi);
+        Py_XDECREF(mlofi);
+        PyMem_Free(previous);
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        goto done;
+    }
+    double *o = (double *)PyBytes_AS_STRING(ofi), *ml = (double *)PyBytes_AS_STRING(mlofi);
+    const double *lv = levels.buf;
+    const unsigned char *cn = counts.buf;
+    for (int32_t i = 0; i <= max_code; i++)
+        previous[i] = -1;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t p = previous[code[i]];
+        if (p < 0)
+            o[i] = ml[i] = NAN; /* first snapshot of its instrument here */
+        else
+            order_flow(lv + p * 4 * m, cn + p * 2, lv + i * 4 * m, cn + i * 2, m, &o[i], &ml[i]);
+        previous[code[i]] = i;
+    }
+    Py_END_ALLOW_THREADS
+    PyMem_Free(previous);
+    result = Py_BuildValue("(NN)", ofi, mlofi);
+done:
+    PyBuffer_Release(&inst);
+    PyBuffer_Release(&levels);
+    PyBuffer_Release(&counts);
+    return result;
+}
+
+static PyObject *
+kernel_cvd(PyObject *self, PyObject *args)
+{
+    PyObject *objs[5];
+    int n_codes;
+    if (!PyArg_ParseTuple(args, "OOOOOi", &objs[0], &objs[1], &objs[2], &objs[3], &objs[4],
+                          &n_codes))
+        return NULL;
+    static const Py_ssize_t items[5] = {8, 4, 8, 4, 8};
+    static const char *what[5] = {"snapshot ns", "snapshot instrument", "trade ns",
+                                  "trade instrument", "trade signed size"};
+    Py_buffer views[5];
+    int got = 0;
+    PyObject *result = NULL;
+    for (; got < 5; got++)
+        if (!get_buffer(objs[got], &views[got], items[got], what[got]))
+            goto done;
+    Py_ssize_t ns_snap = views[0].len / 8, ns_trade = views[2].len / 8;
+    if (views[1].len / 4 != ns_snap || views[3].len / 4 != ns_trade ||
+        views[4].len / 8 != ns_trade || n_codes < 0) {
+        PyErr_SetString(PyExc_ValueError, "columns of different lengths");
+        goto done;
+    }
+    const int64_t *snap_ns = views[0].buf, *trade_ns = views[2].buf;
+    const int32_t *snap_code = views[1].buf, *trade_code = views[3].buf;
+    const double *signed_size = views[4].buf;
+    for (Py_ssize_t i = 0; i < ns_snap; i++)
+        if (snap_code[i] < 0 || snap_code[i] >= n_codes)
+            goto bad_code;
+    for (Py_ssize_t i = 0; i < ns_trade; i++)
+        if (trade_code[i] < 0 || trade_code[i] >= n_codes)
+            goto bad_code;
+    PyObject *cvd = PyBytes_FromStringAndSize(NULL, ns_snap * 8);
+    PyObject *total = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n_codes * 8);
+    PyObject *traded = PyBytes_FromStringAndSize(NULL, n_codes);
+    if (cvd == NULL || total == NULL || traded == NULL) {
+        Py_XDECREF(cvd);
+        Py_XDECREF(total);
+        Py_XDECREF(traded);
+        goto done;
+    }
+    double *c = (double *)PyBytes_AS_STRING(cvd), *t = (double *)PyBytes_AS_STRING(total);
+    char *seen = PyBytes_AS_STRING(traded);
+    memset(t, 0, (size_t)n_codes * 8);
+    memset(seen, 0, (size_t)n_codes);
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t j = 0;
+    for (Py_ssize_t i = 0; i < ns_snap; i++) {
+        for (; j < ns_trade && trade_ns[j] <= snap_ns[i]; j++) {
+            t[trade_code[j]] += signed_size[j];
+            seen[trade_code[j]] = 1;
+        }
+        c[i] = t[snap_code[i]];
+    }
+    for (; j < ns_trade; j++) {
+        t[trade_code[j]] += signed_size[j];
+        seen[trade_code[j]] = 1;
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_BuildValue("(NNN)", cvd, total, traded);
+    goto done;
+bad_code:
+    PyErr_SetString(PyExc_ValueError, "instrument code out of range");
+done:
+    for (int i = 0; i < got; i++)
+        PyBuffer_Release(&views[i]);
+    return result;
+}
+
+/* ---- single values, for the differential tests and the fuzz harness ---- */
+
+static int
+text_arg(PyObject *obj, const char **s, Py_ssize_t *n)
+{
+    if (PyUnicode_Check(obj)) {
+        *s = PyUnicode_AsUTF8AndSize(obj, n);
+        return *s != NULL;
+    }
+    if (PyBytes_Check(obj)) {
+        *s = PyBytes_AS_STRING(obj);
+        *n = PyBytes_GET_SIZE(obj);
+        return 1;
+    }
+    PyErr_SetString(PyExc_TypeError, "expected str or bytes");
+    return 0;
+}
+
+static PyObject *
+float_or_none(double v)
+{
+    return isnan(v) ? Py_NewRef(Py_None) : PyFloat_FromDouble(v);
+}
+
+static PyObject *
+kernel_parse_number(PyObject *self, PyObject *arg)
+{
+    const char *s;
+    Py_ssize_t n;
+    double v;
+    if (!text_arg(arg, &s, &n))
+        return NULL;
+    if (!parse_number_text(s, (size_t)n, &v))
+        Py_RETURN_NONE;
+    return PyFloat_FromDouble(v);
+}
+
+static PyObject *
+kernel_parse_instant(PyObject *self, PyObject *arg)
+{
+    int64_t ns;
+    if (PyLong_CheckExact(arg)) {
+        int overflow;
+        long long v = PyLong_AsLongLongAndOverflow(arg, &overflow);
+        if (v == -1 && PyErr_Occurred())
+            return NULL;
+        if (overflow || !parse_instant_integer(v, &ns))
+            Py_RETURN_NONE;
+        return PyLong_FromLongLong(ns);
+    }
+    const char *s;
+    Py_ssize_t n;
+    if (!text_arg(arg, &s, &n))
+        return NULL;
+    if (!parse_instant_text(s, (size_t)n, &ns))
+        Py_RETURN_NONE;
+    return PyLong_FromLongLong(ns);
+}
+
+static PyObject *
+side_levels(const SideTop *side, int m)
+{
+    PyObject *list = PyList_New(0);
+    for (int i = 0; list != NULL && i < side->n && i < m; i++) {
+        PyObject *pair = Py_BuildValue("(dd)", side->price[i], side->size[i]);
+        if (pair == NULL || PyList_Append(list, pair) < 0) {
+            Py_XDECREF(pair);
+            Py_CLEAR(list);
+            break;
+        }
+        Py_DECREF(pair);
+    }
+    return list;
+}
+
+static PyObject *
+kernel_reduce_sides(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"bids", "asks", "depth", "ofi_levels", NULL};
+    PyObject *bids_obj, *asks_obj, *depth_obj = Py_None;
+    int m = 5;
+    long depth = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|Oi", kwlist, &bids_obj, &asks_obj,
+                                     &depth_obj, &m))
+        return NULL;
+    if (depth_obj != Py_None) {
+        depth = PyLong_AsLong(depth_obj);
+        if (depth == -1 && PyErr_Occurred())
+            return NULL;
+        if (depth < 1) {
+            PyErr_SetString(PyExc_ValueError, "depth must be None or at least 1");
+            return NULL;
+        }
+    }
+    if (m < 1 || m > MAX_OFI_LEVELS) {
+        PyErr_Format(PyExc_ValueError, "ofi_levels must be within 1..%d", MAX_OFI_LEVELS);
+        return NULL;
+    }
+    const char *b, *a;
+    Py_ssize_t nb, na;
+    if (!text_arg(bids_obj, &b, &nb) || !text_arg(asks_obj, &a, &na))
+        return NULL;
+    Work w;
+    memset(&w, 0, sizeof(w));
+    SideTop bid, ask;
+    int rb = parse_side(b, (size_t)nb, &w.bids);
+    int ra = rb == SIDE_OK ? parse_side(a, (size_t)na, &w.asks) : SIDE_DECLINED;
+    if (rb == SIDE_NO_MEMORY || ra == SIDE_NO_MEMORY) {
+        work_free(&w);
+        return PyErr_NoMemory();
+    }
+    if (rb != SIDE_OK || ra != SIDE_OK) {
+        work_free(&w);
+        Py_RETURN_NONE;
+    }
+    if (!reduce_side(&w, &w.bids, 1, depth, &bid) || !reduce_side(&w, &w.asks, 0, depth, &ask)) {
+        work_free(&w);
+        return PyErr_NoMemory();
+    }
+    work_free(&w);
+    double v[N_VALUES];
+    snapshot_values(&bid, &ask, v);
+    PyObject *d = PyDict_New();
+    for (int i = 0; d != NULL && i < N_VALUES; i++) {
+        PyObject *x = float_or_none(v[i]);
+        if (x == NULL || PyDict_SetItemString(d, VALUE_NAMES[i], x) < 0)
+            Py_CLEAR(d);
+        Py_XDECREF(x);
+    }
+    PyObject *bl = d ? side_levels(&bid, m) : NULL, *al = d ? side_levels(&ask, m) : NULL;
+    if (bl == NULL || al == NULL || PyDict_SetItemString(d, "bid_levels", bl) < 0 ||
+        PyDict_SetItemString(d, "ask_levels", al) < 0)
+        Py_CLEAR(d);
+    Py_XDECREF(bl);
+    Py_XDECREF(al);
+    return d;
+}
+
+static int
+levels_from_sequence(PyObject *prices, PyObject *sizes, Levels *lv)
+{
+    PyObject *pf = PySequence_Fast(prices, "prices must be a sequence");
+    PyObject *sf = pf ? PySequence_Fast(sizes, "sizes must be a sequence") : NULL;
+    int ok = pf != NULL && sf != NULL;
+    if (ok && PySequence_Fast_GET_SIZE(pf) != PySequence_Fast_GET_SIZE(sf)) {
+        PyErr_SetString(PyExc_ValueError, "prices and sizes differ in length");
+        ok = 0;
+    }
+    lv->n = 0;
+    for (Py_ssize_t i = 0; ok && i < PySequence_Fast_GET_SIZE(pf); i++) {
+        double p = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(pf, i));
+        double s = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(sf, i));
+        if (PyErr_Occurred())
+            ok = 0;
+        else if (!(p >= 0 && s >= 0 && p < INFINITY && s < INFINITY)) {
+            PyErr_SetString(PyExc_ValueError, "levels must be finite and >= 0");
+            ok = 0;
+        } else if (!levels_push(lv, p, s)) {
+            PyErr_NoMemory();
+            ok = 0;
+        }
+    }
+    Py_XDECREF(pf);
+    Py_XDECREF(sf);
+    return ok;
+}
+
+static PyObject *
+kernel_reduce_levels(PyObject *self, PyObject *args)
+{
+    PyObject *bp, *bs, *ap, *as, *depth_obj;
+    int m;
+    long depth = -1;
+    if (!PyArg_ParseTuple(args, "OOOOOi", &bp, &bs, &ap, &as, &depth_obj, &m))
+        return NULL;
+    if (depth_obj != Py_None) {
+        depth = PyLong_AsLong(depth_obj);
+        if (depth == -1 && PyErr_Occurred())
+            return NULL;
+        if (depth < 1) {
+            PyErr_SetString(PyExc_ValueError, "depth must be None or at least 1");
+            return NULL;
+        }
+    }
+    if (m < 1 || m > MAX_OFI_LEVELS) {
+        PyErr_Format(PyExc_ValueError, "ofi_levels must be within 1..%d", MAX_OFI_LEVELS);
+        return NULL;
+    }
+    Work w;
+    memset(&w, 0, sizeof(w));
+    SideTop bid, ask;
+    double v[N_VALUES];
+    double row[4 * MAX_OFI_LEVELS];
+    unsigned char counts[2];
+    if (!levels_from_sequence(bp, bs, &w.bids) || !levels_from_sequence(ap, as, &w.asks)) {
+        work_free(&w);
+        return NULL;
+    }
+    int ok = reduce_side(&w, &w.bids, 1, depth, &bid) && reduce_side(&w, &w.asks, 0, depth, &ask);
+    work_free(&w);
+    if (!ok)
+        return PyErr_NoMemory();
+    snapshot_values(&bid, &ask, v);
+    top_levels(&bid, &ask, m, row, counts);
+    return Py_BuildValue("(y#y#y#)", (const char *)v, (Py_ssize_t)sizeof(v), (const char *)row,
+                         (Py_ssize_t)(4 * (size_t)m * sizeof(double)), (const char *)counts,
+                         (Py_ssize_t)2);
+}
+
+static PyObject *
+sqlite_version(PyObject *self, PyObject *unused)
+{
+    return PyUnicode_FromString(sqlite3_libversion());
+}
+
+static PyMethodDef kernel_methods[] = {
+    {"sqlite_version", sqlite_version, METH_NOARGS,
+     "Version of the SQLite library the kernel is linked against."},
+    {"parse_number", kernel_parse_number, METH_O,
+     "The float of a plain number text, or None when the kernel declines it."},
+    {"parse_instant", kernel_parse_instant, METH_O,
+     "ns since the epoch of a timestamp cell (str, bytes or int), or None (declined)."},
+    {"reduce_sides", (PyCFunction)(void (*)(void))kernel_reduce_sides,
+     METH_VARARGS | METH_KEYWORDS,
+     "reduce_sides(bids, asks, depth=None, ofi_levels=5) -> dict of the snapshot's values "
+     "(None = SQL NULL) and top levels, or None when declined."},
+    {"reduce_levels", kernel_reduce_levels, METH_VARARGS,
+     "reduce_levels(bid_prices, bid_sizes, ask_prices, ask_sizes, depth, ofi_levels) -> "
+     "(values, levels, counts) bytes: the kernel's reduction of levels the reference "
+     "decoded (a snapshot the parser declined but msgspec accepted)."},
+    {"order_flow", kernel_order_flow, METH_VARARGS,
+     "order_flow(instrument_i32, levels_f64, counts_u8, ofi_levels) -> (ofi, mlofi) bytes; "
+     "rows in (instant, id) order, NaN at each instrument's first row."},
+    {"cvd", kernel_cvd, METH_VARARGS,
+     "cvd(snap_ns, snap_code, trade_ns, trade_code, trade_signed, n_codes) -> (cvd, "
+     "signed_volume, traded) bytes; both streams in (instant, id) order."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef kernel_module = {
+    PyModuleDef_HEAD_INIT, "_kernel",
+    "Compiled shard kernel: parse and reduce stored order-book snapshots.", -1,
+    kernel_methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__kernel(void)
+{
+    if (PyType_Ready(&ReaderType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&kernel_module);
+    if (m == NULL)
+        return NULL;
+    KernelError = PyErr_NewException("orderflow.native._kernel.KernelError", PyExc_RuntimeError,
+                                     NULL);
+    if (KernelError == NULL || PyModule_AddObjectRef(m, "KernelError", KernelError) < 0 ||
+        PyModule_AddObjectRef(m, "Reader", (PyObject *)&ReaderType) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_OFI_LEVELS", MAX_OFI_LEVELS) < 0 ||
+        PyModule_AddIntConstant(m, "ROW_COMPUTED", ROW_COMPUTED) < 0 ||
+        PyModule_AddIntConstant(m, "ROW_OUTSIDE", ROW_OUTSIDE) < 0 ||
+        PyModule_AddIntConstant(m, "ROW_DECLINED", ROW_DECLINED) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

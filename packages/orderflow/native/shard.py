@@ -1,0 +1,369 @@
+"""One time range's metrics through the compiled kernel, as ``RangeMetrics`` computes them.
+
+The kernel steps the range's book and trade rows in C and hands back columns; this
+module does what is left per range, over arrays: the rows the kernel declined go to
+the Python reference one by one (``parse_instant_ns``, ``snapshot_metrics``,
+``trade_reject_reason``), the order checks of an unverified scan, the time and
+instrument filters, the (instant, id) ordering, then OFI and the CVD merge in C.
+So results, rejects and reasons are those of ``RangeMetrics``, without a Python
+object per row or per level on the common path.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+import numpy as np
+
+from orderflow.core.calculator import InvalidSnapshot, decode_side, snapshot_metrics, trade_sign
+from orderflow.core.errors import TableOutOfOrder
+from orderflow.core.timestamps import parse_instant_ns
+from orderflow.native import KERNEL, UNAVAILABLE_REASON
+from orderflow.pipeline.range_metrics import trade_reject_reason
+from orderflow.store.input_repository import UNPARSEABLE_REASON, OrderScan
+from orderflow.store.near_order import check_columns
+
+__all__ = ["VALUE_COLUMNS", "KernelRange", "RangeColumns", "supports"]
+
+VALUE_COLUMNS = (
+    "best_bid",
+    "best_ask",
+    "obi",
+    "spread",
+    "mid",
+    "weighted_mid",
+    "bid_size_1",
+    "ask_size_1",
+    "obi_l1",
+    "obi_l5",
+    "obi_l10",
+)
+"""The per-snapshot float columns the kernel computes, in its order (NaN = NULL)."""
+CHUNK_ROWS = 4096
+"""Rows per kernel call: the caller's tick runs between calls."""
+_FETCH_IDS = 500
+_MIN_NS = -(2**63)
+_MAX_NS = 2**63 - 1
+_COMPUTED, _OUTSIDE, _DECLINED = 0, 1, 2
+
+
+def supports(book_scan: OrderScan, trade_scan: OrderScan, order_index: str | None) -> bool:
+    """Whether the kernel reads these tables as fast as the Python path: by primary-key
+    range when they are in time order. A table out of order is read whole and
+    ordered locally, which is what the Python path's SQL sort costs too, unless the
+    coordinator built an order index for it; then the Python path reads that."""
+    return order_index is None or (book_scan.time_ordered and trade_scan.time_ordered)
+
+
+@dataclass
+class RangeColumns:
+    """A range's valid snapshots in (instant, id) order, column by column."""
+
+    ids: np.ndarray
+    ns: np.ndarray
+    codes: np.ndarray
+    """Index into ``names`` per snapshot."""
+    names: list[str]
+    timestamps: list[object]
+    """The raw ``timestamp`` cell of each snapshot."""
+    values: dict[str, np.ndarray]
+    """``VALUE_COLUMNS`` plus ``cvd``, ``ofi`` and ``mlofi``, float64, NaN = NULL."""
+    levels: np.ndarray
+    """(n, 4 * ofi_levels): bid prices, bid sizes, ask prices, ask sizes, best first."""
+    counts: np.ndarray
+    """(n, 2): levels per side in ``levels``."""
+    rejects: list[tuple[str, int, str]] = field(default_factory=list)
+    signed_volume: dict[str, float] = field(default_factory=dict)
+    trades: int = 0
+
+
+def _concat(chunks: list[dict[str, bytes]], name: str, dtype: str) -> np.ndarray:
+    return np.frombuffer(b"".join(c[name] for c in chunks), dtype=dtype)
+
+
+class KernelRange:
+    """``RangeMetrics`` for ``start_ns <= instant < end_ns`` through ``_kernel.Reader``.
+
+    ``conn`` (the Python connection to the same file) serves only the rows the
+    kernel declined, fetched by id.
+    """
+
+    def __init__(
+        self,
+        reader: object,
+        conn: sqlite3.Connection,
+        book_scan: OrderScan,
+        trade_scan: OrderScan,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        *,
+        depth: int | None = None,
+        ofi_levels: int = 5,
+        instruments: Sequence[str] | None = None,
+        tick: Callable[[], None] = lambda: None,
+    ) -> None:
+        if KERNEL is None:
+            raise RuntimeError(f"the native kernel is unavailable: {UNAVAILABLE_REASON}")
+        self._k = KERNEL
+        self._reader = reader
+        self._conn = conn
+        self._book_scan = book_scan
+        self._trade_scan = trade_scan
+        self._start_ns = start_ns
+        self._end_ns = end_ns
+        self._lo = start_ns if start_ns is not None else _MIN_NS
+        self._hi = end_ns if end_ns is not None else _MAX_NS
+        self._depth = depth
+        self._m = ofi_levels
+        self._wanted = set(instruments) if instruments else None
+        self._tick = tick
+        self.rejects: list[tuple[str, int, str]] = []
+
+    def compute(self) -> RangeColumns:
+        """Raises TableOutOfOrder as ``RangeMetrics`` does for an unverified scan."""
+        book = self._book()
+        trade_ns, trade_codes, signed = self._trades()
+        names = self._reader.instruments()  # type: ignore[attr-defined]
+        cvd, totals, traded = self._k.cvd(
+            book["ns"], book["codes"], trade_ns, trade_codes, signed, max(len(names), 1)
+        )
+        totals = np.frombuffer(totals, dtype="<f8")
+        traded = np.frombuffer(traded, dtype=np.uint8)
+        ofi, mlofi = self._k.order_flow(book["codes"], book["levels"], book["counts"], self._m)
+        values = dict(book["values"])
+        values["cvd"] = np.frombuffer(cvd, dtype="<f8")
+        values["ofi"] = np.frombuffer(ofi, dtype="<f8")
+        values["mlofi"] = np.frombuffer(mlofi, dtype="<f8")
+        return RangeColumns(
+            ids=book["ids"],
+            ns=book["ns"],
+            codes=book["codes"],
+            names=names,
+            timestamps=book["timestamps"],
+            values=values,
+            levels=book["levels"],
+            counts=book["counts"],
+            rejects=self.rejects,
+            signed_volume={names[c]: float(totals[c]) for c in np.flatnonzero(traded)},
+            trades=len(signed),
+        )
+
+    # ---- book ----
+
+    def _book(self) -> dict:
+        m = self._m
+        id_lo, id_hi = self._book_scan.id_bounds(self._start_ns, self._end_ns)
+        chunks = []
+        after: int | None = id_lo - 1
+        while after is not None:
+            after, _, columns = self._reader.book(  # type: ignore[attr-defined]
+                after + 1, id_hi, self._lo, self._hi, self._depth, m, CHUNK_ROWS, True
+            )
+            chunks.append(columns)
+            self._tick()
+        ids = _concat(chunks, "id", "<i8")
+        ns = _concat(chunks, "ns", "<i8").copy()
+        status = _concat(chunks, "status", np.uint8).copy()
+        codes = _concat(chunks, "instrument", "<i4").copy()
+        values = {name: _concat(chunks, name, "<f8").copy() for name in VALUE_COLUMNS}
+        levels = _concat(chunks, "levels", "<f8").reshape(-1, 4 * m).copy()
+        counts = _concat(chunks, "counts", np.uint8).reshape(-1, 2).copy()
+        stamps = _timestamps(chunks)
+        valid = status == _COMPUTED
+        declined = np.flatnonzero(status == _DECLINED)
+        if len(declined):
+            rows = self._fetch("book", ids[declined])
+            for i in declined:
+                stamps[i], row_valid = self._book_row(
+                    rows[int(ids[i])], i, ns, codes, values, levels, counts
+                )
+                valid[i] = row_valid
+        self._check_order("book", ids, ns, status)
+        if self._wanted is not None:
+            valid &= self._wanted_codes(codes)
+        keep = _time_order(ids, ns, valid)
+        return {
+            "ids": ids[keep],
+            "ns": ns[keep],
+            "codes": codes[keep],
+            "values": {name: column[keep] for name, column in values.items()},
+            "levels": np.ascontiguousarray(levels[keep]),
+            "counts": np.ascontiguousarray(counts[keep]),
+            "timestamps": [stamps[i] for i in keep],
+        }
+
+    def _book_row(
+        self,
+        row: tuple,
+        i: int,
+        ns: np.ndarray,
+        codes: np.ndarray,
+        values: dict[str, np.ndarray],
+        levels: np.ndarray,
+        counts: np.ndarray,
+    ) -> tuple[object, bool]:
+        """The reference's verdict on one declined snapshot, written into row ``i``."""
+        row_id, instrument, bids, asks, timestamp = row
+        instant = parse_instant_ns(timestamp)
+        ns[i] = instant if instant is not None else _MIN_NS
+        if instant is None or not self._lo <= instant < self._hi:
+            return timestamp, False
+        if self._wanted is not None and instrument not in self._wanted:
+            return timestamp, False
+        if instrument is None:
+            self._reject("book", row_id, "instrument is NULL")
+            return timestamp, False
+        try:
+            best_bid, best_ask, obi = snapshot_metrics(bids, asks, self._depth)
+        except InvalidSnapshot as exc:
+            self._reject("book", row_id, str(exc))
+            return timestamp, False
+        bid_levels = decode_side(bids, "bids")
+        ask_levels = decode_side(asks, "asks")
+        raw_values, raw_levels, raw_counts = self._k.reduce_levels(
+            [lv.price for lv in bid_levels],
+            [lv.size for lv in bid_levels],
+            [lv.price for lv in ask_levels],
+            [lv.size for lv in ask_levels],
+            self._depth,
+            self._m,
+        )
+        family = np.frombuffer(raw_values, dtype="<f8")
+        for k, name in enumerate(VALUE_COLUMNS):
+            values[name][i] = family[k]
+        for name, value in (("best_bid", best_bid), ("best_ask", best_ask), ("obi", obi)):
+            values[name][i] = np.nan if value is None else value
+        levels[i] = np.frombuffer(raw_levels, dtype="<f8")
+        counts[i] = np.frombuffer(raw_counts, dtype=np.uint8)
+        codes[i] = self._code(instrument)
+        return timestamp, True
+
+    # ---- trades ----
+
+    def _trades(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        id_lo, id_hi = self._trade_scan.id_bounds(self._start_ns, self._end_ns)
+        chunks = []
+        after: int | None = id_lo - 1
+        while after is not None:
+            after, _, columns = self._reader.trades(  # type: ignore[attr-defined]
+                after + 1, id_hi, self._lo, self._hi, CHUNK_ROWS
+            )
+            chunks.append(columns)
+            self._tick()
+        ids = _concat(chunks, "id", "<i8")
+        ns = _concat(chunks, "ns", "<i8").copy()
+        status = _concat(chunks, "status", np.uint8).copy()
+        codes = _concat(chunks, "instrument", "<i4").copy()
+        signed = _concat(chunks, "signed_size", "<f8").copy()
+        valid = status == _COMPUTED
+        declined = np.flatnonzero(status == _DECLINED)
+        if len(declined):
+            rows = self._fetch("trades", ids[declined])
+            for i in declined:
+                valid[i] = self._trade_row(rows[int(ids[i])], i, ns, codes, signed)
+        self._check_order("trades", ids, ns, status)
+        if self._wanted is not None:
+            valid &= self._wanted_codes(codes)
+        keep = _time_order(ids, ns, valid)
+        return ns[keep], codes[keep], signed[keep]
+
+    def _trade_row(
+        self, row: tuple, i: int, ns: np.ndarray, codes: np.ndarray, signed: np.ndarray
+    ) -> bool:
+        row_id, instrument, price, size, side, timestamp = row
+        instant = parse_instant_ns(timestamp)
+        ns[i] = instant if instant is not None else _MIN_NS
+        if instant is None or not self._lo <= instant < self._hi:
+            return False
+        if self._wanted is not None and instrument not in self._wanted:
+            return False
+        reason = trade_reject_reason(instrument, price, size, side)
+        if reason is not None:
+            self._reject("trades", row_id, reason)
+            return False
+        signed[i] = trade_sign(side) * float(size)
+        codes[i] = self._code(instrument)
+        return True
+
+    # ---- shared ----
+
+    def _fetch(self, table: str, ids: np.ndarray) -> dict[int, tuple]:
+        columns = (
+            "id, instrument, bids, asks, timestamp"
+            if table == "book"
+            else "id, instrument, price, size, side, timestamp"
+        )
+        rows: dict[int, tuple] = {}
+        wanted = ids.tolist()
+        for start in range(0, len(wanted), _FETCH_IDS):
+            part = wanted[start : start + _FETCH_IDS]
+            marks = ",".join("?" * len(part))
+            query = f"SELECT {columns} FROM {table} WHERE id IN ({marks})"  # table: book|trades
+            for row in self._conn.execute(query, part):
+                rows[row[0]] = row
+        return rows
+
+    def _code(self, instrument: object) -> int:
+        """The kernel's code of a name it did not read itself (it declined the row)."""
+        return self._reader.code(str(instrument))  # type: ignore[attr-defined]
+
+    def _wanted_codes(self, codes: np.ndarray) -> np.ndarray:
+        names = self._reader.instruments()  # type: ignore[attr-defined]
+        wanted = [c for c, name in enumerate(names) if name in self._wanted]  # type: ignore[operator]
+        return np.isin(codes, wanted)
+
+    def _check_order(self, table: str, ids: np.ndarray, ns: np.ndarray, status: np.ndarray) -> None:
+        """What an unverified scan assumed (``_OrderCheck``): instants never go back in
+        id order, and unparseable rows are this range's when the last parseable
+        instant before them lies in it."""
+        scan = self._book_scan if table == "book" else self._trade_scan
+        if scan.verified or not len(ns):
+            return
+        if scan.margin_ns:  # ids nearly in time order: the envelope (orderflow.store.near_order)
+            samples = (scan.sample_ids, scan.sample_ns, scan.sample_min)
+            parsed = ns != _MIN_NS
+            span = (self._lo, self._hi)
+            for row_id in check_columns(table, ids, ns, parsed, samples, scan.margin_ns, span):
+                self._reject(table, row_id, UNPARSEABLE_REASON)
+            return
+        parsed = ns != _MIN_NS
+        running = np.maximum.accumulate(np.where(parsed, ns, _MIN_NS))
+        before = np.concatenate(([_MIN_NS], running[:-1]))
+        back = np.flatnonzero(parsed & (ns < before))
+        for i in np.flatnonzero(~parsed):
+            if len(back) and back[0] < i:
+                break
+            if self._lo <= before[i] < self._hi:
+                self._reject(table, int(ids[i]), UNPARSEABLE_REASON)
+        if len(back):
+            raise TableOutOfOrder(table, int(ids[back[0]]))
+
+    def _reject(self, table: str, row_id: int, reason: str) -> None:
+        self.rejects.append((table, row_id, reason))
+
+
+def _timestamps(chunks: list[dict[str, bytes]]) -> list[object]:
+    """The raw timestamp text per row (a row the kernel declined gets the reference's
+    cell in its place later, so only the parsed, ASCII ones matter here)."""
+    stamps: list[object] = []
+    for c in chunks:
+        blob = c["ts_blob"]
+        text = blob.decode("ascii") if blob.isascii() else blob.decode("utf-8", "replace")
+        offsets = np.frombuffer(c["ts_offsets"], dtype="<i8").tolist()
+        if len(text) == len(blob):
+            stamps.extend(text[a:b] for a, b in pairwise(offsets))
+        else:
+            stamps.extend(blob[a:b].decode("utf-8", "replace") for a, b in pairwise(offsets))
+    return stamps
+
+
+def _time_order(ids: np.ndarray, ns: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Indices of the valid rows in (instant, id) order (ids arrive ascending)."""
+    keep = np.flatnonzero(valid)
+    picked = ns[keep]
+    if len(picked) > 1 and np.any(picked[1:] < picked[:-1]):
+        keep = keep[np.lexsort((ids[keep], picked))]
+    return keep

@@ -1,0 +1,171 @@
+"""The kernel's per-snapshot values against the Python reference.
+
+Best prices and OBI (all levels and a depth cut) must be identical to
+``snapshot_metrics`` whenever the kernel accepts a snapshot; a snapshot the kernel
+accepts is never one the reference rejects. The order-flow family is checked
+against ``spec_values`` below, a direct transcription of metrics.md."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from orderflow import native
+from orderflow.core.calculator import InvalidSnapshot, snapshot_metrics
+from tests.native.strategies import side_texts
+
+pytestmark = pytest.mark.skipif(native.KERNEL is None, reason=str(native.UNAVAILABLE_REASON))
+kernel = native.KERNEL
+
+
+def aggregated(levels: list[list[float]], is_bid: bool) -> list[tuple[float, float]]:
+    """metrics.md: counted levels (size > 0), equal prices merged, best first."""
+    sizes: dict[float, float] = {}
+    for level in levels:
+        price, size = float(level[0]), float(level[1])
+        if size > 0:
+            sizes[price] = sizes.get(price, 0.0) + size
+    return sorted(sizes.items(), reverse=is_bid)
+
+
+def imbalance(b: float, a: float) -> float | None:
+    return None if b + a == 0 else (b - a) / (b + a)
+
+
+def spec_values(bids: list, asks: list) -> dict[str, object]:
+    """The order-flow family of metrics.md, written out plainly."""
+    bl, al = aggregated(bids, True), aggregated(asks, False)
+    out: dict[str, object] = {
+        "bid_size_1": bl[0][1] if bl else None,
+        "ask_size_1": al[0][1] if al else None,
+    }
+    if bl and al:
+        (pb, qb), (pa, qa) = bl[0], al[0]
+        out.update(spread=pa - pb, mid=(pb + pa) / 2, weighted_mid=(pb * qa + pa * qb) / (qb + qa))
+    else:
+        out.update(spread=None, mid=None, weighted_mid=None)
+    for n in (1, 5, 10):
+        out[f"obi_l{n}"] = imbalance(sum(s for _, s in bl[:n]), sum(s for _, s in al[:n]))
+    out["bid_levels"], out["ask_levels"] = bl, al
+    return out
+
+
+def close(a: object, b: object, tol: float = 1e-12) -> bool:
+    if a is None or b is None:
+        return a is b
+    return math.isclose(a, b, rel_tol=tol, abs_tol=tol)  # type: ignore[arg-type]
+
+
+@given(side_texts(), side_texts(), st.sampled_from([None, None, 1, 2, 5, 1000]))
+@settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow])
+@example('[["100.5","2","0","3"],[100.0,1.0]]', '[[101,"1.5"],["102",0.5,1,2]]', None)
+@example("[]", "[]", None)
+@example("[[1, 0]]", "[[2, 0]]", 3)
+def test_accepted_snapshots_equal_the_reference(bids: str, asks: str, depth: int | None) -> None:
+    got = kernel.reduce_sides(bids, asks, depth)
+    if got is None:
+        return  # declined: the reference decides, whatever it says
+    try:
+        ref = snapshot_metrics(bids, asks, depth)
+    except InvalidSnapshot as exc:  # pragma: no cover - the failure being tested for
+        pytest.fail(f"kernel accepted a snapshot the reference rejects: {exc}")
+    assert (got["best_bid"], got["best_ask"], got["obi"]) == ref
+    spec = spec_values(json.loads(bids), json.loads(asks))
+    for name in (
+        "spread",
+        "mid",
+        "weighted_mid",
+        "bid_size_1",
+        "ask_size_1",
+        "obi_l1",
+        "obi_l5",
+        "obi_l10",
+    ):
+        assert close(got[name], spec[name]), (name, got[name], spec[name])
+    for side in ("bid_levels", "ask_levels"):
+        assert len(got[side]) == min(5, len(spec[side]))  # type: ignore[arg-type]
+        for (p, q), (sp, sq) in zip(got[side], spec[side], strict=False):  # type: ignore[call-overload]
+            assert p == sp and close(q, sq)
+
+
+def plain_side(levels: list[tuple[float, float]], as_text: bool) -> str:
+    if as_text:
+        return json.dumps([[repr(p), repr(s), "0", "1"] for p, s in levels])
+    return json.dumps([[p, s, 0, 1] for p, s in levels])
+
+
+_price = st.integers(1, 10**7).map(lambda n: n / 100)
+_size = st.integers(0, 10**6).map(lambda n: n / 1000)
+
+
+@given(
+    st.lists(st.tuples(_price, _size), max_size=40),
+    st.lists(st.tuples(_price, _size), max_size=40),
+    st.booleans(),
+)
+def test_recorder_sides_are_not_declined(bids: list, asks: list, as_text: bool) -> None:
+    """What recorders write (4-field levels, numbers or numeric strings) takes the
+    fast path, so the kernel is actually used."""
+    got = kernel.reduce_sides(plain_side(bids, as_text), plain_side(asks, as_text))
+    assert got is not None
+    ref = snapshot_metrics(plain_side(bids, as_text), plain_side(asks, as_text))
+    assert (got["best_bid"], got["best_ask"], got["obi"]) == ref
+
+
+@pytest.mark.parametrize(
+    "side",
+    [
+        '[["1"]]',
+        '[["1","2","3","4","5"]]',
+        '[[["1"],"2"]]',
+        '[["-1","2"]]',
+        '[["1","NaN"]]',
+        '[["1","Infinity"]]',
+        "[[1,2]]x",
+        '{"a":1}',
+        "[[1,2],]",
+        '[["1", "\\u0032"]]',
+        "[[1\u00a0,2]]",
+        "[[null,2]]",
+        '[["\u0661","2"]]',
+        '[[1,"1e400"]]',
+        "",
+        "null",
+    ],
+)
+def test_declines_odd_shapes_and_numbers(side: str) -> None:
+    assert kernel.reduce_sides(side, "[]") is None
+    assert kernel.reduce_sides("[]", side) is None
+
+
+def test_huge_side_and_many_equal_prices() -> None:
+    bids = [[(1000 - i % 700) / 10, 1 + i % 3, 0, 1] for i in range(6000)]
+    asks = [[(1010 + i % 500) / 10, 2, 0, 1] for i in reversed(range(6000))]
+    got = kernel.reduce_sides(json.dumps(bids), json.dumps(asks), None, 10)
+    assert (got["best_bid"], got["best_ask"], got["obi"]) == snapshot_metrics(
+        json.dumps(bids), json.dumps(asks)
+    )
+    spec = spec_values(bids, asks)
+    assert [p for p, _ in got["bid_levels"]] == [p for p, _ in spec["bid_levels"][:10]]
+    for depth in (1, 7, 5000):
+        cut = kernel.reduce_sides(json.dumps(bids), json.dumps(asks), depth)
+        assert cut["obi"] == snapshot_metrics(json.dumps(bids), json.dumps(asks), depth)[2]
+
+
+def test_hand_computed_family() -> None:
+    got = kernel.reduce_sides("[[100, 1], [100, 2], [99, 4]]", "[[101, 3], [102, 1]]")
+    assert got["bid_size_1"] == 3.0 and got["ask_size_1"] == 3.0
+    assert got["spread"] == 1.0 and got["mid"] == 100.5
+    assert got["weighted_mid"] == (100 * 3 + 101 * 3) / 6
+    assert got["obi_l1"] == 0.0
+    assert got["obi_l5"] == pytest.approx((7 - 4) / 11)
+    assert got["bid_levels"] == [(100.0, 3.0), (99.0, 4.0)]
+    crossed = kernel.reduce_sides("[[102, 1]]", "[[101, 1]]")
+    assert crossed["spread"] == -1.0
+    one_sided = kernel.reduce_sides("[[102, 1]]", "[]")
+    assert one_sided["mid"] is None and one_sided["ask_size_1"] is None
+    assert one_sided["obi_l1"] == 1.0
