@@ -29,6 +29,7 @@ from orderflow.console import configure_logging, format_table, run_main
 from orderflow.core.errors import InputFileError
 from orderflow.pipeline.storage import RunSummary, Storage
 from orderflow.profiles.profile import Profile, load_profile
+from orderflow.store.output_tables import check_output_tables
 
 __all__ = ["main"]
 
@@ -281,6 +282,7 @@ def _unless_unreadable(path: Path, work: Callable[[], RunSummary]) -> RunSummary
     other databases of the run still get their metrics."""
     try:
         with RunLock(path):
+            check_output_tables(path)  # before anything, the switch to WAL included, is written
             return work()
     except InputFileError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)

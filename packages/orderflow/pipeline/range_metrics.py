@@ -35,7 +35,7 @@ from orderflow.store.input_repository import (
 )
 from orderflow.store.metrics_repository import MetricRow, RejectRow
 
-__all__ = ["DEFAULT_OFI_LEVELS", "RangeMetrics", "trade_reject_reason"]
+__all__ = ["DEFAULT_OFI_LEVELS", "RangeMetrics", "instrument_problem", "trade_reject_reason"]
 
 DEFAULT_OFI_LEVELS = 5
 """Levels of multi-level OFI (profile ``ofi_levels``)."""
@@ -61,12 +61,20 @@ def _bad_number(value: object) -> bool:
     return True
 
 
+def instrument_problem(instrument: object) -> str:
+    """The reject reason of an instrument cell that is not text (NULL or a BLOB; readers
+    turn numbers into text)."""
+    if instrument is None:
+        return "instrument is NULL"
+    return f"instrument is a {type(instrument).__name__} cell, not text"
+
+
 def trade_reject_reason(
     instrument: object, price: object, size: object, side: object
 ) -> str | None:
     """Why a trade row is invalid per metrics.md, or None when it counts."""
-    if instrument is None:
-        return "instrument is NULL"
+    if type(instrument) is not str:
+        return instrument_problem(instrument)
     if _bad_number(price):
         return f"price {price!r} is not a finite number >= 0"
     if _bad_number(size):
@@ -149,8 +157,8 @@ class RangeMetrics:
                     add_trade(trade, cvd)  # type: ignore[arg-type]
                     trade = next(trades, None)
                     trade_ns = trade[-1] if trade is not None else _INF
-                if instrument is None:
-                    self._reject("book", sid, "instrument is NULL")
+                if type(instrument) is not str:
+                    self._reject("book", sid, instrument_problem(instrument))
                     continue
                 try:
                     (
@@ -224,7 +232,7 @@ class RangeMetrics:
         if (
             type(size) is float
             and type(price) is float
-            and instrument is not None
+            and type(instrument) is str
             and 0.0 <= size < _INF
             and 0.0 <= price < _INF
         ):
