@@ -17,6 +17,7 @@ from pathlib import Path
 import zmq
 from orderflow_services.coordinator.coordinator import Coordinator
 from orderflow_services.coordinator.curve_keys import generate_keys
+from orderflow_services.coordinator.run_lock import RunLock
 from orderflow_services.coordinator.run_state import (
     CoordinatorSettings,
     Interrupted,
@@ -208,7 +209,7 @@ def _run(args: argparse.Namespace) -> int:
             )
             if summary is not None:
                 summaries.append(summary)
-    if not args.quiet:
+    if summaries and not args.quiet:  # after a lone error, an empty table says nothing
         print_summary(summaries)
     skipped = [s.path for s in summaries if s.skipped]
     if skipped and not args.quiet:
@@ -220,7 +221,8 @@ def _run(args: argparse.Namespace) -> int:
             ' "SELECT source_table, row_id, reason FROM metrics_rejects"'
         )
     total = sum(s.snapshots for s in summaries)
-    print(f"metrics written: {total:,} snapshots in {time.perf_counter() - started:.2f}s")
+    if summaries:
+        print(f"metrics written: {total:,} snapshots in {time.perf_counter() - started:.2f}s")
     if total and not args.quiet:
         names = " ".join(shlex.quote(s.path) for s in summaries)
         print(f"next: orderflow-dashboard {names}   (or orderflow-backtest, orderflow-report)")
@@ -235,10 +237,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _unless_unreadable(path: Path, work: Callable[[], RunSummary]) -> RunSummary | None:
-    """Run one database; a file that is not a readable recording is reported in one
-    line and skipped, so the other databases of the run still get their metrics."""
+    """Run one database under its run lock; a file that is not a readable recording,
+    or that another run is computing, is reported in one line and skipped, so the
+    other databases of the run still get their metrics."""
     try:
-        return work()
+        with RunLock(path):
+            return work()
     except InputFileError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return None

@@ -37,6 +37,7 @@ from orderflow_services.coordinator.planner import (
     probe_every,
     trim_scan,
 )
+from orderflow_services.coordinator.run_check import check_complete
 from orderflow_services.coordinator.run_state import (
     CoordinatorSettings,
     DatabaseRun,
@@ -200,6 +201,13 @@ class Coordinator:
                 len(plan.shards),
             )
             self._loop(run)
+            check_complete(
+                metrics.conn,
+                key,
+                plan,
+                filtered=bool(s.instruments),
+                count_book=lambda: repo.count_rows(reader, "book"),
+            )
             writer.finish()
             progress.update(plan.book_scan.rows)
             progress.finish()

@@ -54,3 +54,66 @@ def test_invalid_every_produces_rejects(tmp_path: Path) -> None:
     generate(path, SynthConfig(snapshots=500, instruments=1, invalid_every=100))
     summary = Storage(path, quiet=True).build_booktick_from_db()
     assert summary.rejects == 5 and summary.snapshots == 495
+
+
+def _id_order_inversions(path: Path, table: str) -> tuple[int, int]:
+    """(pairs of consecutive ids whose timestamps go backwards, largest step back in ms)."""
+    conn = sqlite3.connect(path)
+    stamps = np.array(
+        [int(r[0]) for r in conn.execute(f"SELECT timestamp FROM {table} ORDER BY id")]
+    )
+    steps = np.diff(stamps)
+    return int((steps < 0).sum()), int(-steps.min()) if len(steps) else 0
+
+
+def test_jitter_makes_ids_only_nearly_time_ordered(tmp_path: Path) -> None:
+    plain, jittered = tmp_path / "plain.db", tmp_path / "jit.db"
+    generate(plain, SynthConfig(snapshots=3000, instruments=2, trades_per_step=2.0))
+    generate(
+        jittered, SynthConfig(snapshots=3000, instruments=2, trades_per_step=2.0, jitter_ms=250)
+    )
+    for table in ("book", "trades"):
+        assert _id_order_inversions(plain, table)[0] == 0
+        inversions, worst = _id_order_inversions(jittered, table)
+        assert inversions > 100, table
+        assert 0 < worst <= 250, table
+    same = sqlite3.connect(plain)
+    other = sqlite3.connect(jittered)
+    query = "SELECT instrument, timestamp FROM book ORDER BY timestamp, instrument"
+    assert same.execute(query).fetchall() == other.execute(query).fetchall()
+
+
+def test_jitter_can_spare_one_table(tmp_path: Path) -> None:
+    path = tmp_path / "trades-only.db"
+    generate(path, SynthConfig(snapshots=2000, jitter_ms=300, jitter_book=False))
+    assert _id_order_inversions(path, "book")[0] == 0
+    assert _id_order_inversions(path, "trades")[0] > 0
+
+
+def test_integer_timestamps_are_integers_in_integer_columns(tmp_path: Path) -> None:
+    path = tmp_path / "int.db"
+    generate(path, SynthConfig(snapshots=500, integer_timestamps=True))
+    conn = sqlite3.connect(path)
+    for table in ("book", "trades"):
+        declared = {r[1]: r[2] for r in conn.execute(f"PRAGMA table_info({table})")}
+        assert declared["timestamp"] == "INTEGER"
+        assert conn.execute(f"SELECT DISTINCT typeof(timestamp) FROM {table}").fetchall() == [
+            ("integer",)
+        ]
+    text = tmp_path / "text.db"
+    generate(text, SynthConfig(snapshots=500))
+    query = "SELECT CAST(timestamp AS INTEGER), bids FROM book ORDER BY id"
+    assert conn.execute(query).fetchall() == sqlite3.connect(text).execute(query).fetchall()
+
+
+def test_cli_jitter_and_integer_timestamps(tmp_path: Path) -> None:
+    from orderflow.synth.cli import main
+
+    path = tmp_path / "cli.db"
+    argv = [str(path), "--snapshots", "2000", "--quiet", "--integer-timestamps"]
+    assert main([*argv, "--jitter-ms", "200", "--jitter-tables", "book"]) == 0
+    assert _id_order_inversions(path, "book")[0] > 0
+    assert _id_order_inversions(path, "trades")[0] == 0
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT DISTINCT typeof(timestamp) FROM book").fetchall() == [("integer",)]
+    assert main([*argv, "--jitter-ms", "-1"]) == 2

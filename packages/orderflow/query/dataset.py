@@ -22,8 +22,10 @@ import pyarrow as pa
 from orderflow.core.errors import InputFileError
 from orderflow.query.candles import query_candles
 from orderflow.query.duckdb_connection import attach_sqlite, connect_duckdb
+from orderflow.query.footprint import DEFAULT_IMBALANCE_RATIO, infer_tick, query_footprint
 from orderflow.query.instants import install_macros
 from orderflow.query.series import query_series
+from orderflow.query.volume_profile import VolumeProfile, query_volume_profile
 from orderflow.store.connections import open_readonly
 
 __all__ = ["ALERT_COLUMNS", "EQUITY_COLUMNS", "Dataset"]
@@ -90,6 +92,7 @@ class Dataset:
         install_macros(self.con)
         attach_sqlite(self.con, self.path, "src")
         self._seen = {"trades": (0, 0), "metrics": (0, 0)}
+        self._ticks: dict[str, float | None] = {}
         self._load()
 
     # -- loading and following ------------------------------------------------------------
@@ -237,6 +240,37 @@ class Dataset:
     def candles(self, instrument: str, start_ns: int, end_ns: int, window_ns: int) -> pa.Table:
         with self._lock:
             return query_candles(self.con, "trades", instrument, start_ns, end_ns, window_ns)
+
+    def footprint(
+        self,
+        instrument: str,
+        start_ns: int,
+        end_ns: int,
+        window_ns: int,
+        tick: float,
+        ratio: float = DEFAULT_IMBALANCE_RATIO,
+    ) -> pa.Table:
+        """Footprint cells (orderflow.query.footprint) of [start_ns, end_ns)."""
+        with self._lock:
+            return query_footprint(
+                self.con, "trades", instrument, start_ns, end_ns, window_ns, tick, ratio
+            )
+
+    def volume_profile(
+        self, instrument: str, start_ns: int, end_ns: int, tick: float
+    ) -> VolumeProfile:
+        """Volume per bin, POC and value area of [start_ns, end_ns)."""
+        with self._lock:
+            return query_volume_profile(self.con, "trades", instrument, start_ns, end_ns, tick)
+
+    def tick(self, instrument: str) -> float | None:
+        """The instrument's inferred price tick (smallest gap between distinct trade
+        prices), computed once per instrument and kept: it bins every footprint and
+        profile, which must not shift as trades arrive."""
+        if self._ticks.get(instrument) is None:
+            with self._lock:
+                self._ticks[instrument] = infer_tick(self.con, "trades", instrument)
+        return self._ticks[instrument]
 
     def series(
         self, instrument: str, column: str, start_ns: int, end_ns: int, buckets: int | None

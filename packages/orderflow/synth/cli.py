@@ -41,6 +41,24 @@ def _parser() -> argparse.ArgumentParser:
         default=0,
         help="make every Nth snapshot invalid, to demonstrate rejects (default 0: none)",
     )
+    p.add_argument(
+        "--jitter-ms",
+        type=int,
+        default=0,
+        help="give rows ids in order of timestamp + a uniform 0..N ms delay, as merged feeds"
+        " do, so ids are only nearly in time order (default 0: ids in time order)",
+    )
+    p.add_argument(
+        "--jitter-tables",
+        choices=("book", "trades", "both"),
+        default="both",
+        help="which tables --jitter-ms applies to (default both)",
+    )
+    p.add_argument(
+        "--integer-timestamps",
+        action="store_true",
+        help="store epoch ms in INTEGER timestamp columns, as many recorders do (default: TEXT)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress output")
     return p
 
@@ -52,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
             "orderflow-synth: --snapshots, --levels and --interval-ms must be > 0", file=sys.stderr
         )
         return 2
+    if args.jitter_ms < 0:
+        print("orderflow-synth: --jitter-ms must be >= 0", file=sys.stderr)
+        return 2
     config = SynthConfig(
         snapshots=args.snapshots,
         instruments=args.instruments,
@@ -61,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         start=args.start,
         seed=args.seed,
         invalid_every=args.invalid_every,
+        jitter_ms=args.jitter_ms,
+        jitter_book=args.jitter_tables in ("book", "both"),
+        jitter_trades=args.jitter_tables in ("trades", "both"),
+        integer_timestamps=args.integer_timestamps,
     )
     started = time.perf_counter()
     progress = ProgressReporter(Path(args.out).name, config.snapshots, quiet=args.quiet, updates=10)
