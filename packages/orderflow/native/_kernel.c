@@ -313,6 +313,7 @@ typedef struct {
     int ofi_levels;
     long limit;
     int timestamps;
+    long long byte_budget; /* stop after this much side text too: huge books still tick */
 } BookArgs;
 
 /* Steps the book rows; returns an SQLite code (SQLITE_DONE or SQLITE_ROW when the
@@ -327,6 +328,7 @@ step_book(Reader *r, const BookArgs *a, BookColumns *c, int64_t *last_id, long *
     unsigned char counts[2];
     int rc;
     int64_t offset = 0;
+    long long side_bytes = 0;
     sqlite3_reset(st);
     sqlite3_bind_int64(st, 1, a->id_lo);
     sqlite3_bind_int64(st, 2, a->id_hi);
@@ -353,6 +355,7 @@ step_book(Reader *r, const BookArgs *a, BookColumns *c, int64_t *last_id, long *
             size_t nb = (size_t)sqlite3_column_bytes(st, 2);
             const char *s = (const char *)sqlite3_column_text(st, 3);
             size_t ns_ = (size_t)sqlite3_column_bytes(st, 3);
+            side_bytes += (long long)(nb + ns_);
             int bids = b ? parse_side(b, nb, &r->work.bids) : SIDE_DECLINED;
             int asks = bids == SIDE_OK && s ? parse_side(s, ns_, &r->work.asks) : SIDE_DECLINED;
             if (bids == SIDE_NO_MEMORY || asks == SIDE_NO_MEMORY)
@@ -392,7 +395,7 @@ step_book(Reader *r, const BookArgs *a, BookColumns *c, int64_t *last_id, long *
                 return SQLITE_NOMEM;
         }
         *last_id = id;
-        if (++*rows >= a->limit)
+        if (++*rows >= a->limit || side_bytes >= a->byte_budget)
             break;
     }
     return rc;
@@ -435,13 +438,17 @@ finish_step(Reader *r, int rc, int64_t last_id, long rows, PyObject *columns)
 static PyObject *
 Reader_book(Reader *r, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"id_lo",      "id_hi", "start_ns",   "end_ns",
-                             "depth",      "ofi_levels", "limit", "timestamps", NULL};
-    BookArgs a = {.depth = -1, .ofi_levels = 5, .limit = LONG_MAX, .timestamps = 1};
+    static char *kwlist[] = {"id_lo",      "id_hi", "start_ns",   "end_ns",      "depth",
+                             "ofi_levels", "limit", "timestamps", "byte_budget", NULL};
+    BookArgs a = {.depth = -1,
+                  .ofi_levels = 5,
+                  .limit = LONG_MAX,
+                  .timestamps = 1,
+                  .byte_budget = LLONG_MAX};
     PyObject *depth_obj = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "LLLL|Oilp", kwlist, &a.id_lo, &a.id_hi,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "LLLL|OilpL", kwlist, &a.id_lo, &a.id_hi,
                                      &a.start_ns, &a.end_ns, &depth_obj, &a.ofi_levels,
-                                     &a.limit, &a.timestamps))
+                                     &a.limit, &a.timestamps, &a.byte_budget))
         return NULL;
     if (depth_obj != Py_None) {
         a.depth = PyLong_AsLong(depth_obj);
@@ -665,7 +672,7 @@ Reader_close(Reader *r, PyObject *unused)
 static PyMethodDef Reader_methods[] = {
     {"book", (PyCFunction)(void (*)(void))Reader_book, METH_VARARGS | METH_KEYWORDS,
      "book(id_lo, id_hi, start_ns, end_ns, depth=None, ofi_levels=5, limit=..., "
-     "timestamps=True) -> (next_after_id or None, rows, columns)\n\n"
+     "timestamps=True, byte_budget=...) -> (next_after_id or None, rows, columns)\n\n"
      "Book rows with id_lo <= id <= id_hi in id order, as raw column bytes. status per "
      "row: 0 computed, 1 instant outside [start_ns, end_ns), 2 declined to Python."},
     {"trades", (PyCFunction)(void (*)(void))Reader_trades, METH_VARARGS | METH_KEYWORDS,

@@ -42,7 +42,9 @@ VALUE_COLUMNS = (
 )
 """The per-snapshot float columns the kernel computes, in its order (NaN = NULL)."""
 CHUNK_ROWS = 4096
-"""Rows per kernel call: the caller's tick runs between calls."""
+"""Rows per kernel call at most: the caller's tick runs between calls."""
+CHUNK_BYTES = 4 << 20
+"""Side text per kernel call at most, so books of thousands of levels tick as often."""
 _FETCH_IDS = 500
 _MIN_NS = -(2**63)
 _MAX_NS = 2**63 - 1
@@ -159,7 +161,7 @@ class KernelRange:
         after: int | None = id_lo - 1
         while after is not None:
             after, _, columns = self._reader.book(  # type: ignore[attr-defined]
-                after + 1, id_hi, self._lo, self._hi, self._depth, m, CHUNK_ROWS, True
+                after + 1, id_hi, self._lo, self._hi, self._depth, m, CHUNK_ROWS, True, CHUNK_BYTES
             )
             chunks.append(columns)
             self._tick()
