@@ -44,6 +44,8 @@ buf_reserve(Buf *b, size_t extra)
 static int
 buf_put(Buf *b, const void *src, size_t n)
 {
+    if (n == 0)
+        return 1; /* b->data may still be NULL: memcpy must not see it */
     if (!buf_reserve(b, n))
         return 0;
     memcpy(b->data + b->len, src, n);
