@@ -169,3 +169,30 @@ def test_hand_computed_family() -> None:
     one_sided = kernel.reduce_sides("[[102, 1]]", "[]")
     assert one_sided["mid"] is None and one_sided["ask_size_1"] is None
     assert one_sided["obi_l1"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("count", "accepted"),
+    [
+        ("0", True),
+        ('"15"', True),
+        ("12345678901234567", True),
+        ('"9999999999999999999"', True),
+        ('"1.5"', True),
+        ("2.5e1", True),
+        ("01", False),
+        ('"01"', False),
+        ('"1e400"', False),
+        ("99999999999999999999", False),
+        ('"-1"', False),
+        ('"x"', False),
+        ('"3', False),
+    ],
+)
+def test_counts_are_checked_not_parsed(count: str, accepted: bool) -> None:
+    """liq_count/order_count values do not matter, only that the reference accepts them."""
+    side = f'[["100.5", "2", {count}, {count}]]'
+    got = kernel.reduce_sides(side, "[]")
+    assert (got is not None) == accepted
+    if got is not None:
+        assert (got["best_bid"], got["best_ask"], got["obi"]) == snapshot_metrics(side, "[]")
