@@ -7,8 +7,8 @@ that does not decode into the union is reported as ``MalformedMessage`` for the
 receiver to log and drop: a stray or hostile peer can never crash a run.
 
 The shape is the zguide's ROUTER (coordinator) / DEALER (worker) pair with
-heartbeats both ways. Results travel as columns, one list per metric field,
-never as a message per snapshot.
+heartbeats both ways. Results travel as columns of raw little-endian bytes
+(``orderflow.pipeline.result_columns``), never as a message per snapshot.
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ from typing import Any
 
 import msgspec
 
+from orderflow.core.order_flow import BookTop
+from orderflow.pipeline.range_metrics import DEFAULT_OFI_LEVELS
+from orderflow.pipeline.result_columns import ResultColumns
 from orderflow.store.input_repository import OrderScan
 
 __all__ = [
@@ -93,6 +96,8 @@ class Task(_Wire):
     instruments: list[str] | None
     order_index: str | None = None
     """Scratch (instant, id) index for tables whose ids are out of time order."""
+    ofi_levels: int = DEFAULT_OFI_LEVELS
+    """Levels of multi-level OFI (profile ``ofi_levels``)."""
 
 
 class RowsRequest(_Wire):
@@ -130,26 +135,46 @@ class Rows(_Wire):
 
 
 class Result(_Wire):
-    """Worker -> coordinator: one shard's metrics as columns.
+    """Worker -> coordinator: one shard's metrics as columns of raw bytes.
 
-    ``cvd`` is relative to the shard start; ``signed_volume`` is each
-    instrument's net traded size over the whole shard, the offset the next
-    shard of that instrument starts from.
+    The column fields are ``ResultColumns.buffers()`` (int64 ids and instants,
+    int32 instrument index into ``instrument_names``, float64 ``values`` in
+    ``VALUE_COLUMNS`` order with NaN for NULL, timestamps as one UTF-8 blob plus
+    int64 offsets). ``cvd`` is relative to the shard start; ``signed_volume`` is
+    each instrument's net traded size over the whole shard, the offset the next
+    shard of that instrument starts from. ``ofi``/``mlofi`` are NULL at each
+    instrument's first row; ``heads``/``tails`` are the ``BookTop`` of its first
+    and last row, from which the coordinator fills that row.
     """
 
     task_id: int
-    snapshot_ids: list[int]
-    timestamps: list[str]
-    obi: list[float | None]
-    cvd: list[float]
-    best_bid: list[float | None]
-    best_ask: list[float | None]
-    instruments: list[str]
-    ts_ns: list[int]
+    rows: int
+    snapshot_ids: bytes
+    ts_ns: bytes
+    instrument_index: bytes
+    instrument_names: list[str]
+    timestamps: bytes
+    timestamp_offsets: bytes
+    values: bytes
+    heads: dict[str, BookTop]
+    tails: dict[str, BookTop]
     rejects: list[tuple[str, int, str]]
     signed_volume: dict[str, float]
     trades: int
     seconds: float
+
+    def columns(self) -> ResultColumns:
+        """The metric columns as arrays; raises ValueError when they do not fit."""
+        return ResultColumns.from_buffers(
+            self.rows,
+            self.snapshot_ids,
+            self.ts_ns,
+            self.instrument_index,
+            self.instrument_names,
+            self.timestamps,
+            self.timestamp_offsets,
+            self.values,
+        )
 
 
 class OutOfOrder(_Wire):

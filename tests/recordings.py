@@ -77,3 +77,52 @@ def read_rejects(path: Path) -> dict[tuple[str, int], str]:
     rows = conn.execute("SELECT source_table, row_id, reason FROM metrics_rejects").fetchall()
     conn.close()
     return {(t, i): reason for t, i, reason in rows}
+
+
+def write_jittered_recording(
+    path: Path,
+    snapshots: int,
+    *,
+    jitter_ms: float,
+    tables: Sequence[str] = ("book", "trades"),
+    seed: int = 5,
+    unparseable_every: int = 0,
+) -> Path:
+    """Two instruments, a snapshot every 20 ms on average (some sharing an instant), about one
+    trade per snapshot, some on a snapshot's instant; in each of ``tables`` the ids
+    follow the timestamps plus a uniform delay of up to ``jitter_ms``, as merged
+    feeds hand them out. Every ``unparseable_every``-th row of each table (0: none)
+    gets a timestamp that does not parse."""
+    import random
+
+    rng = random.Random(seed)
+    base = 1_709_251_200_000
+    books, trades = [], []
+    t = base
+    for i in range(snapshots):
+        t += rng.choice((0, 10, 20, 20, 50))
+        name = "BTC" if i % 3 else "ETH"
+        bids = [[100 - k - (i % 7) / 4, 1 + (i + k) % 5] for k in range(5)]
+        asks = [[101 + k + (i % 5) / 4, 2 + (i * k) % 3] for k in range(5)]
+        books.append((t, name, json.dumps(bids), json.dumps(asks)))
+        for _ in range(rng.choice((0, 1, 1, 2))):
+            at = t if rng.random() < 0.3 else t + rng.randint(1, 19)
+            side = "buy" if rng.random() < 0.5 else "sell"
+            trades.append((at, name, 100.0, rng.randint(1, 8) / 4, side))
+
+    def arrival(rows: list[tuple], table: str) -> list[tuple]:
+        delay = jitter_ms if table in tables else 0
+        return sorted(rows, key=lambda row: row[0] + rng.uniform(0, delay))
+
+    def stamp(ms: int, n: int) -> str:
+        return "garbled" if unparseable_every and n % unparseable_every == 0 else str(ms)
+
+    book_rows = [
+        (n, name, bids, asks, stamp(ms, n))
+        for n, (ms, name, bids, asks) in enumerate(arrival(books, "book"), 1)
+    ]
+    trade_rows = [
+        (n, name, price, size, side, stamp(ms, n))
+        for n, (ms, name, price, size, side) in enumerate(arrival(trades, "trades"), 1)
+    ]
+    return write_recording(path, book_rows, trade_rows)

@@ -175,8 +175,9 @@ class Coordinator:
         index: str | None = None
         metrics = SQLiteMetricsRepository(path)
         try:
-            key = config_key(s.depth, s.instruments, repo.input_fingerprint(reader))
-            writer = ShardWriter(metrics, key)
+            fingerprint = repo.input_fingerprint(reader)
+            key = config_key(s.depth, s.instruments, fingerprint, s.ofi_levels)
+            writer = ShardWriter(metrics, key, s.ofi_levels)
             if writer.is_finished() and not s.force:
                 return RunSummary(str(path), 0, 0, 0, 0.0, skipped=True)
             if not self.local.processes:
@@ -343,6 +344,7 @@ class Coordinator:
                 trade_scan=trim_scan(plan.trade_scan, shard.start_ns, shard.end_ns),
                 depth=self.settings.depth,
                 instruments=self.settings.instruments,
+                ofi_levels=self.settings.ofi_levels,
             )
             self.in_flight[task_id] = InFlight(shard, identity, time.monotonic())
             worker.task_id = task_id

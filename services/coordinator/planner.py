@@ -11,14 +11,16 @@ of the table's scan; the coordinator probes (``probe_order``) at a spacing that
 divides the shard size, so every shard edge is a sample and planning reads a few
 hundred rows however big the file (a full scan with a stride the index does not
 divide costs one more pass over ``(id, timestamp)``).
-A book whose ids are not in time order is cut from its sorted order index
+A table whose ids are only nearly in time order (merged feeds: ids lag instants
+by up to a margin) is planned the same way from the running maximum of its
+samples, and read by id ranges widened by the margin (``orderflow.store.near_order``).
+A book whose ids are shuffled is cut from its sorted order index
 (``orderflow.store.order_index``), which the coordinator builds anyway so that
 workers can read such tables by range.
 """
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import math
 import sqlite3
@@ -104,6 +106,7 @@ def input_key(book_scan: OrderScan, trade_scan: OrderScan) -> str:
             s.first_ns,
             s.last_ns,
             s.verified,
+            s.margin_ns,
         )
         for s in (book_scan, trade_scan)
     ]
@@ -148,12 +151,13 @@ def trim_scan(scan: OrderScan, start_ns: int | None, end_ns: int | None) -> Orde
     """
     if not scan.time_ordered or not scan.sample_ns:
         return scan
-    lo = bisect.bisect_left(scan.sample_ns, start_ns) - 1 if start_ns is not None else 0
-    hi = bisect.bisect_left(scan.sample_ns, end_ns) if end_ns is not None else len(scan.sample_ns)
-    lo = max(lo, 0)
-    hi = min(hi + 1, len(scan.sample_ns))
+    i, j = scan.sample_range(start_ns, end_ns)
+    lo, hi = max(i - 1, 0), min(j + 1, len(scan.sample_ns))
     return msgspec.structs.replace(
-        scan, sample_ids=scan.sample_ids[lo:hi], sample_ns=scan.sample_ns[lo:hi]
+        scan,
+        sample_ids=scan.sample_ids[lo:hi],
+        sample_ns=scan.sample_ns[lo:hi],
+        sample_min=scan.sample_min[lo:hi],
     )
 
 

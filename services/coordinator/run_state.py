@@ -42,6 +42,7 @@ class CoordinatorSettings:
     curve_keys: str | None = None
     depth: int | None = None
     instruments: list[str] | None = None
+    ofi_levels: int = 5
     shard_rows: int | None = None
     shards: int | None = None
     force: bool = False

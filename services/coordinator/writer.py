@@ -8,6 +8,12 @@ plan, a resumed run rebuilds the CVD offsets by summing their recorded signed
 volumes in the same order an uninterrupted run would, and continues from the
 first missing shard with bit-identical results.
 
+OFI needs each instrument's previous snapshot, which for a shard's first row
+lies in an earlier shard: workers leave that row's ``ofi``/``mlofi`` NULL and
+send the instrument's first and last ``BookTop``; at commit the writer fills
+the row from the tail of the shards before, and stores the shard's tails in its
+ledger row, so a resumed run has them too.
+
 The plan itself is stored when the run starts, with a fingerprint of the input
 scan: a resume reuses exactly that plan (whatever ``--shard-rows`` says now),
 and starts over if the recording changed or the output does not add up.
@@ -19,15 +25,23 @@ import json
 import logging
 from datetime import UTC, datetime
 
+import msgspec
 from orderflow_services.coordinator.planner import Shard, ShardPlan, input_key
 from orderflow_services.protocol import Result
 
+from orderflow.core.order_flow import BookTop, ofi_pair
+from orderflow.pipeline.range_metrics import DEFAULT_OFI_LEVELS
+from orderflow.pipeline.result_columns import ResultColumns
+from orderflow.pipeline.storage import report_upgrade
 from orderflow.store.input_repository import UNPARSEABLE_REASON, SQLiteOrderflowRepository
 from orderflow.store.metrics_repository import SQLiteMetricsRepository
 
 __all__ = ["ShardWriter"]
 
 log = logging.getLogger("orderflow.coordinator")
+
+_TAILS = msgspec.json.Decoder(dict[str, BookTop])
+_ENCODE = msgspec.json.Encoder()
 
 CHECKPOINT_WAIT_MS = 500
 """How long the final checkpoint waits for workers' reads before giving up."""
@@ -40,10 +54,17 @@ def _now() -> str:
 class ShardWriter:
     """Owns one database's output tables for one coordinator run."""
 
-    def __init__(self, metrics: SQLiteMetricsRepository, config_key: str) -> None:
+    def __init__(
+        self,
+        metrics: SQLiteMetricsRepository,
+        config_key: str,
+        ofi_levels: int = DEFAULT_OFI_LEVELS,
+    ) -> None:
         self.metrics = metrics
         self.conn = metrics.conn
         self.config_key = config_key
+        self.ofi_levels = ofi_levels
+        self.tails: dict[str, BookTop] = {}
         self.shards: list[Shard] = []
         self.next_shard = 0
         self.offsets: dict[str, float] = {}
@@ -56,7 +77,7 @@ class ShardWriter:
     # --- starting: skip, resume or reset
 
     def is_finished(self) -> bool:
-        self.metrics.create_metrics_table()
+        report_upgrade(self.metrics.path, self.metrics.create_metrics_table())
         return self.metrics.run_status(self.config_key) == "finished"
 
     def begin(
@@ -91,7 +112,7 @@ class ShardWriter:
             return []
         return self.conn.execute(
             "SELECT shard_no, start_ns, end_ns, committed_at, snapshots, rejects, trades,"
-            " signed_volume FROM metrics_shards WHERE config_key = ? AND input_key = ?"
+            " signed_volume, tails FROM metrics_shards WHERE config_key = ? AND input_key = ?"
             " ORDER BY shard_no",
             (self.config_key, key),
         ).fetchall()
@@ -115,6 +136,7 @@ class ShardWriter:
             if row[3] is None:
                 break
             self._count(row[4], row[5], row[6], json.loads(row[7]))
+            self.tails.update(_TAILS.decode(row[8]))
             self.next_shard += 1
         self.resumed_shards = self.next_shard
 
@@ -163,39 +185,40 @@ class ShardWriter:
         return committed
 
     def _commit(self, shard_no: int, result: Result, worker: str) -> None:
-        offsets = self.offsets
-        pairs = zip(result.cvd, result.instruments, strict=True)
-        cvd = [c + offsets.get(name, 0.0) for c, name in pairs]
-        rows = zip(
-            result.snapshot_ids,
-            result.timestamps,
-            result.obi,
-            cvd,
-            result.best_bid,
-            result.best_ask,
-            result.instruments,
-            result.ts_ns,
-            strict=True,
-        )
+        columns = result.columns()
+        columns.add_cvd_offsets(self.offsets)
+        self._stitch(columns, result.heads)
         with self.metrics.transaction() as conn:
-            self.metrics.write_in_transaction(rows, result.rejects)
+            self.metrics.write_in_transaction(columns.rows(), result.rejects)
             conn.execute(
                 "UPDATE metrics_shards SET committed_at = ?, snapshots = ?, rejects = ?,"
-                " trades = ?, signed_volume = ?, worker = ? WHERE config_key = ? AND shard_no = ?",
+                " trades = ?, signed_volume = ?, worker = ?, tails = ?"
+                " WHERE config_key = ? AND shard_no = ?",
                 (
                     _now(),
-                    len(result.snapshot_ids),
+                    result.rows,
                     len(result.rejects),
                     result.trades,
                     json.dumps(result.signed_volume),
                     worker,
+                    _ENCODE.encode(result.tails).decode(),
                     self.config_key,
                     shard_no,
                 ),
             )
-        self._count(
-            len(result.snapshot_ids), len(result.rejects), result.trades, result.signed_volume
-        )
+        self._count(result.rows, len(result.rejects), result.trades, result.signed_volume)
+        self.tails.update(result.tails)
+
+    def _stitch(self, columns: ResultColumns, heads: dict[str, BookTop]) -> None:
+        """Fill each instrument's first row with OFI against the earlier shards' tail."""
+        first_rows = None
+        for name, head in heads.items():
+            previous = self.tails.get(name)
+            if previous is None:
+                continue  # the instrument's first snapshot: NULL by definition
+            if first_rows is None:
+                first_rows = columns.first_rows()
+            columns.set_order_flow(first_rows[name], *ofi_pair(previous, head, self.ofi_levels))
 
     def _count(self, snapshots: int, rejects: int, trades: int, volume: dict[str, float]) -> None:
         self.snapshots += snapshots

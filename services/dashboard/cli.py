@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=5006, help="HTTP port (default 5006)")
     p.add_argument("--address", default="localhost", help="interface to listen on")
     p.add_argument("--max-bars", type=int, help="points budget per panel (profile: max_bars)")
-    p.add_argument("--window", help="initial candle window, e.g. 60s, 5m (profile default)")
+    p.add_argument("--window", help="fixed candle window, e.g. 60s, 5m (default: follows the zoom)")
     p.add_argument("--export", metavar="OUT.html", help="write a standalone HTML file and exit")
     p.add_argument("--instrument", help="instrument to export (default: the first)")
     p.add_argument("--start", help="export from this instant (ISO-8601 or epoch)")
@@ -60,7 +60,8 @@ def resolve_config(args: argparse.Namespace) -> DashboardConfig:
         raise UsageError(f"--window: {exc}") from None
     profile = profile.with_overrides(max_bars=args.max_bars, candle_window_s=window_s)
     databases = [str(p) for p in profile.databases()]
-    return DashboardConfig.from_profile(profile, databases)
+    config = DashboardConfig.from_profile(profile, databases)
+    return msgspec.structs.replace(config, auto_window=window_s is None)
 
 
 def _instant(flag: str, value: str | None) -> int | None:

@@ -24,7 +24,9 @@ class DashboardConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_
     max_bars: int = 500
     """Buckets per panel; each panel receives at most 4x this many points."""
     candle_window_s: float = 60.0
-    """Initial candle window, seconds."""
+    """Candle window, seconds, when ``auto_window`` is off."""
+    auto_window: bool = True
+    """Start with candles that follow the zoom (off when ``--window`` is given)."""
     obi_threshold: float = 0.6
     """|OBI| alert threshold drawn on the OBI panel."""
     refresh_ms: int = 1000

@@ -16,6 +16,7 @@ import numpy as np
 from orderflow_services.protocol import Result, Task
 
 from orderflow.native import KERNEL
+from orderflow.pipeline.result_columns import F64, I32, VALUE_COLUMNS, ResultColumns
 from orderflow.store.connections import BUSY_TIMEOUT_S
 from orderflow.store.order_index import TimeOrderedReader
 
@@ -40,11 +41,6 @@ class _ReaderCache:
 _READERS = _ReaderCache()
 
 
-def _nullable(values: np.ndarray) -> list[float | None]:
-    """Floats with NaN as None (SQL NULL), without a Python loop per value."""
-    return np.where(np.isnan(values), None, values).tolist()
-
-
 def native_result(
     task: Task, repo: object, conn: sqlite3.Connection | None, tick: Callable[[], None]
 ) -> Result | None:
@@ -65,20 +61,32 @@ def native_result(
         task.start_ns,
         task.end_ns,
         depth=task.depth,
+        ofi_levels=task.ofi_levels,
         instruments=task.instruments,
         tick=tick,
     ).compute()
-    names = got.names
+    # Instruments numbered by first appearance, as ResultColumns.from_rows numbers them.
+    found, first = np.unique(got.codes, return_index=True)
+    order = found[np.argsort(first)]
+    renumber = np.zeros(max(len(got.names), 1), I32)
+    renumber[order] = np.arange(len(order), dtype=I32)
+    columns = ResultColumns(
+        got.ids,
+        got.ns,
+        renumber[got.codes],
+        [got.names[c] for c in order.tolist()],
+        got.timestamps,
+        got.timestamp_offsets,
+        np.array([got.values[name] for name in VALUE_COLUMNS], F64).reshape(
+            len(VALUE_COLUMNS), len(got.ids)
+        ),
+    )
+    heads, tails = got.heads_and_tails()
     return Result(
         task_id=task.task_id,
-        snapshot_ids=got.ids.tolist(),
-        timestamps=got.timestamps,  # type: ignore[arg-type]
-        obi=_nullable(got.values["obi"]),
-        cvd=got.values["cvd"].tolist(),
-        best_bid=_nullable(got.values["best_bid"]),
-        best_ask=_nullable(got.values["best_ask"]),
-        instruments=[names[c] for c in got.codes.tolist()],
-        ts_ns=got.ns.tolist(),
+        **columns.buffers(),
+        heads=heads,
+        tails=tails,
         rejects=got.rejects,
         signed_volume=got.signed_volume,
         trades=got.trades,

@@ -15,11 +15,12 @@ from itertools import islice
 from pathlib import Path
 
 from orderflow_services.protocol import Result, Task
-from orderflow_services.shipped_rows import ShippedRows, columns_of
+from orderflow_services.shipped_rows import ShippedRows
 from orderflow_services.worker.native_shard import native_result
 
 from orderflow.core.errors import InputFileError
 from orderflow.pipeline.range_metrics import RangeMetrics
+from orderflow.pipeline.result_columns import ResultColumns
 from orderflow.store.input_repository import SQLiteOrderflowRepository
 from orderflow.store.order_index import TimeOrderedReader
 
@@ -106,23 +107,18 @@ def compute_shard(
         task.end_ns,  # type: ignore[arg-type]
         depth=task.depth,
         instruments=task.instruments,
+        ofi_levels=task.ofi_levels,
     )
     rows: list[tuple] = []
     stream = work.rows()
     while chunk := list(islice(stream, PROGRESS_EVERY_ROWS)):
         rows.extend(chunk)
         tick()
-    ids, stamps, obi, cvd, bid, ask, names, ts_ns = columns_of(rows, 8)
     return Result(
         task_id=task.task_id,
-        snapshot_ids=ids,
-        timestamps=stamps,
-        obi=obi,
-        cvd=cvd,
-        best_bid=bid,
-        best_ask=ask,
-        instruments=names,
-        ts_ns=ts_ns,
+        **ResultColumns.from_rows(rows).buffers(),
+        heads=work.heads,
+        tails=work.tails,
         rejects=list(work.rejects),
         signed_volume=dict(work.signed_volume),
         trades=work.trades,

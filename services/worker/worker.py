@@ -4,8 +4,8 @@ Read top to bottom, ``run`` is the zguide's paranoid-pirate worker: connect and
 say Ready, poll with the heartbeat interval, handle what arrives, lower
 liveness on silence, and after ``HEARTBEAT_LIVENESS`` silent intervals drop the
 socket (``LINGER=0``) and reconnect with a doubling, capped delay. A long shard
-does not make the worker look dead: the computation calls back every few
-hundred rows and a heartbeat goes out whenever one is due.
+does not make the worker look dead: while it computes, a thread sends the
+heartbeats on time (``liveness.beating``).
 
 A worker that cannot open the file a task names (a remote host without the
 recordings) asks for the shard's rows and computes the same way from them.
@@ -40,6 +40,7 @@ from orderflow_services.protocol import (
     Task,
 )
 from orderflow_services.shipped_rows import ShippedRows
+from orderflow_services.worker.liveness import beating
 from orderflow_services.worker.shard_compute import (
     PathMap,
     ReaderCache,
@@ -201,7 +202,8 @@ class Worker:
 
     def _compute(self, task: Task, repo: object, conn: object) -> None:
         try:
-            result = compute_shard(task, repo, conn, self._heartbeat_if_due)  # type: ignore[arg-type]
+            with beating(lambda: self._send(Heartbeat()), HEARTBEAT_INTERVAL_S):
+                result = compute_shard(task, repo, conn)  # type: ignore[arg-type]
         except TableOutOfOrder as exc:
             log.info("shard %d: %s", task.shard_no, exc)
             self._send(OutOfOrder(task.task_id, exc.table, exc.row_id))

@@ -85,7 +85,7 @@ row = st.tuples(st.integers(0, 20), value, price, price, st.floats(-50, 50))
 @given(
     st.lists(row, min_size=2, max_size=40),
     st.lists(row, min_size=40, max_size=40),
-    st.sampled_from(["obi-threshold", "cvd-momentum"]),
+    st.sampled_from(["obi-threshold", "obi-hysteresis", "cvd-momentum"]),
     st.sampled_from([0, 15]),
     st.data(),
 )
@@ -97,7 +97,11 @@ def test_changing_snapshots_after_a_fill_cannot_change_that_fill(
         return MetricsBatch.from_columns("X", np.cumsum(steps) * MS, obi, np.cumsum(dcvd), bid, ask)
 
     def fills(b):
-        s = ObiThreshold(theta=0.3) if strategy == "obi-threshold" else CvdMomentum(window_s=0.03)
+        s = {
+            "obi-threshold": ObiThreshold(theta=0.3),
+            "obi-hysteresis": ObiThreshold(theta=0.3, hysteresis=0.25, min_hold_s=0.02),
+            "cvd-momentum": CvdMomentum(window_s=0.03),
+        }[strategy]
         sim = simulate(b, s.on_metrics(b), CostModel(fee_bps=3, latency_ms=latency_ms))
         ok = sim.filled
         return list(

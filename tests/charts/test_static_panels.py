@@ -64,8 +64,14 @@ def test_panels_hold_the_stored_rows_of_the_range(recording: Path) -> None:
         )
         assert len(rows) > 20
         data = panels.sources[column].data
-        assert data["t"] == [ts / 1e6 for ts, _ in rows]
-        assert data["value"] == [v for _, v in rows]
+        if column == "cvd":
+            assert data["t"] == [ts / 1e6 for ts, _ in rows]
+            assert data["value"] == [v for _, v in rows]
+        else:  # the OBI band: 20 ms buckets hold one snapshot each, so lo = hi = mean
+            width_ms = (end - start) / 500 / 1e6
+            assert data["samples"] == [1] * len(rows)
+            assert data["mean"] == data["lo"] == data["hi"] == [v for _, v in rows]
+            assert data["t"] == [ts / 1e6 // width_ms * width_ms for ts, _ in rows]
     trades = _stored(
         recording,
         "SELECT size FROM trades WHERE instrument = ? AND CAST(timestamp AS INTEGER) >= ? "
@@ -87,7 +93,15 @@ def test_panels_hold_the_stored_rows_of_the_range(recording: Path) -> None:
 def test_replace_swaps_in_the_callers_columns(recording: Path) -> None:
     start = _first_second(recording)
     equity = {"t": [start / 1e6, start / 1e6 + 1000.0], "value": [0.0, 2.5]}
-    alerts = {"t": [start / 1e6], "value": [0.9], "kind": ["obi"], "message": ["high"]}
+    alerts = {
+        "t": [start / 1e6],
+        "value": [0.9],
+        "y": [0.9],
+        "marker": ["triangle"],
+        "color": ["#26a69a"],
+        "kind": ["obi"],
+        "message": ["high"],
+    }
     with Dataset(recording, materialize=False) as dataset:
         panels = static_panels(
             dataset,
@@ -103,13 +117,13 @@ def test_replace_swaps_in_the_callers_columns(recording: Path) -> None:
     assert panels.sources["alerts"].data == alerts
     # the budget still holds for what came from the Dataset: 5 candles, 4 points a bucket
     assert len(panels.sources["candles"].data["t"]) <= 5
-    assert 0 < len(panels.sources["obi"].data["t"]) <= 4 * 5
+    assert 0 < len(panels.sources["obi"].data["t"]) <= 5 + 1
 
 
 def test_obi_panel_marks_only_obi_alerts(recording: Path, tmp_path: Path) -> None:
     import shutil
 
-    from orderflow.charts import panel_data
+    from orderflow.charts import ViewSettings, panel_data
 
     copy = Path(shutil.copy(recording, tmp_path / "alerts.db"))
     t0 = _first_second(copy)
@@ -127,5 +141,17 @@ def test_obi_panel_marks_only_obi_alerts(recording: Path, tmp_path: Path) -> Non
     conn.commit()
     conn.close()
     with Dataset(copy) as dataset:
-        data, _ = panel_data(dataset, INSTRUMENT, t0, t0 + 60 * NS_PER_S, 10 * NS_PER_S, 100)
+        data, _ = panel_data(
+            dataset, INSTRUMENT, t0, t0 + 60 * NS_PER_S, 10 * NS_PER_S, ViewSettings(max_bars=100)
+        )
     assert data["alerts"]["value"] == [0.8]
+    assert data["alerts"]["marker"] == ["triangle"]
+    # the CVD alert is drawn on the CVD panel, at the CVD value of its instant
+    assert data["cvd_alerts"]["value"] == [55.0]
+    (cvd,) = _stored(
+        copy,
+        "SELECT cvd FROM metrics WHERE instrument = ? AND ts_ns <= ? ORDER BY ts_ns DESC LIMIT 1",
+        INSTRUMENT,
+        t0 + 2 * NS_PER_S,
+    )[0]
+    assert data["cvd_alerts"]["y"] == [cvd]

@@ -37,9 +37,10 @@ def test_update_from_book_charts_the_books_span(tmp_path: Path) -> None:
     loaded = visualizer.load_stored_metrics()
     assert list(zip(loaded["snapshot_id"], loaded["obi"], strict=True)) == expected
     assert len(expected) == 300
-    drawn = visualizer.panels.sources["obi"].data["value"]
-    assert 0 < len(drawn) <= 4 * 100
-    assert set(drawn) <= {obi for _, obi in expected}
+    band = visualizer.panels.sources["obi"].data
+    assert 0 < len(band["t"]) <= 100 + 1
+    assert sum(band["samples"]) == len(expected)  # every snapshot of the span, in a bucket
+    assert set(band["lo"]) | set(band["hi"]) <= {obi for _, obi in expected}
     out = visualizer.show(tmp_path / "chart.html")
     html = out.read_text()
     assert "ETH-USDT" in html and "Bokeh" in html

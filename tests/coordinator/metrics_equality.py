@@ -5,18 +5,30 @@ from __future__ import annotations
 import bisect
 import hashlib
 import itertools
+import json
+import math
 import sqlite3
 from pathlib import Path
 
 from orderflow.core.timestamps import parse_instant_ns
+from orderflow.store.schema import FLOW_COLUMNS
 
-__all__ = ["assert_metrics_equal", "input_digest", "read_metrics", "read_rejects", "traded_volume"]
+__all__ = [
+    "assert_metrics_equal",
+    "book_sizes",
+    "input_digest",
+    "read_metrics",
+    "read_rejects",
+    "traded_volume",
+]
 
 
 def read_metrics(path: Path) -> dict[int, tuple]:
+    """snapshot_id -> (best_bid, best_ask, obi, cvd, instrument, ts_ns, *FLOW_COLUMNS)."""
     with sqlite3.connect(path) as conn:
         rows = conn.execute(
-            "SELECT snapshot_id, best_bid, best_ask, obi, cvd, instrument, ts_ns FROM metrics"
+            "SELECT snapshot_id, best_bid, best_ask, obi, cvd, instrument, ts_ns,"
+            f" {', '.join(FLOW_COLUMNS)} FROM metrics"
         ).fetchall()
     return {r[0]: r[1:] for r in rows}
 
@@ -57,20 +69,58 @@ def traded_volume(path: Path) -> dict[int, float]:
     return out
 
 
+def book_sizes(path: Path) -> dict[int, float]:
+    """Summed absolute size of every level of a snapshot, both sides, parsed here
+    independently: an upper bound of the "sizes involved" in its OFI."""
+    out = {}
+    with sqlite3.connect(path) as conn:
+        for sid, bids, asks in conn.execute("SELECT id, bids, asks FROM book"):
+            total = 0.0
+            for side in (bids, asks):
+                try:
+                    total += sum(abs(float(level[1])) for level in json.loads(side))
+                except (TypeError, ValueError, IndexError, KeyError):
+                    total = math.inf
+            out[sid] = total
+    return out
+
+
+def _close(a: float | None, b: float | None, tolerance: float) -> bool:
+    if a is None or b is None:
+        return a is b
+    return abs(a - b) <= tolerance
+
+
 def assert_metrics_equal(reference: Path, candidate: Path) -> None:
     """metrics.md: same snapshot ids, identical best bid/ask, obi within 1e-12,
-    cvd within 1e-9 x max(1, V); plus identical rejects."""
+    cvd within 1e-9 x max(1, V); spread, mid, weighted mid (and the top sizes)
+    within 1e-12 relative, obi_l* within 1e-12, ofi and mlofi within 1e-9 x
+    max(1, sizes involved), NULL exactly where the reference is NULL; plus
+    identical rejects."""
     ref, got = read_metrics(reference), read_metrics(candidate)
     assert set(ref) == set(got), f"snapshot ids differ: {len(ref)} vs {len(got)}"
     volume = traded_volume(reference)
-    for sid, (bid, ask, obi, cvd, instrument, ts_ns) in ref.items():
+    sizes = book_sizes(reference)
+    previous: dict[int, int] = {}
+    last: dict[str, int] = {}
+    for sid in sorted(ref, key=lambda s: (ref[s][5], s)):
+        if ref[sid][4] in last:
+            previous[sid] = last[ref[sid][4]]
+        last[ref[sid][4]] = sid
+    for sid, (bid, ask, obi, cvd, instrument, ts_ns, *flow) in ref.items():
         g = got[sid]
         assert (g[0], g[1], g[4], g[5]) == (bid, ask, instrument, ts_ns), sid
-        if obi is None:
-            assert g[2] is None, sid
-        else:
-            assert abs(g[2] - obi) <= 1e-12, sid
+        assert _close(g[2], obi, 1e-12), sid
         assert abs(g[3] - cvd) <= 1e-9 * max(1.0, volume[sid]), (sid, g[3], cvd)
+        involved = sizes[sid] + sizes.get(previous.get(sid, sid), 0.0)
+        for name, want, have in zip(FLOW_COLUMNS, flow, g[6:], strict=True):
+            if name.startswith("obi_l"):
+                tolerance = 1e-12
+            elif name in ("ofi", "mlofi"):
+                tolerance = 1e-9 * max(1.0, involved)
+            else:
+                tolerance = 1e-12 * abs(want or 0.0)
+            assert _close(have, want, tolerance), (sid, name, have, want)
     assert read_rejects(reference) == read_rejects(candidate)
 
 

@@ -23,6 +23,9 @@ from tests.coordinator.metrics_equality import assert_metrics_equal, read_reject
 from tests.recordings import write_recording
 
 BASE_MS = 1_709_251_200_000
+BETWEEN_PROBES = (1_600, 1_602)
+"""Two rows no probe reads: not a sample, and outside every run of rows the probes
+read to measure the margin (``near_order.WINDOWS`` runs of 256 rows on 10,000 ids)."""
 
 
 def _recording(path: Path, rows: int, *, swap: tuple[int, int] | None = None, bad=()) -> Path:
@@ -72,25 +75,26 @@ def test_probes_out_of_order_give_up_at_once(tmp_path: Path) -> None:
 
 
 def test_disorder_between_probes_is_caught_by_the_reader(tmp_path: Path) -> None:
-    path = _recording(tmp_path / "r.db", 3_000, swap=(1_500, 1_502))
+    path = _recording(tmp_path / "r.db", 10_000, swap=BETWEEN_PROBES)
     repo = SQLiteOrderflowRepository(path)
     conn = repo.connect()
     book, trades = repo.probe_order(conn, "book"), repo.probe_order(conn, "trades")
     assert book is not None and trades is not None  # the probes cannot see it
+    assert book.margin_ns == 0
     with pytest.raises(TableOutOfOrder) as caught:
         list(RangeMetrics(repo, conn, book, trades).rows())
-    assert (caught.value.table, caught.value.row_id) == ("book", 1_501)
+    assert (caught.value.table, caught.value.row_id) == ("book", 1_601)
     conn.close()
 
 
 def test_coordinator_plans_again_when_a_worker_finds_disorder(tmp_path: Path) -> None:
-    source = _recording(tmp_path / "src.db", 3_000, swap=(1_500, 1_502), bad=(700, 2_600))
+    source = _recording(tmp_path / "src.db", 10_000, swap=BETWEEN_PROBES, bad=(700, 2_600))
     ref = _reference(tmp_path, source)
     got = tmp_path / "got.db"
     shutil.copy(source, got)
     done = run_coord("--workers", 2, "--shard-rows", 500, "--log-level", "INFO", got)
     assert done.returncode == 0, done.stderr
-    assert "not in time order (row id 1501); planning again from a full scan" in done.stderr
+    assert "not in time order (row id 1601); planning again from a full scan" in done.stderr
     assert_metrics_equal(ref, got)
 
 

@@ -1,7 +1,8 @@
-"""CVD additivity over any split of the trade stream, through the real range code.
+"""CVD additivity and OFI stitching over any split, through the real range code.
 
 Splitting a file at arbitrary instants and stitching each range's relative CVD
-with the running signed volume of the ranges before it must reproduce the
+with the running signed volume of the ranges before it, and each range's first
+OFI of an instrument with the previous range's tail, must reproduce the
 single-range (in-process) result: this is the property the sharded coordinator
 relies on.
 """
@@ -16,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.recordings import write_recording
 
+from orderflow.core.order_flow import ofi_pair
 from orderflow.pipeline.range_metrics import RangeMetrics
 from orderflow.store.input_repository import SQLiteOrderflowRepository
 
@@ -44,14 +46,21 @@ def run_ranges(path: Path, cuts: list[int | None]) -> dict[int, tuple]:
     book_scan = repo.scan_order(conn, "book")
     trade_scan = repo.scan_order(conn, "trades")
     offsets = dict.fromkeys(INSTRUMENTS, 0.0)
+    tails: dict = {}
     out = {}
     for start, end in itertools.pairwise(cuts):
-        work = RangeMetrics(repo, conn, book_scan, trade_scan, start, end)
-        for sid, _ts, obi, cvd, bb, ba, instrument, ns in work.rows():
+        work = RangeMetrics(repo, conn, book_scan, trade_scan, start, end, ofi_levels=2)
+        seen = set()
+        for sid, _ts, obi, cvd, bb, ba, instrument, ns, *flow in work.rows():
             assert sid not in out, "snapshot computed twice"
-            out[sid] = (instrument, ns, bb, ba, obi, cvd + offsets[instrument])
+            if instrument not in seen:
+                seen.add(instrument)
+                assert flow[-2:] == [None, None]  # left for the coordinator
+                flow[-2:] = ofi_pair(tails.get(instrument), work.heads[instrument], 2)
+            out[sid] = (instrument, ns, bb, ba, obi, cvd + offsets[instrument], flow)
         for instrument, volume in work.signed_volume.items():
             offsets[instrument] += volume
+        tails.update(work.tails)
     conn.close()
     return out
 
@@ -65,8 +74,9 @@ def test_any_split_matches_the_single_range(tied_recording: Path, raw_cuts: list
     ns = [c * 10**9 for c in sorted(raw_cuts)]  # instants exactly on snapshot/trade ties
     split = run_ranges(tied_recording, [None, *ns, None])
     assert split.keys() == whole.keys()
-    for sid, (instrument, t, bb, ba, obi, cvd) in whole.items():
-        s_instrument, s_t, s_bb, s_ba, s_obi, s_cvd = split[sid]
-        assert (s_instrument, s_t, s_bb, s_ba) == (instrument, t, bb, ba)
+    assert any(row[-1][-1] not in (None, 0.0) for row in whole.values())
+    for sid, (instrument, t, bb, ba, obi, cvd, flow) in whole.items():
+        s_instrument, s_t, s_bb, s_ba, s_obi, s_cvd, s_flow = split[sid]
+        assert (s_instrument, s_t, s_bb, s_ba, s_flow) == (instrument, t, bb, ba, flow)
         assert s_obi == pytest.approx(obi, abs=1e-12)
         assert s_cvd == pytest.approx(cvd, abs=1e-9 * 300)

@@ -18,13 +18,15 @@ def test_demo_profile_loads_with_paths_relative_to_the_profile() -> None:
     assert profile.name == "demo"
     assert profile.paths == [str(REPO_ROOT / "configs" / ".." / "demo" / "demo.db")]
     assert profile.alerts.obi_threshold == 0.6
-    assert profile.backtest.params["theta"] == 0.3
+    assert profile.backtest.params["theta"] == 0.7
+    assert profile.backtest.params["min_hold_s"] == 30
 
 
 def test_defaults(tmp_path: Path) -> None:
     profile = load_profile(write(tmp_path, "paths: [a.db]\n"))
     assert (profile.batch_size, profile.log_frequency, profile.max_bars) == (1000, 20, 500)
     assert profile.candle_window_s == 60.0 and profile.obi_depth is None
+    assert profile.ofi_levels == 5
     assert profile.paths == [str(tmp_path / "a.db")]
 
 
@@ -34,6 +36,7 @@ def test_defaults(tmp_path: Path) -> None:
         ("paths: [a.db]\nbach_size: 10\n", "bach_size"),
         ("paths: [a.db]\nbatch_size: many\n", "batch_size"),
         ("paths: [a.db]\nbatch_size: 0\n", "batch_size"),
+        ("paths: [a.db]\nofi_levels: 0\n", "ofi_levels"),
         ("paths: [a.db]\nalerts:\n  obi_treshold: 0.5\n", "obi_treshold"),
         ("paths: [a.db]\nalerts:\n  obi_threshold: 1.5\n", "alerts.obi_threshold"),
         ("instruments: [X]\n", "paths"),

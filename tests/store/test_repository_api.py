@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from orderflow.pipeline.storage import Storage
 from orderflow.store.input_repository import SQLiteOrderflowRepository
-from orderflow.store.metrics_repository import ROWS_PER_INSERT, SQLiteMetricsRepository
+from orderflow.store.metrics_repository import (
+    METRIC_ROW_COLUMNS,
+    ROWS_PER_INSERT,
+    SQLiteMetricsRepository,
+)
 
 S = 10**9
 
@@ -51,12 +55,12 @@ def test_rows_written_in_order_across_multi_row_statements(recording) -> None:
     metrics = SQLiteMetricsRepository(path)
     metrics.create_metrics_table()
     count = 2 * ROWS_PER_INSERT + 7
-    rows = [(i, str(i), 0.5, float(i), 1.0, 2.0, "X", i * S) for i in range(count)]
+    flow = (1.0, 1.5, None, 2.0, 3.0, 0.1, 0.2, 0.3, -1.0, float("nan"))
+    rows = [(i, str(i), 0.5, float(i), 1.0, 2.0, "X", i * S, *flow) for i in range(count)]
     metrics.insert_metrics_batch(iter(rows), [("book", 1, "why")])
     stored = metrics.conn.execute(
-        "SELECT snapshot_id, timestamp, obi, cvd, best_bid, best_ask, instrument, ts_ns"
-        " FROM metrics ORDER BY id"
+        f"SELECT {', '.join(METRIC_ROW_COLUMNS)} FROM metrics ORDER BY id"
     ).fetchall()
-    assert stored == rows
+    assert stored == [(*row[:-1], None) for row in rows]  # NaN is stored as NULL
     assert metrics.count_rejects() == 1
     metrics.close()

@@ -6,7 +6,10 @@ rather than in ``services/``, which libraries must not import.
 """
 
 from orderflow.charts.panel_data import (
+    AUTO_WINDOW,
+    Drawn,
     PanelData,
+    ViewSettings,
     alert_columns,
     effective_window_ns,
     overview_data,
@@ -18,9 +21,12 @@ from orderflow.charts.static import static_panels
 from orderflow.charts.visualizer import Visualizer
 
 __all__ = [
+    "AUTO_WINDOW",
     "PANEL_NAMES",
+    "Drawn",
     "PanelData",
     "Panels",
+    "ViewSettings",
     "Visualizer",
     "alert_columns",
     "build_panels",

@@ -1,34 +1,52 @@
 """The chart's panels: sources with every column declared, and the figures on them.
 
 A library module (no server state) so the live dashboard, its static export and
-``orderflow-report``'s HTML all draw the same chart: candles, buy/sell volume,
-OBI (with the alert thresholds and alert markers), CVD, and an equity panel
-shown only when there is an equity curve, all on one linked datetime axis, plus
-an overview strip whose RangeTool drives that axis. What fills the sources is
-``orderflow.charts.panel_data``.
+``orderflow-report``'s HTML all draw the same chart. Top to bottom: a readout
+line (the values of every panel under the cursor), the price panel (candles,
+footprint cells when zoomed in, trade bubbles, backtest fills, last price) with
+the volume profile of the visible range beside it, buy/sell volume with
+cluster-delta bars, OBI as a min/max band with its mean (thresholds and alert
+markers), equity (only with a backtest), CVD (with CVD alerts) carrying the one
+time axis, and an overview strip whose RangeTool drives that axis. Every panel
+stretches with the window; a shared vertical crosshair runs through all of them.
+What fills the sources is ``orderflow.charts.panel_data``.
 """
 
 from __future__ import annotations
 
-from bokeh.layouts import column
+from bokeh import events
+from bokeh.layouts import column, row
 from bokeh.models import (
+    BasicTickFormatter,
     ColumnDataSource,
+    CrosshairTool,
+    CustomJS,
+    DataRange1d,
+    DatetimeTickFormatter,
+    Div,
     HoverTool,
+    Label,
     Range1d,
     RangeTool,
+    Spacer,
     Span,
 )
 from bokeh.plotting import figure
 
+from orderflow.charts.units import instrument_units
+
 __all__ = ["PANEL_NAMES", "Panels", "build_panels"]
 
-WIDTH = 1100
+PROFILE_WIDTH = 150
+BORDER_LEFT = 80
 TOOLS = "xpan,xbox_zoom,xwheel_zoom,reset,save"
 PANEL_NAMES = ("panel_candles", "panel_volume", "panel_obi", "panel_cvd")
 
 _EMPTY = {
     "candles": [
         "t",
+        "x",
+        "mid",
         "open",
         "high",
         "low",
@@ -36,17 +54,98 @@ _EMPTY = {
         "buy_volume",
         "sell_volume",
         "sell_down",
+        "delta",
+        "delta_color",
         "trades",
         "color",
         "width",
+        "body",
+        "window",
     ],
-    "obi": ["t", "value"],
+    "footprint": [
+        "t",
+        "x",
+        "y",
+        "price",
+        "bin",
+        "buy",
+        "sell",
+        "delta",
+        "total",
+        "color",
+        "alpha",
+        "poc",
+        "line_color",
+        "imbalance",
+        "text_color",
+        "label",
+        "width",
+        "height",
+    ],
+    "profile": [
+        "y",
+        "price",
+        "bin",
+        "total",
+        "buy",
+        "sell",
+        "height",
+        "poc",
+        "value_area",
+        "color",
+    ],
+    "trades": ["t", "price", "size", "px", "side", "color"],
+    "fills": ["t", "price", "quantity", "side", "kind", "marker", "color", "fill_alpha"],
+    "obi": ["t", "lo", "hi", "mean", "samples"],
     "cvd": ["t", "value"],
-    "alerts": ["t", "value", "kind", "message"],
+    "alerts": ["t", "value", "y", "marker", "color", "kind", "message"],
+    "cvd_alerts": ["t", "value", "y", "marker", "color", "kind", "message"],
     "equity": ["t", "value"],
     "overview": ["t", "value"],
 }
-_TIME_TIP = ("time", "@t{%F %T.%3N}")
+_TIME_TIP = ("time (UTC)", "@t{%F %T.%3N}")
+_NUMBER = BasicTickFormatter(use_scientific=False)
+_TIME_AXIS = DatetimeTickFormatter(
+    milliseconds="%H:%M:%S.%3N",
+    seconds="%H:%M:%S",
+    minsec="%H:%M:%S",
+    minutes="%H:%M",
+    hourmin="%H:%M",
+    hours="%H:%M",
+    days="%b %d",
+    context=DatetimeTickFormatter(
+        milliseconds="%F", seconds="%F", minsec="%F", minutes="%F", hourmin="%F", hours="%F",
+        days="%Y",
+    ),
+)  # fmt: skip
+
+_READOUT_JS = """
+const x = cb_obj.x;
+function last(t, v) {  // index of the last t <= v, or -1
+    let lo = 0, hi = t.length - 1, at = -1;
+    while (lo <= hi) {
+        const m = (lo + hi) >> 1;
+        if (t[m] <= v) { at = m; lo = m + 1; } else hi = m - 1;
+    }
+    return at;
+}
+const f = (v, d) => (v == null || Number.isNaN(v)) ? "-" :
+    Number(v).toLocaleString("en-US", {maximumFractionDigits: d});
+const c = candles.data, o = obi.data, k = cvd.data;
+const parts = [new Date(x).toISOString().replace("T", " ").slice(0, 23)];
+const i = last(c.t, x);
+if (i >= 0) {
+    parts.push(`candle ${c.window[i]} from ${new Date(c.t[i]).toISOString().slice(11, 19)}: ` +
+        `O ${f(c.open[i], 6)} H ${f(c.high[i], 6)} L ${f(c.low[i], 6)} C ${f(c.close[i], 6)}`);
+    parts.push(`buy ${f(c.buy_volume[i], 4)} sell ${f(c.sell_volume[i], 4)} ` +
+        `delta ${f(c.delta[i], 4)}`);
+}
+const j = last(o.t, x);
+if (j >= 0) parts.push(`OBI ${f(o.mean[j], 4)} [${f(o.lo[j], 3)}, ${f(o.hi[j], 3)}]`);
+const n = last(k.t, x);
+if (n >= 0) parts.push(`CVD ${f(k.value[n], 4)}`);
+readout.text = parts.join(" | ");
+"""
 
 
 class Panels:
@@ -58,152 +157,331 @@ class Panels:
             for name, cols in _EMPTY.items()
         }
         self.x_range = Range1d(0, 1, name="x_range")
+        self.crosshair = Span(
+            dimension="height", line_color="#546e7a", line_dash="dotted", name="crosshair"
+        )
+        self.readout = Div(
+            text="Point at a panel to read every panel at that instant.",
+            name="readout",
+            sizing_mode="stretch_width",
+            height=20,
+        )
         self.candles = self._candles()
+        self.profile = self._profile()
         self.volume = self._volume()
         self.obi = self._obi(obi_threshold)
-        self.cvd = self._line("panel_cvd", "CVD", "cvd", "#5c6bc0", "{0,0.0000}")
-        self.equity = self._line("panel_equity", "Equity", "equity", "#8d6e63", "{0,0.00}")
+        self.cvd = self._line("panel_cvd", "CVD", "cvd", "#5c6bc0")
+        self._cvd_alerts()
+        self.equity = self._line("panel_equity", "Equity", "equity", "#8d6e63")
         self.equity.visible = False
         self.overview = self._overview()
+        for p in (self.candles, self.volume, self.obi, self.equity):
+            p.xaxis.visible = False  # one time axis, at the bottom (CVD)
+        readout = CustomJS(
+            args={
+                "candles": self.sources["candles"],
+                "obi": self.sources["obi"],
+                "cvd": self.sources["cvd"],
+                "readout": self.readout,
+            },
+            code=_READOUT_JS,
+        )
+        for p in self.linked:
+            p.js_on_event(events.MouseMove, readout)
+        self.set_units("")
+
+    @property
+    def linked(self) -> tuple[figure, ...]:
+        """The panels on the shared time axis."""
+        return (self.candles, self.volume, self.obi, self.equity, self.cvd)
 
     def _figure(self, name: str, title: str, height: int) -> figure:
         p = figure(
             name=name,
             title=title,
             height=height,
-            width=WIDTH,
+            sizing_mode="stretch_width",
             x_axis_type="datetime",
             x_range=self.x_range,
             tools=TOOLS,
             active_drag="xpan",
             active_scroll="xwheel_zoom",
+            min_border_left=BORDER_LEFT,
+            min_border_right=12,
+            min_border_bottom=4,
+            # one toolbar, above the price panel; the other panels' tools stay active
+            toolbar_location="above" if name == "panel_candles" else None,
         )
         p.toolbar.logo = None
+        p.yaxis.formatter = _NUMBER
+        p.xaxis.formatter = _TIME_AXIS
+        p.add_tools(
+            CrosshairTool(overlay=[self.crosshair, Span(dimension="width", line_dash="dotted")])
+        )
         return p
 
     def _candles(self) -> figure:
-        p = self._figure("panel_candles", "Price", 300)
+        p = self._figure("panel_candles", "Price", 380)
         src = self.sources["candles"]
-        p.segment("t", "high", "t", "low", color="color", source=src)
+        foot = self.sources["footprint"]
+        cells = p.rect(
+            "x", "y", "width", "height", source=foot, fill_color="color", fill_alpha="alpha",
+            line_color="line_color", line_width=2, name="footprint_cells",
+        )  # fmt: skip
+        p.text(
+            "x", "y", text="label", source=foot, text_color="text_color", text_font_size="9px",
+            text_align="center", text_baseline="middle", name="footprint_labels",
+        )  # fmt: skip
+        wicks = p.segment("x", "high", "x", "low", color="color", source=src)
         bars = p.vbar(
-            "t", "width", "open", "close", fill_color="color", line_color="color", source=src
+            "x", "body", "open", "close", fill_color="color", line_color="color", source=src
         )
+        bubbles = p.scatter(
+            "t", "price", size="px", source=self.sources["trades"], color="color",
+            fill_alpha=0.35, line_alpha=0.8, name="trade_bubbles",
+        )  # fmt: skip
+        fills = p.scatter(
+            "t", "price", marker="marker", size=9, source=self.sources["fills"],
+            line_color="color", fill_color="color", fill_alpha="fill_alpha", line_width=2,
+            name="backtest_fills",
+        )  # fmt: skip
+        p.y_range = DataRange1d(renderers=[wicks, bars], range_padding=0.08, name="price_range")
+        self.last_line = Span(
+            dimension="width", location=None, line_color="#455a64", line_dash="dashed",
+            name="last_price_line",
+        )  # fmt: skip
+        p.add_layout(self.last_line)
+        time_fmt = {"@t": "datetime"}
         p.add_tools(
             HoverTool(
                 renderers=[bars],
-                formatters={"@t": "datetime"},
+                formatters=time_fmt,
+                tooltips=[
+                    ("open time (UTC)", "@t{%F %T.%3N}"),
+                    ("window", "@window"),
+                    ("open", "@open{0,0.[000000]}"),
+                    ("high", "@high{0,0.[000000]}"),
+                    ("low", "@low{0,0.[000000]}"),
+                    ("close", "@close{0,0.[000000]}"),
+                    ("trades", "@trades"),
+                ],
+            ),
+            HoverTool(
+                renderers=[cells],
+                formatters=time_fmt,
+                tooltips=[
+                    ("candle open (UTC)", "@t{%F %T}"),
+                    ("bin from", "@price{0,0.[000000]}"),
+                    ("buy x sell", "@buy{0,0.[0000]} x @sell{0,0.[0000]}"),
+                    ("delta", "@delta{0,0.[0000]}"),
+                    ("POC", "@poc"),
+                    ("imbalance", "@imbalance"),
+                ],
+            ),
+            HoverTool(
+                renderers=[bubbles],
+                formatters=time_fmt,
                 tooltips=[
                     _TIME_TIP,
-                    ("open", "@open{0,0.00000}"),
-                    ("high", "@high{0,0.00000}"),
-                    ("low", "@low{0,0.00000}"),
-                    ("close", "@close{0,0.00000}"),
-                    ("trades", "@trades"),
+                    ("trade", "@side @size{0,0.[0000]} at @price{0,0.[000000]}"),
+                ],
+            ),
+            HoverTool(
+                renderers=[fills],
+                formatters=time_fmt,
+                tooltips=[
+                    _TIME_TIP,
+                    ("backtest", "@kind: @side @quantity{0,0.[0000]} at @price{0,0.[000000]}"),
+                ],
+            ),
+        )
+        return p
+
+    def _profile(self) -> figure:
+        p = figure(
+            name="panel_profile",
+            title="Profile",
+            width=PROFILE_WIDTH,
+            height=self.candles.height,
+            y_range=self.candles.y_range,
+            tools="",
+            toolbar_location="above",  # as the price panel's, so the two plot areas line up
+            min_border_left=4,
+        )
+        bars = p.hbar(
+            y="y", height="height", right="total", left=0, color="color",
+            source=self.sources["profile"], name="profile_bars",
+        )  # fmt: skip
+        p.yaxis.visible = False
+        p.xaxis.formatter = _NUMBER
+        p.xaxis.major_label_orientation = 0.8
+        # the last price, at the price panel's right edge (shared y range), whatever the pan
+        self.last_label = Label(
+            x=0, y=0, x_units="screen", text="", name="last_price", text_font_size="11px",
+            text_color="#ffffff", background_fill_color="#455a64", text_baseline="middle",
+            visible=False,
+        )  # fmt: skip
+        p.add_layout(self.last_label)
+        p.add_tools(
+            HoverTool(
+                renderers=[bars],
+                tooltips=[
+                    ("bin from", "@price{0,0.[000000]}"),
+                    ("volume", "@total{0,0.[0000]}"),
+                    ("buy / sell", "@buy{0,0.[0000]} / @sell{0,0.[0000]}"),
+                    ("POC", "@poc"),
+                    ("value area", "@value_area"),
                 ],
             )
         )
         return p
 
     def _volume(self) -> figure:
-        p = self._figure("panel_volume", "Volume (buy up, sell down)", 140)
+        p = self._figure("panel_volume", "Volume", 140)
         src = self.sources["candles"]
-        buy = p.vbar("t", "width", top="buy_volume", bottom=0, color="#26a69a", source=src)
-        sell = p.vbar("t", "width", top=0, bottom="sell_down", color="#ef5350", source=src)
+        buy = p.vbar("mid", "width", top="buy_volume", bottom=0, color="#26a69a", alpha=0.45,
+                     source=src)  # fmt: skip
+        sell = p.vbar("mid", "width", top=0, bottom="sell_down", color="#ef5350", alpha=0.45,
+                      source=src)  # fmt: skip
+        delta = p.vbar("mid", 0, top="delta", bottom=0, color="delta_color", source=src,
+                       line_width=3, name="delta_bars")  # fmt: skip
         p.add_tools(
             HoverTool(
-                renderers=[buy, sell],
+                renderers=[buy, sell, delta],
                 formatters={"@t": "datetime"},
                 tooltips=[
-                    _TIME_TIP,
-                    ("buy", "@buy_volume{0,0.000000}"),
-                    ("sell", "@sell_volume{0,0.000000}"),
+                    ("open time (UTC)", "@t{%F %T.%3N}"),
+                    ("buy", "@buy_volume{0,0.[000000]}"),
+                    ("sell", "@sell_volume{0,0.[000000]}"),
+                    ("delta", "@delta{0,0.[000000]}"),
                 ],
             )
         )
         return p
 
     def _obi(self, threshold: float) -> figure:
-        p = self._line("panel_obi", "Order book imbalance", "obi", "#ff9800", "{0.000000}")
+        p = self._figure("panel_obi", "Order book imbalance", 150)
+        src = self.sources["obi"]
+        p.varea("t", "lo", "hi", source=src, fill_color="#ff9800", fill_alpha=0.3)
+        mean = p.line("t", "mean", source=src, color="#e65100", line_width=1.2)
         p.y_range = Range1d(-1.05, 1.05)
         for level in (threshold, -threshold):
             p.add_layout(
-                Span(
-                    location=level,
-                    dimension="width",
-                    line_dash="dashed",
-                    line_color="#b71c1c",
-                    line_width=1,
-                )
-            )
+                Span(location=level, dimension="width", line_dash="dashed",
+                     line_color="#b71c1c", line_width=1)
+            )  # fmt: skip
         markers = p.scatter(
-            "t",
-            "value",
-            source=self.sources["alerts"],
-            size=9,
-            marker="triangle",
-            color="#b71c1c",
-            name="alert_markers",
-        )
+            "t", "y", source=self.sources["alerts"], size=10, marker="marker", color="color",
+            line_color="#212121", name="alert_markers",
+        )  # fmt: skip
         p.add_tools(
+            HoverTool(
+                renderers=[mean],
+                mode="vline",
+                formatters={"@t": "datetime"},
+                tooltips=[
+                    ("bucket from (UTC)", "@t{%F %T.%3N}"),
+                    ("mean", "@mean{0.0000}"),
+                    ("min / max", "@lo{0.0000} / @hi{0.0000}"),
+                    ("snapshots", "@samples"),
+                ],
+            ),
             HoverTool(
                 renderers=[markers],
                 formatters={"@t": "datetime"},
-                tooltips=[
-                    _TIME_TIP,
-                    ("alert", "@kind: @message"),
-                    ("value", "@value{0.0000}"),
-                ],
-            )
+                tooltips=[_TIME_TIP, ("alert", "@kind: @message"), ("value", "@value{0.0000}")],
+            ),
         )
         return p
 
-    def _line(self, name: str, title: str, source: str, color: str, fmt: str) -> figure:
-        p = self._figure(name, title, 170)
+    def _line(self, name: str, title: str, source: str, color: str) -> figure:
+        p = self._figure(name, title, 150)
         line = p.line("t", "value", source=self.sources[source], color=color, line_width=1.5)
         p.add_tools(
             HoverTool(
                 renderers=[line],
                 mode="vline",
                 formatters={"@t": "datetime"},
-                tooltips=[_TIME_TIP, (title, "@value" + fmt)],
+                tooltips=[_TIME_TIP, (title, "@value{0,0.[0000]}")],
             )
         )
         return p
+
+    def _cvd_alerts(self) -> None:
+        markers = self.cvd.scatter(
+            "t", "y", source=self.sources["cvd_alerts"], size=10, marker="marker",
+            color="color", line_color="#212121", name="cvd_alert_markers",
+        )  # fmt: skip
+        self.cvd.add_tools(
+            HoverTool(
+                renderers=[markers],
+                formatters={"@t": "datetime"},
+                tooltips=[_TIME_TIP, ("alert", "@kind: @message"), ("change", "@value{0.0000}")],
+            )
+        )
 
     def _overview(self) -> figure:
         p = figure(
             name="panel_overview",
             title="Whole recording (drag the box to navigate)",
-            height=110,
-            width=WIDTH,
+            height=90,
+            sizing_mode="stretch_width",
             x_axis_type="datetime",
             tools="",
             toolbar_location=None,
+            min_border_left=BORDER_LEFT,
         )
         p.line("t", "value", source=self.sources["overview"], color="#607d8b")
         p.yaxis.visible = False
+        p.xaxis.formatter = _TIME_AXIS
         selector = RangeTool(x_range=self.x_range)
         selector.overlay.fill_alpha = 0.2
         p.add_tools(selector)
         return p
 
+    def set_units(self, instrument: str) -> None:
+        """Titles with the instrument's units (base for sizes, quote for prices)."""
+        base, quote = instrument_units(instrument)
+        self.candles.title.text = f"Price ({quote}){f': {instrument}' if instrument else ''}"
+        self.profile.title.text = f"Profile ({base})"
+        self.volume.title.text = f"Volume ({base}): buy up, sell down, delta bar"
+        self.obi.title.text = "Order book imbalance (-1..1): min/max band and mean"
+        self.cvd.title.text = f"Cumulative volume delta ({base})"
+        self.equity.title.text = f"Equity ({quote})"
+
     def layout(self, *above: object) -> column:
+        """Every panel stretches; those below the price panel are padded on the right by
+        the profile's width, so all plot areas share one time-to-pixel mapping."""
+
+        def padded(p: figure) -> row:
+            return row(p, Spacer(width=PROFILE_WIDTH), sizing_mode="stretch_width")
+
         return column(
             *above,
-            self.candles,
-            self.volume,
-            self.obi,
-            self.cvd,
-            self.equity,
-            self.overview,
+            self.readout,
+            row(self.candles, self.profile, sizing_mode="stretch_width"),
+            padded(self.volume),
+            padded(self.obi),
+            padded(self.equity),
+            padded(self.cvd),
+            padded(self.overview),
             name="dashboard",
+            sizing_mode="stretch_width",
         )
 
     def show(self, data: dict[str, dict[str, list]]) -> None:
-        """Replace every panel's data (one message per source)."""
+        """Replace every panel's data (one message per source) and the last price."""
         for name, columns in data.items():
             self.sources[name].data = columns
         self.equity.visible = bool(data.get("equity", {}).get("t"))
+        candles = data.get("candles", {})
+        if candles.get("t"):
+            close = candles["close"][-1]
+            self.last_line.location = close
+            self.last_label.update(y=close, text=f"{close:,.8g}", visible=True)
+        elif "candles" in data:
+            self.last_line.location = None
+            self.last_label.visible = False
 
 
 def build_panels(obi_threshold: float) -> Panels:

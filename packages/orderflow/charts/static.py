@@ -8,7 +8,13 @@ the overview strip over the whole recording, and the shared axis on the range.
 
 from __future__ import annotations
 
-from orderflow.charts.panel_data import NS_PER_MS, PanelData, overview_data, panel_data
+from orderflow.charts.panel_data import (
+    NS_PER_MS,
+    PanelData,
+    ViewSettings,
+    overview_data,
+    panel_data,
+)
 from orderflow.charts.panels import Panels, build_panels
 from orderflow.query.dataset import Dataset
 
@@ -33,7 +39,9 @@ def static_panels(
     stored in the recording.
     """
     panels = build_panels(obi_threshold)
-    data, _ = panel_data(dataset, instrument, start_ns, end_ns, window_ns, max_bars)
+    panels.set_units(instrument)
+    settings = ViewSettings(max_bars=max_bars)
+    data, _ = panel_data(dataset, instrument, start_ns, end_ns, window_ns, settings)
     panels.show({**data, **(replace or {})})
     panels.sources["overview"].data = overview_data(dataset, instrument, max_bars)
     panels.x_range.update(start=start_ns / NS_PER_MS, end=end_ns / NS_PER_MS)

@@ -1,4 +1,5 @@
-"""The metric formulas of ``shared/spec/metrics.md``: OBI, best bid/ask and CVD.
+"""The metric formulas of ``shared/spec/metrics.md``: OBI, best bid/ask, CVD and the
+per-snapshot values of the order-flow family (``order_flow.py`` defines those).
 
 This is the one place the numbers are defined. The in-process pipeline, the
 workers and the strategies' live fallback all call it, so the code paths can only
@@ -13,29 +14,53 @@ per level. Anything else (other field counts, fractional counts, a zero,
 negative or non-finite size or price, a depth cut) takes the general path
 through ``OrderbookLevel`` structs, which gives the same numbers and decides the
 reject reasons.
+
+The order-flow values ride on the same pass: recorded sides are almost always
+strictly best first (bids descending, asks ascending, no repeated price), which
+one C-level comparison pass confirms; then the top-k sums and the ``BookTop`` are
+slices of the columns already built. Any other order goes through
+``order_flow.aggregate_side``, the reference definition.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from operator import gt, lt
 
 import msgspec
 
 from orderflow.core.models import BookSnapshot, OrderbookLevel, Trade
+from orderflow.core.order_flow import BookTop, aggregate_side, book_top, flow_values
 
 __all__ = [
     "InvalidSnapshot",
     "MetricCalculator",
     "SideSummary",
+    "SnapshotValues",
     "decode_side",
     "obi_from_totals",
     "snapshot_metrics",
+    "snapshot_values",
     "summarize_side",
     "trade_sign",
 ]
 
 SideSummary = tuple[float | None, float]  # (best price or None, counted size total)
+SnapshotValues = tuple[
+    float | None,  # best_bid
+    float | None,  # best_ask
+    float | None,  # obi
+    float | None,  # spread
+    float | None,  # mid
+    float | None,  # weighted_mid
+    float | None,  # bid_size_1
+    float | None,  # ask_size_1
+    float | None,  # obi_l1
+    float | None,  # obi_l5
+    float | None,  # obi_l10
+    BookTop,  # the best ``top_levels`` aggregated levels, for OFI
+]
 
 # strict=False accepts numeric strings ("43250.1") as floats; anything else that is
 # not a number (text, null, a nested object) fails the decode and so the snapshot.
@@ -112,10 +137,13 @@ def obi_from_totals(bid_total: float, ask_total: float) -> float | None:
     return (bid_total - ask_total) / denominator
 
 
-def _four_field_metrics(
-    bids_json: str | bytes | None, asks_json: str | bytes | None, depth: int | None
-) -> tuple[float, float, float] | None:
-    """The common case of ``snapshot_metrics`` (see the module docstring), or None
+def _four_field_values(
+    bids_json: str | bytes | None,
+    asks_json: str | bytes | None,
+    depth: int | None,
+    top_levels: int,
+) -> SnapshotValues | None:
+    """The common case of ``snapshot_values`` (see the module docstring), or None
     when the general path must decide."""
     try:
         bid_prices, bid_sizes, _, _ = zip(*_FOUR_FIELD_SIDE.decode(bids_json), strict=True)  # type: ignore[arg-type]
@@ -136,7 +164,45 @@ def _four_field_metrics(
         return None
     if depth is not None and max(len(bid_sizes), len(ask_sizes)) > depth:
         return None
-    return max(bid_prices), min(ask_prices), (bid_total - ask_total) / (bid_total + ask_total)
+    obi = (bid_total - ask_total) / (bid_total + ask_total)
+    if not (all(map(gt, bid_prices, bid_prices[1:])) and all(map(lt, ask_prices, ask_prices[1:]))):
+        bids = aggregate_side(bid_prices, bid_sizes, bids=True)
+        asks = aggregate_side(ask_prices, ask_sizes, bids=False)
+        return (
+            bids[0][0],
+            asks[0][0],
+            obi,
+            *flow_values(*bids, *asks),
+            book_top(*bids, *asks, top_levels),
+        )
+    # Strictly best first: every level is its own aggregated level, in rank order.
+    p_b = bid_prices[0]
+    p_a = ask_prices[0]
+    q_b = bid_sizes[0]
+    q_a = ask_sizes[0]
+    b5 = sum(bid_sizes[:5])
+    a5 = sum(ask_sizes[:5])
+    b10 = sum(bid_sizes[:10])
+    a10 = sum(ask_sizes[:10])
+    return (
+        p_b,
+        p_a,
+        obi,
+        p_a - p_b,
+        (p_b + p_a) / 2,
+        (p_b * q_a + p_a * q_b) / (q_b + q_a),
+        q_b,
+        q_a,
+        (q_b - q_a) / (q_b + q_a),
+        (b5 - a5) / (b5 + a5),
+        (b10 - a10) / (b10 + a10),
+        (
+            bid_prices[:top_levels],
+            bid_sizes[:top_levels],
+            ask_prices[:top_levels],
+            ask_sizes[:top_levels],
+        ),
+    )
 
 
 def _may_be_negative(raw: str | bytes) -> bool:
@@ -144,15 +210,19 @@ def _may_be_negative(raw: str | bytes) -> bool:
     return ("-" if isinstance(raw, str) else b"-") in raw  # type: ignore[operator]
 
 
-def snapshot_metrics(
-    bids_json: str | bytes | None, asks_json: str | bytes | None, depth: int | None = None
-) -> tuple[float | None, float | None, float | None]:
-    """(best_bid, best_ask, obi) of a stored snapshot; raises InvalidSnapshot.
+def snapshot_values(
+    bids_json: str | bytes | None,
+    asks_json: str | bytes | None,
+    depth: int | None = None,
+    top_levels: int = 5,
+) -> SnapshotValues:
+    """Every per-snapshot value of a stored snapshot (``SnapshotValues``) and its
+    ``BookTop`` of ``top_levels`` levels a side; raises InvalidSnapshot.
 
     Decodes both sides inline rather than through ``decode_side``: this runs
     once per snapshot and the saved calls are measurable.
     """
-    common = _four_field_metrics(bids_json, asks_json, depth)
+    common = _four_field_values(bids_json, asks_json, depth, top_levels)
     if common is not None:
         return common
     decode = _SIDE_DECODER.decode
@@ -167,7 +237,22 @@ def snapshot_metrics(
     best_ask, ask_total = summarize_side(asks, "asks", depth)
     denominator = bid_total + ask_total
     obi = (bid_total - ask_total) / denominator if denominator != 0 else None
-    return best_bid, best_ask, obi
+    bid_levels = aggregate_side([lv.price for lv in bids], [lv.size for lv in bids], bids=True)
+    ask_levels = aggregate_side([lv.price for lv in asks], [lv.size for lv in asks], bids=False)
+    return (
+        best_bid,
+        best_ask,
+        obi,
+        *flow_values(*bid_levels, *ask_levels),
+        book_top(*bid_levels, *ask_levels, top_levels),
+    )
+
+
+def snapshot_metrics(
+    bids_json: str | bytes | None, asks_json: str | bytes | None, depth: int | None = None
+) -> tuple[float | None, float | None, float | None]:
+    """(best_bid, best_ask, obi) of a stored snapshot; raises InvalidSnapshot."""
+    return snapshot_values(bids_json, asks_json, depth)[:3]  # type: ignore[return-value]
 
 
 def trade_sign(side: object) -> int:

@@ -999,77 +999,6 @@ kernel_reduce_sides(PyObject *self, PyObject *args, PyObject *kwds)
     return d;
 }
 
-static int
-levels_from_sequence(PyObject *prices, PyObject *sizes, Levels *lv)
-{
-    PyObject *pf = PySequence_Fast(prices, "prices must be a sequence");
-    PyObject *sf = pf ? PySequence_Fast(sizes, "sizes must be a sequence") : NULL;
-    int ok = pf != NULL && sf != NULL;
-    if (ok && PySequence_Fast_GET_SIZE(pf) != PySequence_Fast_GET_SIZE(sf)) {
-        PyErr_SetString(PyExc_ValueError, "prices and sizes differ in length");
-        ok = 0;
-    }
-    lv->n = 0;
-    for (Py_ssize_t i = 0; ok && i < PySequence_Fast_GET_SIZE(pf); i++) {
-        double p = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(pf, i));
-        double s = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(sf, i));
-        if (PyErr_Occurred())
-            ok = 0;
-        else if (!(p >= 0 && s >= 0 && p < INFINITY && s < INFINITY)) {
-            PyErr_SetString(PyExc_ValueError, "levels must be finite and >= 0");
-            ok = 0;
-        } else if (!levels_push(lv, p, s)) {
-            PyErr_NoMemory();
-            ok = 0;
-        }
-    }
-    Py_XDECREF(pf);
-    Py_XDECREF(sf);
-    return ok;
-}
-
-static PyObject *
-kernel_reduce_levels(PyObject *self, PyObject *args)
-{
-    PyObject *bp, *bs, *ap, *as, *depth_obj;
-    int m;
-    long depth = -1;
-    if (!PyArg_ParseTuple(args, "OOOOOi", &bp, &bs, &ap, &as, &depth_obj, &m))
-        return NULL;
-    if (depth_obj != Py_None) {
-        depth = PyLong_AsLong(depth_obj);
-        if (depth == -1 && PyErr_Occurred())
-            return NULL;
-        if (depth < 1) {
-            PyErr_SetString(PyExc_ValueError, "depth must be None or at least 1");
-            return NULL;
-        }
-    }
-    if (m < 1 || m > MAX_OFI_LEVELS) {
-        PyErr_Format(PyExc_ValueError, "ofi_levels must be within 1..%d", MAX_OFI_LEVELS);
-        return NULL;
-    }
-    Work w;
-    memset(&w, 0, sizeof(w));
-    SideTop bid, ask;
-    double v[N_VALUES];
-    double row[4 * MAX_OFI_LEVELS];
-    unsigned char counts[2];
-    if (!levels_from_sequence(bp, bs, &w.bids) || !levels_from_sequence(ap, as, &w.asks)) {
-        work_free(&w);
-        return NULL;
-    }
-    int ok = reduce_side(&w, &w.bids, 1, depth, &bid) && reduce_side(&w, &w.asks, 0, depth, &ask);
-    work_free(&w);
-    if (!ok)
-        return PyErr_NoMemory();
-    snapshot_values(&bid, &ask, v);
-    top_levels(&bid, &ask, m, row, counts);
-    return Py_BuildValue("(y#y#y#)", (const char *)v, (Py_ssize_t)sizeof(v), (const char *)row,
-                         (Py_ssize_t)(4 * (size_t)m * sizeof(double)), (const char *)counts,
-                         (Py_ssize_t)2);
-}
-
 static PyObject *
 sqlite_version(PyObject *self, PyObject *unused)
 {
@@ -1087,10 +1016,6 @@ static PyMethodDef kernel_methods[] = {
      METH_VARARGS | METH_KEYWORDS,
      "reduce_sides(bids, asks, depth=None, ofi_levels=5) -> dict of the snapshot's values "
      "(None = SQL NULL) and top levels, or None when declined."},
-    {"reduce_levels", kernel_reduce_levels, METH_VARARGS,
-     "reduce_levels(bid_prices, bid_sizes, ask_prices, ask_sizes, depth, ofi_levels) -> "
-     "(values, levels, counts) bytes: the kernel's reduction of levels the reference "
-     "decoded (a snapshot the parser declined but msgspec accepted)."},
     {"order_flow", kernel_order_flow, METH_VARARGS,
      "order_flow(instrument_i32, levels_f64, counts_u8, ofi_levels) -> (ofi, mlofi) bytes; "
      "rows in (instant, id) order, NaN at each instrument's first row."},

@@ -8,6 +8,12 @@ same float sum the in-process path forms.
 
 Trades and snapshots are merged as two (instant, id)-ordered streams; a trade
 at the same instant as a snapshot belongs to that snapshot (``<=``).
+
+OFI and multi-level OFI compare a snapshot with the previous valid snapshot of
+its instrument. Within the range that is the previous row; the first row of each
+instrument has none here, so it is left NULL and the instrument's first and last
+``BookTop`` are kept (``heads``, ``tails``): the coordinator fills that row from
+the previous range's tail, which is how shard edges change nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from itertools import chain
 
-from orderflow.core.calculator import InvalidSnapshot, snapshot_metrics, trade_sign
+from orderflow.core.calculator import InvalidSnapshot, snapshot_values, trade_sign
+from orderflow.core.order_flow import BookTop, ofi_pair
 from orderflow.store.input_repository import (
     UNPARSEABLE_REASON,
     OrderScan,
@@ -25,7 +32,10 @@ from orderflow.store.input_repository import (
 )
 from orderflow.store.metrics_repository import MetricRow, RejectRow
 
-__all__ = ["RangeMetrics", "trade_reject_reason"]
+__all__ = ["DEFAULT_OFI_LEVELS", "RangeMetrics", "trade_reject_reason"]
+
+DEFAULT_OFI_LEVELS = 5
+"""Levels of multi-level OFI (profile ``ofi_levels``)."""
 
 _isfinite = math.isfinite
 _INF = math.inf
@@ -63,7 +73,8 @@ class RangeMetrics:
 
     After ``rows()`` is exhausted, ``signed_volume`` holds each instrument's net
     traded size over the whole range (trades after the last snapshot included),
-    which is the CVD offset the next range of that instrument starts from.
+    which is the CVD offset the next range of that instrument starts from, and
+    ``heads``/``tails`` the ``BookTop`` of each instrument's first and last row.
     """
 
     def __init__(
@@ -77,6 +88,7 @@ class RangeMetrics:
         *,
         depth: int | None = None,
         instruments: Sequence[str] | None = None,
+        ofi_levels: int = DEFAULT_OFI_LEVELS,
         spill_rejects: Callable[[list[RejectRow]], None] | None = None,
         spill_every: int = 1000,
     ) -> None:
@@ -92,8 +104,11 @@ class RangeMetrics:
         self.start_ns = start_ns
         self.end_ns = end_ns
         self.depth = depth
+        self.ofi_levels = ofi_levels
         self.instruments = list(instruments) if instruments else None
         self.signed_volume: dict[str, float] = {}
+        self.heads: dict[str, BookTop] = {}
+        self.tails: dict[str, BookTop] = {}
         self.rejects: list[RejectRow] = []
         self.snapshots = 0
         self.trades = 0
@@ -107,6 +122,8 @@ class RangeMetrics:
         book_batches = repo.book_batches(conn, self._book_scan, *span, self._unparseable_book)
         cvd = self.signed_volume
         depth = self.depth
+        levels = self.ofi_levels
+        tails = self.tails
         add_trade = self._add_trade
         trade = next(trades, None)
         trade_ns = trade[-1] if trade is not None else _INF
@@ -120,20 +137,31 @@ class RangeMetrics:
                     self._reject("book", sid, "instrument is NULL")
                     continue
                 try:
-                    best_bid, best_ask, obi = snapshot_metrics(bids, asks, depth)
+                    values = snapshot_values(bids, asks, depth, levels)
                 except InvalidSnapshot as exc:
                     self._reject("book", sid, str(exc))
                     continue
                 self.snapshots += 1
+                top = values[11]
+                prev = tails.get(instrument)
+                tails[instrument] = top
+                if prev is None:
+                    self.heads[instrument] = top
+                    ofi = mlofi = None
+                else:
+                    ofi, mlofi = ofi_pair(prev, top, levels)
                 yield (
                     sid,
                     timestamp,
-                    obi,
+                    values[2],
                     cvd.get(instrument, 0.0),
-                    best_bid,
-                    best_ask,
+                    values[0],
+                    values[1],
                     instrument,
                     ns,
+                    *values[3:11],
+                    ofi,
+                    mlofi,
                 )
         while trade is not None:
             add_trade(trade, cvd)

@@ -10,6 +10,7 @@ own transaction.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import msgspec
 
 from orderflow.pipeline.progress import ProgressReporter
-from orderflow.pipeline.range_metrics import RangeMetrics
+from orderflow.pipeline.range_metrics import DEFAULT_OFI_LEVELS, RangeMetrics
 from orderflow.store.input_repository import (
     UNPARSEABLE_REASON,
     OrderScan,
@@ -25,7 +26,14 @@ from orderflow.store.input_repository import (
 )
 from orderflow.store.metrics_repository import MetricRow, SQLiteMetricsRepository
 
-__all__ = ["RunSummary", "Storage", "config_key"]
+__all__ = ["SCHEMA_VERSION", "RunSummary", "Storage", "config_key", "report_upgrade"]
+
+log = logging.getLogger("orderflow.store")
+
+SCHEMA_VERSION = 2
+"""Version of the ``metrics`` columns, part of the config key: a run finished by an
+earlier version (1: without the order-flow columns) has another key, so it is
+recomputed rather than skipped, and never mixed with new rows."""
 
 
 class RunSummary(msgspec.Struct, frozen=True):
@@ -45,15 +53,32 @@ class RunSummary(msgspec.Struct, frozen=True):
         return self.snapshots / self.seconds if self.seconds > 0 else 0.0
 
 
-def config_key(depth: int | None, instruments: Sequence[str] | None, input_fingerprint: str) -> str:
-    """Identifies what the metric values depend on: the settings and the input rows
-    (``SQLiteOrderflowRepository.input_fingerprint``). A finished run with the same
-    key is skipped; a different key (other settings, or a recording that grew)
-    recomputes the table."""
+def config_key(
+    depth: int | None,
+    instruments: Sequence[str] | None,
+    input_fingerprint: str,
+    ofi_levels: int = DEFAULT_OFI_LEVELS,
+) -> str:
+    """Identifies what the metric values depend on: the schema version, the settings
+    and the input rows (``SQLiteOrderflowRepository.input_fingerprint``). A finished
+    run with the same key is skipped; a different key (other settings, a recording
+    that grew, or output of an earlier version) recomputes the table."""
     text = (
-        f"depth={depth};instruments={','.join(sorted(instruments or []))};input={input_fingerprint}"
+        f"depth={depth};instruments={','.join(sorted(instruments or []))};"
+        f"ofi_levels={ofi_levels};input={input_fingerprint}"
     )
-    return "v1:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    return f"v{SCHEMA_VERSION}:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def report_upgrade(path: Path, added: Sequence[str]) -> None:
+    """Tell the user, in one line, that an earlier version's table was upgraded."""
+    if added:
+        log.warning(
+            "%s: metrics table from an earlier version upgraded in place (added %s);"
+            " its rows are recomputed",
+            path,
+            ", ".join(added),
+        )
 
 
 class Storage:
@@ -65,6 +90,7 @@ class Storage:
         *,
         depth: int | None = None,
         instruments: Sequence[str] | None = None,
+        ofi_levels: int = DEFAULT_OFI_LEVELS,
         batch_size: int = 1000,
         log_frequency: int = 20,
         quiet: bool = False,
@@ -72,6 +98,7 @@ class Storage:
         self.path = Path(path)
         self.depth = depth
         self.instruments = list(instruments) if instruments else None
+        self.ofi_levels = ofi_levels
         self.batch_size = batch_size
         self.log_frequency = log_frequency
         self.quiet = quiet
@@ -86,8 +113,13 @@ class Storage:
             trade_scan = self.repo.scan_order(conn, "trades")
             metrics = SQLiteMetricsRepository(self.path)
             try:
-                metrics.create_metrics_table()
-                key = config_key(self.depth, self.instruments, self.repo.input_fingerprint(conn))
+                report_upgrade(self.path, metrics.create_metrics_table())
+                key = config_key(
+                    self.depth,
+                    self.instruments,
+                    self.repo.input_fingerprint(conn),
+                    self.ofi_levels,
+                )
                 if not force and metrics.run_status(key) == "finished":
                     return RunSummary(str(self.path), 0, 0, 0, 0.0, skipped=True)
                 metrics.start_run(key, reset=True)
@@ -121,6 +153,7 @@ class Storage:
             trade_scan,
             depth=self.depth,
             instruments=self.instruments,
+            ofi_levels=self.ofi_levels,
             spill_rejects=spill,
             spill_every=self.batch_size,
         )

@@ -71,6 +71,8 @@ class Profile(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=T
     """Instruments to process; empty means every instrument in the files."""
     obi_depth: Positive | None = None
     """Top-N levels by price per side for OBI; null (default) means all levels."""
+    ofi_levels: Positive = 5
+    """Levels M of multi-level OFI (``mlofi``, metrics.md). Default 5."""
     batch_size: Positive = 1000
     """Metrics rows per write transaction. Default 1000 (the seed's)."""
     log_frequency: Positive = 20

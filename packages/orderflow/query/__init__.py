@@ -1,6 +1,6 @@
 """DuckDB queries over Orderflow recordings: candles, reduced metric series, notebook API."""
 
-from orderflow.query.api import candles, metrics, to_instant_ns
+from orderflow.query.api import candles, metrics, series, to_instant_ns
 from orderflow.query.candles import WINDOW_CHOICES_S, parse_window
 from orderflow.query.dataset import ALERT_COLUMNS, EQUITY_COLUMNS, Dataset
 from orderflow.query.duckdb_connection import QueryLayerError, connect_duckdb
@@ -15,5 +15,6 @@ __all__ = [
     "connect_duckdb",
     "metrics",
     "parse_window",
+    "series",
     "to_instant_ns",
 ]

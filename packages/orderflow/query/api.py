@@ -22,8 +22,9 @@ import pyarrow.compute as pc
 from orderflow.core.timestamps import parse_instant_ns
 from orderflow.query.candles import parse_window
 from orderflow.query.dataset import Dataset
+from orderflow.query.series import SERIES_EXPRESSIONS, WINDOW_SUM_COLUMNS
 
-__all__ = ["Instant", "candles", "metrics", "to_instant_ns"]
+__all__ = ["Instant", "candles", "metrics", "series", "to_instant_ns"]
 
 Instant = str | int | datetime | pd.Timestamp | None
 
@@ -93,10 +94,13 @@ def metrics(
     *,
     as_arrow: bool = False,
 ) -> pd.DataFrame | pa.Table:
-    """Metric rows (snapshot_id, ts_ns, obi, cvd, best_bid, best_ask) in time order.
+    """Metric rows (snapshot_id, ts_ns, obi, cvd, best_bid, best_ask and the
+    order-flow columns spread .. mlofi) in time order.
 
     With ``max_points`` the rows are the M4 picks of OBI and of CVD over
     ``max_points // 8`` buckets (so at most ``max_points`` rows, spikes kept).
+    For OFI over a long range use ``series(..., "ofi", max_points=...)``: its
+    window sums, not a sample of single steps.
     """
     with _opened(db) as dataset:
         lo, hi = _range(dataset, instrument, start, end)
@@ -108,4 +112,36 @@ def metrics(
                 picks = dataset.series(instrument, column, lo, hi, buckets)
                 keep.update(picks["snapshot_id"].to_pylist())
             table = table.filter(pc.is_in(table["snapshot_id"], pa.array(sorted(keep), pa.int64())))
+    return _finish(table, as_arrow)
+
+
+def series(
+    db: str | Path | Dataset,
+    instrument: str,
+    column: str,
+    start: Instant = None,
+    end: Instant = None,
+    max_points: int | None = None,
+    *,
+    as_arrow: bool = False,
+) -> pd.DataFrame | pa.Table:
+    """One metric column over time: ``time``, ``ts_ns`` and ``value``.
+
+    Without ``max_points`` every non-NULL sample comes back with its
+    ``snapshot_id``. With it, sampled columns (OBI, CVD, prices, spread, sizes,
+    ``obi_l*``) are M4-reduced to ``max_points // 4`` buckets (first, last, min and
+    max sample of each, so spikes stay); ``ofi`` and ``mlofi`` are flows, so they
+    come back as one sum per bucket of ``max_points`` equal buckets, stamped with
+    the bucket's start, with the number of ``snapshots`` summed.
+    """
+    if column not in SERIES_EXPRESSIONS:
+        known = ", ".join(sorted(SERIES_EXPRESSIONS))
+        raise ValueError(f"unknown metric column {column!r}; one of {known}")
+    with _opened(db) as dataset:
+        lo, hi = _range(dataset, instrument, start, end)
+        if max_points is not None and column in WINDOW_SUM_COLUMNS:
+            table = dataset.window_sums(instrument, column, lo, hi, max(1, max_points))
+        else:
+            buckets = None if max_points is None else max(1, max_points // 4)
+            table = dataset.series(instrument, column, lo, hi, buckets)
     return _finish(table, as_arrow)

@@ -20,20 +20,24 @@ import duckdb
 import pyarrow as pa
 
 from orderflow.core.errors import InputFileError
+from orderflow.query.bands import BAND_EXPRESSIONS, query_band
 from orderflow.query.candles import query_candles
 from orderflow.query.duckdb_connection import attach_sqlite, connect_duckdb
 from orderflow.query.footprint import DEFAULT_IMBALANCE_RATIO, infer_tick, query_footprint
 from orderflow.query.instants import install_macros
-from orderflow.query.series import query_series
+from orderflow.query.series import query_series, query_window_sums
 from orderflow.query.volume_profile import VolumeProfile, query_volume_profile
 from orderflow.store.connections import open_readonly
+from orderflow.store.schema import FLOW_COLUMNS
 
-__all__ = ["ALERT_COLUMNS", "EQUITY_COLUMNS", "Dataset"]
+__all__ = ["ALERT_COLUMNS", "EQUITY_COLUMNS", "FILL_COLUMNS", "Dataset"]
 
 ALERT_COLUMNS = ("instrument", "ts_ns", "kind", "value", "message")
 """The columns an ``alerts`` table must have for markers on the OBI panel."""
 EQUITY_COLUMNS = ("run_id", "instrument", "ts_ns", "equity")
 """The columns a ``backtest_equity`` table must have for the equity panel."""
+FILL_COLUMNS = ("run_id", "instrument", "ts_ns", "side", "quantity", "price")
+"""The columns a ``backtest_trades`` table must have for entries and exits on the price panel."""
 
 _TRADES_SELECT = """
 SELECT * FROM (
@@ -43,19 +47,15 @@ SELECT * FROM (
 ) WHERE instrument IS NOT NULL AND ts_ns IS NOT NULL AND price IS NOT NULL
     AND size IS NOT NULL AND sign IS NOT NULL
 """
-_METRICS_SELECT = """
-SELECT id, snapshot_id, instrument, ts_ns, obi, cvd, best_bid, best_ask FROM {source}
-"""
+_METRIC_VALUES = ("obi", "cvd", "best_bid", "best_ask", *FLOW_COLUMNS)
+_METRICS_SELECT = "SELECT id, snapshot_id, instrument, ts_ns, {values} FROM {source}"
 _METRICS_SCHEMA = pa.schema(
     [
         ("id", pa.int64()),
         ("snapshot_id", pa.int64()),
         ("instrument", pa.string()),
         ("ts_ns", pa.int64()),
-        ("obi", pa.float64()),
-        ("cvd", pa.float64()),
-        ("best_bid", pa.float64()),
-        ("best_ask", pa.float64()),
+        *((name, pa.float64()) for name in _METRIC_VALUES),
     ]
 )
 # Raw trade cells go to DuckDB as text (repr of a float round-trips exactly) so the same
@@ -133,9 +133,16 @@ class Dataset:
         finally:
             self.con.execute("SET sqlite_all_varchar = false")
 
+    def _metric_values(self) -> str:
+        """The value columns to read; NULL for order-flow columns a table written by
+        an earlier version lacks (until orderflow-coord upgrades and recomputes it)."""
+        have = {r[1] for r in self._sqlite.execute("PRAGMA table_info(metrics)")}
+        return ", ".join(c if c in have else f"CAST(NULL AS DOUBLE) AS {c}" for c in _METRIC_VALUES)
+
     def _load_metrics(self) -> None:
         if "metrics" in self._tables:
-            self._create("metrics", _METRICS_SELECT.format(source="src.metrics"))
+            select = _METRICS_SELECT.format(values=self._metric_values(), source="src.metrics")
+            self._create("metrics", select)
         else:
             # No metrics yet (the coordinator has not started): an empty table to append to.
             self.con.register("no_rows", _METRICS_SCHEMA.empty_table())
@@ -185,10 +192,9 @@ class Dataset:
 
     def _append(self, table: str, after_id: int) -> None:
         if table == "metrics":
+            select = _METRICS_SELECT.format(values=self._metric_values(), source="metrics")
             rows = self._sqlite.execute(
-                "SELECT id, snapshot_id, instrument, ts_ns, obi, cvd, best_bid, best_ask "
-                "FROM metrics WHERE id > ? ORDER BY id",
-                (after_id,),
+                f"{select} WHERE id > ? ORDER BY id", (after_id,)
             ).fetchall()
             new = pa.Table.from_pylist(
                 [dict(zip(_METRICS_SCHEMA.names, r, strict=True)) for r in rows], _METRICS_SCHEMA
@@ -278,10 +284,88 @@ class Dataset:
         with self._lock:
             return query_series(self.con, "metrics", instrument, column, start_ns, end_ns, buckets)
 
+    def window_sums(
+        self, instrument: str, column: str, start_ns: int, end_ns: int, buckets: int
+    ) -> pa.Table:
+        """Per-bucket sums of a flow column (``ofi``, ``mlofi``); see query_window_sums."""
+        with self._lock:
+            return query_window_sums(
+                self.con, "metrics", instrument, column, start_ns, end_ns, buckets
+            )
+
+    def band(
+        self, instrument: str, column: str, start_ns: int, end_ns: int, width_ns: int
+    ) -> pa.Table:
+        """Min, max and mean of ``column`` per epoch-aligned bucket (orderflow.query.bands)."""
+        with self._lock:
+            return query_band(self.con, "metrics", instrument, column, start_ns, end_ns, width_ns)
+
+    def large_trades(
+        self, instrument: str, start_ns: int, end_ns: int, min_size: float, limit: int
+    ) -> pa.Table:
+        """(ts_ns, price, size, sign) of the ``limit`` largest trades of at least
+        ``min_size`` in range, in time order: the price panel's bubbles."""
+        with self._lock:
+            return self.con.execute(
+                "SELECT ts_ns, price, size, sign FROM (SELECT ts_ns, id, price, size, sign "
+                "FROM trades WHERE instrument = $i AND ts_ns >= $s AND ts_ns < $e "
+                "AND size >= $m ORDER BY size DESC, ts_ns, id LIMIT $n) ORDER BY ts_ns, id",
+                {"i": instrument, "s": start_ns, "e": end_ns, "m": min_size, "n": limit},
+            ).to_arrow_table()
+
+    def values_at(self, instrument: str, column: str, ts_ns: list[int]) -> list[float | None]:
+        """The last stored ``column`` value at or before each instant (None before the
+        first): where a CVD alert sits on the CVD line."""
+        if not ts_ns:
+            return []
+        value = BAND_EXPRESSIONS[column]
+        with self._lock:
+            self.con.register("probe_ts", pa.table({"ts_ns": pa.array(ts_ns, pa.int64())}))
+            try:
+                rows = self.con.execute(
+                    f"SELECT p.ts_ns, m.v FROM probe_ts p ASOF LEFT JOIN "
+                    f"(SELECT ts_ns, {value} AS v FROM metrics WHERE instrument = $i) m "
+                    "ON p.ts_ns >= m.ts_ns ORDER BY p.ts_ns",
+                    {"i": instrument},
+                ).fetchall()
+            finally:
+                self.con.unregister("probe_ts")
+        found = dict(rows)
+        return [found.get(t) for t in ts_ns]
+
+    def median_interval_ns(self, instrument: str) -> int | None:
+        """The typical gap between snapshots (the median over the first 10,000): the
+        dashboard stops zooming in at a few of them."""
+        with self._lock:
+            row = self.con.execute(
+                "SELECT median(gap) FROM (SELECT ts_ns - lag(ts_ns) OVER (ORDER BY ts_ns) AS gap "
+                "FROM (SELECT ts_ns FROM metrics WHERE instrument = $i ORDER BY ts_ns LIMIT 10000))"
+                " WHERE gap > 0",
+                {"i": instrument},
+            ).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def fills(self, instrument: str, start_ns: int, end_ns: int, limit: int) -> pa.Table:
+        """The latest backtest run's fills in range as (ts_ns, side, quantity, price,
+        entry): ``entry`` is true when the fill moves the position away from zero."""
+        if not self.has_table("backtest_trades", FILL_COLUMNS):
+            return _FILL_SCHEMA.empty_table()
+        with self._lock:
+            return self.con.execute(
+                "SELECT ts_ns, side, quantity, price, abs(after) > abs(after - signed) AS entry "
+                "FROM (SELECT CAST(ts_ns AS BIGINT) AS ts_ns, CAST(side AS VARCHAR) AS side, "
+                "CAST(quantity AS DOUBLE) AS quantity, CAST(price AS DOUBLE) AS price, "
+                "CASE WHEN lower(side) = 'buy' THEN quantity ELSE -quantity END AS signed, "
+                "sum(signed) OVER (ORDER BY ts_ns, rowid) AS after FROM src.backtest_trades "
+                "WHERE instrument = $i AND run_id = (SELECT max(run_id) FROM src.backtest_trades "
+                "WHERE instrument = $i)) WHERE ts_ns >= $s AND ts_ns < $e ORDER BY ts_ns LIMIT $n",
+                {"i": instrument, "s": start_ns, "e": end_ns, "n": limit},
+            ).to_arrow_table()
+
     def metric_rows(self, instrument: str, start_ns: int, end_ns: int) -> pa.Table:
         with self._lock:
             return self.con.execute(
-                "SELECT snapshot_id, ts_ns, obi, cvd, best_bid, best_ask FROM metrics "
+                f"SELECT snapshot_id, ts_ns, {', '.join(_METRIC_VALUES)} FROM metrics "
                 "WHERE instrument = $i AND ts_ns >= $s AND ts_ns < $e ORDER BY ts_ns, snapshot_id",
                 {"i": instrument, "s": start_ns, "e": end_ns},
             ).to_arrow_table()
@@ -341,6 +425,15 @@ class Dataset:
 
 
 _EQUITY_SCHEMA = pa.schema([("ts_ns", pa.int64()), ("value", pa.float64())])
+_FILL_SCHEMA = pa.schema(
+    [
+        ("ts_ns", pa.int64()),
+        ("side", pa.string()),
+        ("quantity", pa.float64()),
+        ("price", pa.float64()),
+        ("entry", pa.bool_()),
+    ]
+)
 _ALERT_TYPES = {
     "ts_ns": pa.int64(),
     "kind": pa.string(),

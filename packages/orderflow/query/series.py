@@ -10,6 +10,12 @@ and every plotted point is a real snapshot. A panel therefore holds at most
 
 Ties are broken towards the earliest sample by (instant, snapshot id), so the
 result is deterministic and can be checked by an independent implementation.
+
+OFI and multi-level OFI are flows: a value says how much the book changed since
+the previous snapshot, so a window's OFI is the sum of its snapshots' values
+(Cont et al. regress price changes on exactly that sum). Sampling them would
+draw arbitrary single steps; their reduced series is one window sum per bucket
+instead (``query_window_sums``).
 """
 
 from __future__ import annotations
@@ -17,16 +23,40 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-__all__ = ["SERIES_EXPRESSIONS", "bucket_width_ns", "query_series"]
+__all__ = [
+    "SERIES_EXPRESSIONS",
+    "WINDOW_SUM_COLUMNS",
+    "bucket_width_ns",
+    "query_series",
+    "query_window_sums",
+]
 
 SERIES_EXPRESSIONS = {
     "obi": "obi",
     "cvd": "cvd",
     "best_bid": "best_bid",
     "best_ask": "best_ask",
+    # The stored ``mid`` column holds the same value; the expression also serves a
+    # table an earlier version wrote, until it is recomputed.
     "mid": "(best_bid + best_ask) / 2",
+    **{
+        name: name
+        for name in (
+            "spread",
+            "weighted_mid",
+            "bid_size_1",
+            "ask_size_1",
+            "obi_l1",
+            "obi_l5",
+            "obi_l10",
+            "ofi",
+            "mlofi",
+        )
+    },
 }
 """The metric values a series can be drawn from (names map to fixed SQL, never user text)."""
+WINDOW_SUM_COLUMNS = frozenset({"ofi", "mlofi"})
+"""Flow columns: reduced by summing over each bucket, never by sampling."""
 
 # Extremes per bucket first (plain min/max, fast), then only the rows that hit one of
 # them are ranked to break ties: the struct comparisons touch a handful of rows per bucket.
@@ -63,6 +93,17 @@ ORDER BY ts_ns, snapshot_id
 """
 
 
+_SUM_SQL = """
+SELECT $start + bucket * $width AS ts_ns, sum(value) AS value, count(*) AS snapshots
+FROM (
+    SELECT {value} AS value, (ts_ns - $start) // $width AS bucket
+    FROM {metrics}
+    WHERE instrument = $instrument AND ts_ns >= $start AND ts_ns < $end AND {value} IS NOT NULL
+)
+GROUP BY bucket ORDER BY bucket
+"""
+
+
 def bucket_width_ns(start_ns: int, end_ns: int, buckets: int) -> int:
     """Width of each of ``buckets`` equal buckets covering [start_ns, end_ns), at least 1 ns."""
     return max(1, -(-(end_ns - start_ns) // max(1, buckets)))
@@ -86,4 +127,29 @@ def query_series(
     else:
         sql = _M4_SQL.format(metrics=metrics, value=value)
         params["width"] = bucket_width_ns(start_ns, end_ns, buckets)
+    return con.execute(sql, params).to_arrow_table()
+
+
+def query_window_sums(
+    con: duckdb.DuckDBPyConnection,
+    metrics: str,
+    instrument: str,
+    column: str,
+    start_ns: int,
+    end_ns: int,
+    buckets: int,
+) -> pa.Table:
+    """(ts_ns, value, snapshots): the sum of a flow column (``WINDOW_SUM_COLUMNS``)
+    over each of ``buckets`` equal buckets of [start_ns, end_ns), stamped with the
+    bucket's start, with the number of non-NULL snapshots summed; buckets without
+    any are left out."""
+    if column not in WINDOW_SUM_COLUMNS:
+        raise ValueError(f"{column!r} is sampled, not summed; use query_series")
+    params = {
+        "instrument": instrument,
+        "start": start_ns,
+        "end": end_ns,
+        "width": bucket_width_ns(start_ns, end_ns, buckets),
+    }
+    sql = _SUM_SQL.format(metrics=metrics, value=SERIES_EXPRESSIONS[column])
     return con.execute(sql, params).to_arrow_table()

@@ -2,7 +2,7 @@
 
 Per instrument, the same panels as ``orderflow-dashboard`` (``orderflow.charts``):
 candles, buy/sell volume, OBI with the alert thresholds and OBI alert markers,
-CVD with CVD alerts as vertical lines, and the backtest's equity marked to mid,
+CVD with CVD alerts on the line at their instant, and the backtest's equity marked to mid,
 on one shared time axis with the overview strip, over the whole recording.
 Candles and OBI/CVD come from ``orderflow.query`` under the profile's
 ``max_bars`` budget, so the file stays small for any recording. Alerts and
@@ -18,10 +18,10 @@ from collections.abc import Sequence
 import pyarrow as pa
 from bokeh.embed import file_html
 from bokeh.layouts import column
-from bokeh.models import Div, Span
+from bokeh.models import Div
 from bokeh.resources import INLINE
 
-from orderflow.charts.panel_data import NS_PER_MS, alert_columns, series_columns
+from orderflow.charts.panel_data import alert_columns, series_columns
 from orderflow.charts.static import static_panels
 from orderflow.profiles.profile import Profile
 from orderflow.query.dataset import Dataset
@@ -31,7 +31,7 @@ from orderflow.strategies.alerts import Alert
 __all__ = ["render_html"]
 
 
-def _alert_columns(alerts: Sequence[Alert]) -> dict[str, list]:
+def _alert_columns(alerts: Sequence[Alert], y: list[float | None] | None = None) -> dict[str, list]:
     return alert_columns(
         pa.table(
             {
@@ -40,7 +40,8 @@ def _alert_columns(alerts: Sequence[Alert]) -> dict[str, list]:
                 "kind": pa.array([a.kind for a in alerts], pa.string()),
                 "message": pa.array([a.message for a in alerts], pa.string()),
             }
-        )
+        ),
+        y,
     )
 
 
@@ -62,6 +63,8 @@ def _instrument_chart(
     extent = dataset.extent(instrument)
     assert extent is not None, "a summarised instrument has metrics"
     mine = [a for a in report.alerts if a.instrument == instrument]
+    cvd_alerts = [a for a in mine if a.kind == "cvd"]
+    cvd_y = dataset.values_at(instrument, "cvd", [a.ts_ns for a in cvd_alerts])
     curve = next((e for e in report.equity if e.instrument == instrument), None)
     panels = static_panels(
         dataset,
@@ -73,20 +76,10 @@ def _instrument_chart(
         obi_threshold=profile.alerts.obi_threshold,
         replace={
             "alerts": _alert_columns([a for a in mine if a.kind == "obi"]),
+            "cvd_alerts": _alert_columns(cvd_alerts, cvd_y),
             "equity": _equity_columns(curve, dataset.last_metric_ns(instrument)),
         },
     )
-    # A CVD alert's value is a change over a window, not a point of the CVD line: a mark in time.
-    for a in mine:
-        if a.kind == "cvd":
-            panels.cvd.add_layout(
-                Span(
-                    location=a.ts_ns / NS_PER_MS,
-                    dimension="height",
-                    line_color="#ff9800",
-                    line_alpha=0.4,
-                )
-            )
     panels.equity.title.text = f"Backtest equity marked to mid ({report.backtest_source})"
     return panels.layout(Div(text=f"<h3>{instrument}</h3>"))
 

@@ -5,7 +5,9 @@ text in any unit or format, so SQL cannot order it. Recorders almost always
 append in time order, so ``scan_order`` makes one cheap pass over
 ``(id, timestamp)`` that checks this and keeps a sparse index (one sample every
 ``SAMPLE_EVERY`` rows). Ordered tables are then streamed by primary-key range,
-with no sort at all; the rare unordered table falls back to SQLite's external
+with no sort at all (ids only nearly in time order are read by ranges widened by
+a measured margin and ordered locally: ``orderflow.store.near_order``); the rare
+shuffled table falls back to SQLite's external
 sorter on a registered ``orderflow_instant()`` function, which bounds memory by
 the page cache rather than the file size.
 
@@ -31,6 +33,13 @@ import msgspec
 from orderflow.core.errors import InputFileError, TableOutOfOrder
 from orderflow.core.timestamps import parse_instant_ns, parse_instants_ns
 from orderflow.store.connections import READ_CACHE_KIB, open_readonly
+from orderflow.store.near_order import (
+    inversion_margin,
+    probe_margin,
+    readable_by_range,
+    reordered_batches,
+    sample_envelope,
+)
 from orderflow.store.schema import BOOK_COLUMNS, TRADE_COLUMNS
 
 __all__ = [
@@ -86,23 +95,45 @@ class OrderScan(msgspec.Struct, frozen=True):
     and ``rows`` is the id span."""
     sample_every: int = SAMPLE_EVERY
     """Rows (full scan) or ids (probes) between samples."""
+    margin_ns: int = 0
+    """How far a row's instant may lag rows with smaller ids (``orderflow.store.near_order``);
+    0 for a table in time order. ``sample_ns`` is then the running maximum of the sampled
+    instants and ``sample_min`` the running minimum from the end."""
+    sample_min: list[int] = []
+
+    def sample_lows(self) -> list[int]:
+        """Running minimum from the end of the sampled instants."""
+        return self.sample_min if self.margin_ns else self.sample_ns
+
+    def sample_range(self, start_ns: int | None, end_ns: int | None) -> tuple[int, int]:
+        """Indexes ``i, j`` of the samples bracketing a range: rows with start_ns <=
+        instant < end_ns lie after sample ``i - 1`` (if any) and before sample ``j``."""
+        i = (
+            0
+            if start_ns is None
+            else bisect.bisect_left(self.sample_lows(), start_ns - self.margin_ns)
+        )
+        j = (
+            len(self.sample_ns)
+            if end_ns is None
+            else bisect.bisect_left(self.sample_ns, end_ns + self.margin_ns)
+        )
+        return i, j
 
     def id_bounds(self, start_ns: int | None, end_ns: int | None) -> tuple[int, int]:
         """Primary-key range that holds every row with start_ns <= instant < end_ns.
 
-        Only valid for a time-ordered table: the last sample before ``start_ns``
-        and the first sample at or after ``end_ns`` bracket the range.
+        Only valid for a table read by id range (``time_ordered``): the last sample
+        before ``start_ns`` and the first sample at or after ``end_ns`` bracket the
+        range, both widened by the margin.
         """
         lo = self.min_id if self.min_id is not None else 0
         hi = self.max_id if self.max_id is not None else -1
-        if start_ns is not None:
-            i = bisect.bisect_left(self.sample_ns, start_ns)
-            if i > 0:
-                lo = self.sample_ids[i - 1]
-        if end_ns is not None:
-            j = bisect.bisect_left(self.sample_ns, end_ns)
-            if j < len(self.sample_ids):
-                hi = self.sample_ids[j]
+        i, j = self.sample_range(start_ns, end_ns)
+        if i > 0:
+            lo = self.sample_ids[i - 1]
+        if j < len(self.sample_ids):
+            hi = self.sample_ids[j]
         return lo, hi
 
 
@@ -178,15 +209,15 @@ class SQLiteOrderflowRepository:
         return [r[0] for r in rows if r[0] is not None]
 
     def scan_order(self, conn: sqlite3.Connection, table: str) -> OrderScan:
-        """One pass over (id, timestamp): ordering check, counts and the sparse index."""
+        """One pass over (id, timestamp): ordering check and exact margin, counts and the
+        sparse index."""
         check_input_table(table)
         cursor = conn.execute(f"SELECT id, timestamp FROM {table} ORDER BY id")
-        rows = unparseable = 0
-        ordered = True
+        rows = unparseable = margin = 0
         min_id = max_id = first_ns = last_ns = None
-        prev_ns = -(2**63)
+        peak = -(2**63)
         sample_ids: list[int] = []
-        sample_ns: list[int] = []
+        sampled: list[int] = []
         while batch := cursor.fetchmany(SCAN_ROWS):
             ids, stamps = zip(*batch, strict=True)
             instants = parse_instants_ns(stamps)
@@ -199,16 +230,20 @@ class SQLiteOrderflowRepository:
                 if not kept:
                     continue
                 ids, instants = zip(*kept, strict=True)  # type: ignore[assignment]
-            if ordered and (instants[0] < prev_ns or list(instants) != sorted(instants)):
-                ordered = False
-            prev_ns = instants[-1]
+            if instants[0] >= peak and list(instants) == sorted(instants):
+                peak = instants[-1]
+            else:
+                lag, peak = inversion_margin(instants, peak)  # type: ignore[arg-type]
+                margin = max(margin, lag)
             low, high = min(instants), max(instants)
             first_ns = low if first_ns is None else min(first_ns, low)
             last_ns = high if last_ns is None else max(last_ns, high)
             offset = -rows % SAMPLE_EVERY
             sample_ids.extend(ids[offset::SAMPLE_EVERY])
-            sample_ns.extend(instants[offset::SAMPLE_EVERY])  # type: ignore[arg-type]
+            sampled.extend(instants[offset::SAMPLE_EVERY])  # type: ignore[arg-type]
             rows += len(instants)
+        ordered = readable_by_range(margin, first_ns, last_ns)
+        highs, lows = sample_envelope(sampled) if ordered else ([], [])
         return OrderScan(
             table=table,
             rows=rows + unparseable,
@@ -219,31 +254,40 @@ class SQLiteOrderflowRepository:
             first_ns=first_ns,
             last_ns=last_ns,
             sample_ids=sample_ids if ordered else [],
-            sample_ns=sample_ns if ordered else [],
+            sample_ns=highs,
+            margin_ns=margin if ordered else 0,
+            sample_min=lows if ordered and margin else [],
         )
 
     def probe_order(
         self, conn: sqlite3.Connection, table: str, every: int = SAMPLE_EVERY
     ) -> OrderScan | None:
         """``scan_order``'s sparse index from one probe per ``every`` ids, assuming time
-        order (``verified=False``); None when the probes themselves are out of order."""
+        order within a margin estimated from the probes (``verified=False``); None when
+        the probes look shuffled (``near_order.readable_by_range``)."""
+        check_input_table(table)
         min_id, max_id = self.id_range(conn, table) or (None, None)
         sample_ids: list[int] = []
-        sample_ns: list[int] = []
+        sampled: list[int] = []
         target = min_id
         while target is not None and target <= max_id:
             found = self._parseable_from(conn, table, target, descending=False)
             if found is None:
                 break
             row_id, ns = found
-            if sample_ns and ns < sample_ns[-1]:
-                return None
             sample_ids.append(row_id)
-            sample_ns.append(ns)
+            sampled.append(ns)
             target += every * ((row_id - target) // every + 1)
-        last = self._parseable_from(conn, table, max_id, descending=True) if sample_ns else None
-        if last is not None and last[1] < sample_ns[-1]:
+        last = self._parseable_from(conn, table, max_id, descending=True) if sampled else None
+        probed = sampled if last is None else [*sampled, last[1]]
+        margin = 0
+        if min_id is not None and max_id is not None and probed:
+            margin = probe_margin(conn, table, min_id, max_id, probed)
+        first_ns = min(probed) if probed else None
+        last_ns = max(probed) if probed else None
+        if not readable_by_range(margin, first_ns, last_ns):
             return None
+        highs, lows = sample_envelope(sampled)
         return OrderScan(
             table=table,
             rows=self.id_span(conn, table),  # only sizes shards and the progress bar
@@ -251,12 +295,14 @@ class SQLiteOrderflowRepository:
             time_ordered=True,
             min_id=min_id,
             max_id=max_id,
-            first_ns=sample_ns[0] if sample_ns else None,
-            last_ns=last[1] if last is not None else None,
+            first_ns=first_ns,
+            last_ns=last_ns,
             sample_ids=sample_ids,
-            sample_ns=sample_ns,
+            sample_ns=highs,
             verified=False,
             sample_every=every,
+            margin_ns=margin,
+            sample_min=lows if margin else [],
         )
 
     def _parseable_from(
@@ -386,6 +432,20 @@ class SQLiteOrderflowRepository:
             cursor = conn.execute(
                 f"{select} FROM {table} WHERE id BETWEEN ? AND ? ORDER BY id", (id_lo, id_hi)
             )
+            if scan.margin_ns:
+                yield from reordered_batches(
+                    cursor,
+                    table,
+                    scan.sample_ids,
+                    scan.sample_ns,
+                    scan.sample_min,
+                    scan.margin_ns,
+                    (lo_ns, hi_ns),
+                    wanted,
+                    check=not scan.verified,
+                    unparseable=unparseable,
+                )
+                return
             check = None if scan.verified else _OrderCheck(table, start_ns, end_ns)
             while batch := cursor.fetchmany(FETCH_ROWS):
                 instants = parse_instants_ns([row[-1] for row in batch])

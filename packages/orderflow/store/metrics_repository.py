@@ -14,32 +14,58 @@ from itertools import chain
 from pathlib import Path
 
 from orderflow.store.connections import open_writer
-from orderflow.store.schema import METRICS_DDL, REJECTS_DDL, RUNS_DDL, SHARDS_DDL
+from orderflow.store.schema import (
+    FLOW_COLUMNS,
+    METRICS_DDL,
+    METRICS_TABLE,
+    REJECTS_DDL,
+    RUNS_DDL,
+    SHARDS_DDL,
+    UPGRADE_COLUMNS,
+)
 
-__all__ = ["ROWS_PER_INSERT", "MetricRow", "RejectRow", "SQLiteMetricsRepository"]
+__all__ = [
+    "METRIC_ROW_COLUMNS",
+    "ROWS_PER_INSERT",
+    "MetricRow",
+    "RejectRow",
+    "SQLiteMetricsRepository",
+]
 
-# (snapshot_id, timestamp, obi, cvd, best_bid, best_ask, instrument, ts_ns)
-MetricRow = tuple[int, str, float | None, float, float | None, float | None, str, int]
+METRIC_ROW_COLUMNS = (
+    "snapshot_id",
+    "timestamp",
+    "obi",
+    "cvd",
+    "best_bid",
+    "best_ask",
+    "instrument",
+    "ts_ns",
+    *FLOW_COLUMNS,
+)
+"""The ``metrics`` columns a ``MetricRow`` holds, in its order (the table's, minus ``id``)."""
+_F = float | None
+# (snapshot_id, timestamp, obi, cvd, best_bid, best_ask, instrument, ts_ns,
+#  spread, mid, weighted_mid, bid_size_1, ask_size_1, obi_l1, obi_l5, obi_l10, ofi, mlofi);
+# a NaN float is stored as NULL (SQLite binds NaN as NULL), which columnar results rely on.
+MetricRow = tuple[int, str, _F, float, _F, _F, str, int, _F, _F, _F, _F, _F, _F, _F, _F, _F, _F]
 # (source_table, row_id, reason)
 RejectRow = tuple[str, int, str]
 
+_METRIC_FIELDS = len(METRIC_ROW_COLUMNS)
+_METRIC_COLUMNS = ", ".join(METRIC_ROW_COLUMNS)
+_ROW_MARKS = "(" + ", ".join("?" * _METRIC_FIELDS) + ")"
 # Plain INSERT: every run starts from a reset table or a committed prefix of
 # shards, so a duplicate snapshot would be a bug to surface, not to paper over.
-_INSERT_METRICS = (
-    "INSERT INTO metrics"
-    " (snapshot_id, timestamp, obi, cvd, best_bid, best_ask, instrument, ts_ns)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-)
+_INSERT_METRICS = f"INSERT INTO metrics ({_METRIC_COLUMNS}) VALUES {_ROW_MARKS}"
 ROWS_PER_INSERT = 64
 """Metrics rows per INSERT statement. ``metrics.id`` is AUTOINCREMENT (seed schema),
 whose bookkeeping runs once per statement, so many rows per statement make a
 write about 20% cheaper (measured on 200k rows); SQLite allows 32766 parameters."""
-_INSERT_METRICS_MANY = _INSERT_METRICS + ", (?, ?, ?, ?, ?, ?, ?, ?)" * (ROWS_PER_INSERT - 1)
-_METRIC_FIELDS = 8
+_INSERT_METRICS_MANY = _INSERT_METRICS + f", {_ROW_MARKS}" * (ROWS_PER_INSERT - 1)
 _INSERT_REJECTS = (
     "INSERT OR REPLACE INTO metrics_rejects (source_table, row_id, reason) VALUES (?, ?, ?)"
 )
-_METRIC_COLUMNS = "snapshot_id, timestamp, obi, cvd, best_bid, best_ask, instrument, ts_ns"
 
 
 def _now() -> str:
@@ -56,8 +82,24 @@ class SQLiteMetricsRepository:
     def close(self) -> None:
         self.conn.close()
 
-    def create_metrics_table(self) -> None:
+    def create_metrics_table(self) -> list[str]:
+        """Create the output tables, or upgrade ones an earlier version created by
+        adding the columns they lack; returns the added ``metrics`` columns.
+
+        The added columns are NULL in existing rows, so the caller must not keep
+        those rows as a finished run: the config key carries the schema version
+        (``pipeline.storage.config_key``), so they are recomputed."""
         self.conn.executescript(METRICS_DDL + REJECTS_DDL + RUNS_DDL + SHARDS_DDL)
+        added: dict[str, list[str]] = {}
+        for table, columns in UPGRADE_COLUMNS.items():
+            have = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
+            added[table] = [c for c in columns if c.split()[0] not in have]
+        if any(added.values()):
+            with self.transaction() as conn:
+                for table, columns in added.items():
+                    for column in columns:  # fixed names from schema.py, never user input
+                        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+        return [c.split()[0] for c in added[METRICS_TABLE]]
 
     def table_exists(self, name: str) -> bool:
         row = self.conn.execute(

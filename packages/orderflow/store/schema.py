@@ -2,13 +2,17 @@
 
 The metrics table keeps the seed's columns first so seed-era queries still work,
 then adds ``instrument`` and ``ts_ns`` (the parsed instant) because the raw
-``timestamp`` text can mix units and formats and so cannot be range-queried.
+``timestamp`` text can mix units and formats and so cannot be range-queried,
+then the order-flow family (``FLOW_COLUMNS``). A table written by an earlier
+version lacks columns added since; ``UPGRADE_COLUMNS`` lists them per table so
+the writer can add them in place (``ALTER TABLE ... ADD COLUMN``).
 """
 
 from __future__ import annotations
 
 __all__ = [
     "BOOK_COLUMNS",
+    "FLOW_COLUMNS",
     "INPUT_DDL",
     "METRICS_DDL",
     "METRICS_TABLE",
@@ -20,6 +24,7 @@ __all__ = [
     "SHARDS_DDL",
     "SHARDS_TABLE",
     "TRADE_COLUMNS",
+    "UPGRADE_COLUMNS",
 ]
 
 BOOK_COLUMNS = ("id", "instrument", "bids", "asks", "timestamp")
@@ -44,6 +49,20 @@ CREATE TABLE IF NOT EXISTS trades (
 );
 """
 
+FLOW_COLUMNS = (
+    "spread",
+    "mid",
+    "weighted_mid",
+    "bid_size_1",
+    "ask_size_1",
+    "obi_l1",
+    "obi_l5",
+    "obi_l10",
+    "ofi",
+    "mlofi",
+)
+"""The order-flow family's ``metrics`` columns (metrics.md), REAL and nullable, in order."""
+
 METRICS_TABLE = "metrics"
 REJECTS_TABLE = "metrics_rejects"
 RUNS_TABLE = "metrics_runs"
@@ -61,6 +80,16 @@ CREATE TABLE IF NOT EXISTS metrics (
     best_ask REAL,
     instrument TEXT NOT NULL,
     ts_ns INTEGER NOT NULL,
+    spread REAL,
+    mid REAL,
+    weighted_mid REAL,
+    bid_size_1 REAL,
+    ask_size_1 REAL,
+    obi_l1 REAL,
+    obi_l5 REAL,
+    obi_l10 REAL,
+    ofi REAL,
+    mlofi REAL,
     FOREIGN KEY (snapshot_id) REFERENCES book(id)
 );
 CREATE INDEX IF NOT EXISTS idx_metrics_timestamp ON metrics(timestamp);
@@ -94,7 +123,9 @@ CREATE TABLE IF NOT EXISTS metrics_runs (
 
 # The coordinator's ledger: one row per planned shard, committed in the same
 # transaction as the shard's metrics, so a resumed run knows exactly what is done
-# and each instrument's CVD offset at every shard edge.
+# and each instrument's CVD offset at every shard edge; ``tails`` holds the
+# ``BookTop`` of each instrument's last snapshot in the shard (JSON), from which
+# the next shard's first OFI of that instrument is computed.
 SHARDS_DDL = """
 CREATE TABLE IF NOT EXISTS metrics_shards (
     config_key TEXT NOT NULL,
@@ -108,6 +139,13 @@ CREATE TABLE IF NOT EXISTS metrics_shards (
     trades INTEGER,
     signed_volume TEXT,
     worker TEXT,
+    tails TEXT,
     PRIMARY KEY (config_key, shard_no)
 );
 """
+
+UPGRADE_COLUMNS = {
+    METRICS_TABLE: tuple(f"{name} REAL" for name in FLOW_COLUMNS),
+    SHARDS_TABLE: ("tails TEXT",),
+}
+"""Columns added since the first released schema, per output table, with their types."""

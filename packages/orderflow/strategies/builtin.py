@@ -10,8 +10,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from orderflow.strategies.base import Strategy
+from orderflow.strategies.base import Strategy, StrategyError, hold_targets
 from orderflow.strategies.batch import MetricsBatch
+from orderflow.strategies.signals import hold_at_least, hysteresis_targets
 
 __all__ = ["BUILTIN_STRATEGIES", "CvdMomentum", "ObiThreshold", "cvd_change"]
 
@@ -21,18 +22,31 @@ NS_PER_S = 1_000_000_000
 class ObiThreshold(Strategy):
     """Long +1 when OBI > theta, short -1 when OBI < -theta, flat in between.
 
-    A NULL OBI (empty book) leaves the target unchanged.
+    ``hysteresis`` (0..theta, default 0) keeps a position until OBI falls back
+    to ``theta - hysteresis`` (``theta`` = ``hysteresis``: until OBI changes
+    sign); ``min_hold_s`` (default 0) keeps each position at least that long.
+    Both stop the strategy paying a fee on every flicker around theta. A NULL
+    OBI (empty book) leaves the target unchanged.
     """
 
     name = "obi-threshold"
-    params: ClassVar[dict[str, object]] = {"theta": 0.3}
+    params: ClassVar[dict[str, object]] = {"theta": 0.3, "hysteresis": 0.0, "min_hold_s": 0.0}
     theta: float
+    hysteresis: float
+    min_hold_s: float
+
+    def __init__(self, **params: object) -> None:
+        super().__init__(**params)
+        if not 0 <= self.hysteresis <= self.theta:
+            raise StrategyError(
+                f"{self.label}: hysteresis={self.hysteresis:g} must lie in 0..theta={self.theta:g}"
+            )
 
     def on_metrics(self, batch: MetricsBatch) -> np.ndarray:
-        obi = batch.obi
-        targets = np.where(obi > self.theta, 1.0, np.where(obi < -self.theta, -1.0, 0.0))
-        targets[np.isnan(obi)] = np.nan
-        return targets
+        targets = hysteresis_targets(batch.obi, self.theta, self.theta - self.hysteresis)
+        if self.min_hold_s <= 0:
+            return targets
+        return hold_at_least(hold_targets(targets), batch.ts_ns, self.min_hold_s)
 
 
 def cvd_change(batch: MetricsBatch, window_s: float) -> np.ndarray:

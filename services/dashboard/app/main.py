@@ -12,16 +12,26 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from bokeh.core.property.descriptors import UnsetValueError
 from bokeh.io import curdoc
 from bokeh.layouts import row
-from bokeh.models import Div, Select
+from bokeh.models import Div, NumericInput, Select
 from orderflow_services.dashboard.registry import registry
 
-from orderflow.charts.panel_data import NS_PER_MS, overview_data, panel_data
+from orderflow.charts.panel_data import (
+    AUTO_WINDOW,
+    NS_PER_MS,
+    ViewSettings,
+    overview_data,
+    panel_data,
+    window_label,
+)
 from orderflow.charts.panels import build_panels
 from orderflow.query.candles import WINDOW_CHOICES_S
 
 REQUERY_DELAY_MS = 120
+PX_PER_CANDLE = 9
+ZOOM_LIMIT_SNAPSHOTS = 5
 
 doc = curdoc()
 config = registry.config
@@ -29,7 +39,8 @@ assert config is not None, "app_hooks.on_server_loaded did not run"
 state = {
     "database": config.databases[0],
     "instrument": "",
-    "window_ns": int(config.candle_window_s * 1e9),
+    "window_ns": AUTO_WINDOW if config.auto_window else int(config.candle_window_s * 1e9),
+    "min_trade_size": 0.0,
     "last_ns": None,
     "pending": None,
     "quiet": False,
@@ -41,7 +52,7 @@ def dataset():
 
 
 panels = build_panels(config.obi_threshold)
-status = Div(text="", name="status", width=500)
+status = Div(text="", name="status", width=330)
 
 
 def visible_ns() -> tuple[int, int]:
@@ -53,22 +64,48 @@ def visible_ns() -> tuple[int, int]:
     return start_us * 1000, end_us * 1000
 
 
+def settings() -> ViewSettings:
+    """The point budget for the panel's current width (candles of about 9 px)."""
+    try:
+        width = panels.candles.inner_width or 1200
+    except UnsetValueError:  # the browser has not laid the page out yet
+        width = 1200
+    target = max(30, min(config.max_bars, width // PX_PER_CANDLE))
+    return ViewSettings(
+        max_bars=config.max_bars, target_bars=target, min_trade_size=state["min_trade_size"]
+    )
+
+
 def requery() -> None:
-    """Re-draw every panel for the visible range."""
+    """Re-draw every panel for the visible range, and say which candle window is drawn."""
     state["pending"] = None
     start, end = visible_ns()
-    data, window = panel_data(
-        dataset(), state["instrument"], start, end, state["window_ns"], config.max_bars
+    data, drawn = panel_data(
+        dataset(), state["instrument"], start, end, state["window_ns"], settings()
     )
     panels.show(data)
-    shown = "" if window == state["window_ns"] else f" (coarsened to {window / 1e9:g} s to fit)"
-    status.text = f"candles {window / 1e9:g} s{shown}; {len(data['obi']['t'])} OBI points"
+    label = window_label(drawn.window_ns)
+    if state["window_ns"] == AUTO_WINDOW:
+        window_select.title = f"Candles: {label} (auto)"
+    elif drawn.window_ns != state["window_ns"]:
+        window_select.title = f"Candles: {label} (coarsened to fit)"
+    else:
+        window_select.title = f"Candles: {label}"
+    shown = "footprint" if drawn.footprint else "cluster delta"
+    status.text = (
+        f"{len(data['candles']['t'])} candles of {label}, {shown}; "
+        f"{len(data['trades']['t'])} largest trades"
+    )
 
 
 def show_whole_recording() -> None:
     """Point the view at the whole recording of the selected instrument and draw it."""
     extent = dataset().extent(state["instrument"])
     state["last_ns"] = dataset().last_metric_ns(state["instrument"])
+    panels.set_units(state["instrument"])
+    gap = dataset().median_interval_ns(state["instrument"])
+    # the zoom stops at a few snapshots: closer in there is nothing more to see
+    panels.x_range.min_interval = ZOOM_LIMIT_SNAPSHOTS * gap / NS_PER_MS if gap else 1.0
     panels.sources["overview"].data = overview_data(dataset(), state["instrument"], config.max_bars)
     if extent is None:
         panels.show(
@@ -92,7 +129,7 @@ database_select = Select(
     # Values are full paths; labels the last two path parts, which tell a user's
     # files apart without a screen-wide temp-directory prefix.
     options=[(path, "/".join(Path(path).parts[-2:])) for path in config.databases],
-    width=420,
+    width=280,
 )
 
 
@@ -130,15 +167,14 @@ def on_instrument(attr: str, old: str, new: str) -> None:
 
 instrument_select.on_change("value", on_instrument)
 
-window_options = [
-    (str(s), f"{s} s" if s < 60 else f"{s // 60} min" if s < 3600 else f"{s // 3600} h")
-    for s in WINDOW_CHOICES_S
+window_options = [("0", "auto (follows zoom)")] + [
+    (str(s), window_label(s * 10**9)) for s in WINDOW_CHOICES_S
 ]
 window_select = Select(
-    title="Candle window",
+    title="Candles",
     name="window",
-    width=130,
-    value=str(round(config.candle_window_s)),
+    width=190,
+    value=str(state["window_ns"] // 10**9),
     options=window_options,
 )
 
@@ -149,6 +185,19 @@ def on_window(attr: str, old: str, new: str) -> None:
 
 
 window_select.on_change("value", on_window)
+
+size_input = NumericInput(
+    title="Trades of at least (size)", name="min_trade_size", value=0, low=0, mode="float",
+    width=170,
+)  # fmt: skip
+
+
+def on_min_size(attr: str, old: float | None, new: float | None) -> None:
+    state["min_trade_size"] = float(new or 0.0)
+    requery()
+
+
+size_input.on_change("value", on_min_size)
 
 
 def on_range(attr: str, old: float, new: float) -> None:
@@ -162,6 +211,7 @@ def on_range(attr: str, old: float, new: float) -> None:
 
 panels.x_range.on_change("start", on_range)
 panels.x_range.on_change("end", on_range)
+panels.candles.on_change("inner_width", on_range)  # the window was resized: re-fit the candles
 
 
 def follow() -> None:
@@ -185,5 +235,6 @@ def follow() -> None:
 doc.add_periodic_callback(follow, config.refresh_ms)
 
 doc.title = config.title
-doc.add_root(panels.layout(row(database_select, instrument_select, window_select, status)))
+controls = row(database_select, instrument_select, window_select, size_input, status)
+doc.add_root(panels.layout(controls))
 show_whole_recording()

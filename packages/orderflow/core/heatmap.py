@@ -1,0 +1,267 @@
+"""The depth heatmap of metrics.md "Aggregates over time": an accumulator of partial buckets.
+
+Cell (instrument, side, bucket k, bin j) is the mean, over the valid snapshots
+of the instrument with instant in ``[k*w, (k+1)*w)`` (epoch aligned), of the
+summed counted size of that side's levels with ``floor(price / tick) == j``
+(0 where a snapshot has none). A mean does not merge, but its parts do: each
+range of snapshots yields, per (instrument, bucket, side), the per-bin **sums**
+and the **count** of valid snapshots, and two parts of a bucket cut by a shard
+edge merge by adding both. So workers accumulate their range in the same pass
+as the other metrics, and the coordinator adds the parts of edge buckets; the
+result does not depend on how the file was split.
+
+Binning: ``floor(price / tick)`` read as decimal arithmetic means. In binary
+floating point ``0.3 / 0.1`` is ``2.9999999999999996`` and plain ``floor``
+would put a price on the grid into the bin below; ``price_bins`` nudges the
+quotient up by a relative 1e-12 first (far below a tick for any price on the
+grid, far above the division's rounding error).
+
+The accumulator is cheap on the hot path: ``add`` appends a snapshot's levels
+to flat lists; the binning and summing run in numpy when ``partials`` is
+called (once per range).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+
+import msgspec
+import numpy as np
+
+__all__ = [
+    "BIDS",
+    "DEFAULT_BUCKET_MS",
+    "HeatmapAccumulator",
+    "HeatmapPartials",
+    "infer_tick",
+    "merge_partials",
+    "price_bins",
+]
+
+DEFAULT_BUCKET_MS = 1000
+"""Bucket width ``w`` (profile ``heatmap_bucket_ms``)."""
+BIDS, ASKS = 0, 1
+_NUDGE = 1e-12
+NS_PER_MS = 1_000_000
+
+
+def price_bins(prices: np.ndarray, tick: float) -> np.ndarray:
+    """``floor(price / tick)`` per price (int64), robust to binary rounding (module doc)."""
+    quotient = np.asarray(prices, dtype=np.float64) / tick
+    return np.floor(quotient + np.abs(quotient) * _NUDGE).astype(np.int64)
+
+
+def infer_tick(prices: Iterable[float]) -> float | None:
+    """The smallest positive difference between distinct prices (the spec's inferred tick).
+
+    Rounded at the 15th significant digit of the highest price, below which a
+    double's difference is noise (43250.1 - 43250.0 reads as 0.1, not
+    0.1000000000021828), as ``orderflow.query.footprint.infer_tick`` does for
+    trades. None with fewer than two distinct prices.
+    """
+    distinct = np.unique(np.asarray(list(prices), dtype=np.float64))
+    distinct = distinct[np.isfinite(distinct)]
+    if len(distinct) < 2:
+        return None
+    gap = float(np.diff(distinct).min())
+    top = float(np.abs(distinct).max())
+    return round(gap, 14 - math.floor(math.log10(top))) or gap
+
+
+class HeatmapPartials(msgspec.Struct, frozen=True, array_like=True):
+    """Partial cells of one range, columnar (it crosses the worker-coordinator wire).
+
+    Row r is (instrument ``instruments[row_instrument[r]]``, ``row_bucket[r]``,
+    ``row_side[r]``) with ``row_snapshots[r]`` valid snapshots; its bins and
+    summed sizes are ``bins[ends[r-1]:ends[r]]``, ``sums[...]``, ascending by
+    bin. Arrays are raw little-endian bytes: int32 instrument index, int64
+    bucket, int8 side, int64 snapshots and ends, int64 bins, float64 sums.
+    """
+
+    instruments: list[str]
+    row_instrument: bytes
+    row_bucket: bytes
+    row_side: bytes
+    row_snapshots: bytes
+    ends: bytes
+    bins: bytes
+    sums: bytes
+
+    def columns(self) -> tuple[np.ndarray, ...]:
+        """(instrument index, bucket, side, snapshots, ends, bins, sums) as arrays."""
+        return (
+            np.frombuffer(self.row_instrument, dtype="<i4"),
+            np.frombuffer(self.row_bucket, dtype="<i8"),
+            np.frombuffer(self.row_side, dtype="<i1"),
+            np.frombuffer(self.row_snapshots, dtype="<i8"),
+            np.frombuffer(self.ends, dtype="<i8"),
+            np.frombuffer(self.bins, dtype="<i8"),
+            np.frombuffer(self.sums, dtype="<f8"),
+        )
+
+    def rows(self) -> Iterable[tuple[str, int, int, int, np.ndarray, np.ndarray]]:
+        """(instrument, bucket, side, snapshots, bins, sums) per row."""
+        instr, bucket, side, snaps, ends, bins, sums = self.columns()
+        start = 0
+        for r in range(len(bucket)):
+            end = int(ends[r])
+            yield (
+                self.instruments[int(instr[r])],
+                int(bucket[r]),
+                int(side[r]),
+                int(snaps[r]),
+                bins[start:end],
+                sums[start:end],
+            )
+            start = end
+
+    def __len__(self) -> int:
+        return len(self.row_bucket) // 8
+
+
+class _Pending:
+    """One instrument's snapshots since the last ``partials``: flat level lists."""
+
+    __slots__ = (
+        "ask_counts",
+        "ask_prices",
+        "ask_sizes",
+        "bid_counts",
+        "bid_prices",
+        "bid_sizes",
+        "ts",
+    )
+
+    def __init__(self) -> None:
+        self.ts: list[int] = []
+        self.bid_counts: list[int] = []
+        self.ask_counts: list[int] = []
+        self.bid_prices: list[float] = []
+        self.bid_sizes: list[float] = []
+        self.ask_prices: list[float] = []
+        self.ask_sizes: list[float] = []
+
+
+class HeatmapAccumulator:
+    """Collects valid snapshots' levels; ``partials()`` bins and sums them per bucket.
+
+    ``ticks`` maps instrument to bin width; an instrument without one is not
+    accumulated (its snapshots are skipped here, and nowhere else).
+    """
+
+    def __init__(self, ticks: Mapping[str, float], bucket_ms: int = DEFAULT_BUCKET_MS) -> None:
+        if bucket_ms <= 0:
+            raise ValueError(f"heatmap bucket {bucket_ms} ms must be positive")
+        self.ticks = {name: float(t) for name, t in ticks.items() if t is not None and t > 0}
+        self.bucket_ns = bucket_ms * NS_PER_MS
+        self._pending: dict[str, _Pending] = {}
+
+    def add(
+        self,
+        instrument: str,
+        ts_ns: int,
+        bid_prices: Sequence[float],
+        bid_sizes: Sequence[float],
+        ask_prices: Sequence[float],
+        ask_sizes: Sequence[float],
+    ) -> None:
+        """One valid snapshot; levels are its counted levels (size > 0), any order."""
+        if instrument not in self.ticks:
+            return
+        p = self._pending.get(instrument)
+        if p is None:
+            p = self._pending[instrument] = _Pending()
+        p.ts.append(ts_ns)
+        p.bid_counts.append(len(bid_prices))
+        p.ask_counts.append(len(ask_prices))
+        p.bid_prices.extend(bid_prices)
+        p.bid_sizes.extend(bid_sizes)
+        p.ask_prices.extend(ask_prices)
+        p.ask_sizes.extend(ask_sizes)
+
+    def partials(self) -> HeatmapPartials:
+        """Everything added so far as partial cells, and a fresh start."""
+        instruments = sorted(self._pending)
+        keys, snaps, rows, bins, sizes = [], [], [], [], []
+        n_rows = 0
+        for index, name in enumerate(instruments):
+            p = self._pending[name]
+            buckets = np.asarray(p.ts, dtype=np.int64) // self.bucket_ns
+            unique_buckets, counts = np.unique(buckets, return_counts=True)
+            tick = self.ticks[name]
+            for side, level_counts, prices, side_sizes in (
+                (BIDS, p.bid_counts, p.bid_prices, p.bid_sizes),
+                (ASKS, p.ask_counts, p.ask_prices, p.ask_sizes),
+            ):
+                bucket_row = np.searchsorted(unique_buckets, np.repeat(buckets, level_counts))
+                # rows run bucket by bucket, bids then asks: row = first + 2 * bucket_row + side
+                rows.append(n_rows + 2 * bucket_row + side)
+                bins.append(price_bins(np.asarray(prices, dtype=np.float64), tick))
+                sizes.append(np.asarray(side_sizes, dtype=np.float64))
+            block = np.empty((2 * len(unique_buckets), 3), dtype=np.int64)
+            block[:, 0] = index
+            block[:, 1] = np.repeat(unique_buckets, 2)
+            block[:, 2] = np.tile([BIDS, ASKS], len(unique_buckets))
+            keys.append(block)
+            snaps.append(np.repeat(counts, 2))
+            n_rows += len(block)
+        self._pending.clear()
+        return _pack(instruments, keys, snaps, rows, bins, sizes)
+
+
+def _pack(
+    instruments: list[str],
+    keys: list[np.ndarray],
+    snaps: list[np.ndarray],
+    rows: list[np.ndarray],
+    bins: list[np.ndarray],
+    sizes: list[np.ndarray],
+) -> HeatmapPartials:
+    """Partials from row keys (instrument index, bucket, side) and their levels
+    (row, bin, size), summing the sizes of equal (row, bin)."""
+    key = np.concatenate(keys) if keys else np.empty((0, 3), dtype=np.int64)
+    row = np.concatenate(rows) if rows else np.empty(0, dtype=np.int64)
+    bin_ = np.concatenate(bins) if bins else np.empty(0, dtype=np.int64)
+    size = np.concatenate(sizes) if sizes else np.empty(0)
+    order = np.lexsort((bin_, row))
+    row, bin_, size = row[order], bin_[order], size[order]
+    if len(row):
+        starts = np.flatnonzero(np.r_[True, (np.diff(row) != 0) | (np.diff(bin_) != 0)])
+        row, bin_, size = row[starts], bin_[starts], np.add.reduceat(size, starts)
+    ends = np.searchsorted(row, np.arange(len(key)), side="right")
+    return HeatmapPartials(
+        instruments=instruments,
+        row_instrument=key[:, 0].astype("<i4").tobytes(),
+        row_bucket=key[:, 1].astype("<i8").tobytes(),
+        row_side=key[:, 2].astype("<i1").tobytes(),
+        row_snapshots=(np.concatenate(snaps) if snaps else np.empty(0)).astype("<i8").tobytes(),
+        ends=ends.astype("<i8").tobytes(),
+        bins=bin_.astype("<i8").tobytes(),
+        sums=size.astype("<f8").tobytes(),
+    )
+
+
+def merge_partials(parts: Sequence[HeatmapPartials]) -> HeatmapPartials:
+    """One set of partial cells from several: equal (instrument, bucket, side) rows
+    add their snapshot counts and their sums bin by bin."""
+    merged: dict[tuple[str, int, int], list[object]] = {}
+    for part in parts:
+        for name, bucket, side, snapshots, bins, sums in part.rows():
+            entry = merged.setdefault((name, bucket, side), [0, [], []])
+            entry[0] += snapshots  # type: ignore[operator]
+            entry[1].append(bins)  # type: ignore[union-attr]
+            entry[2].append(sums)  # type: ignore[union-attr]
+    instruments = sorted({name for name, _, _ in merged})
+    index = {name: i for i, name in enumerate(instruments)}
+    ordered = sorted(merged, key=lambda k: (index[k[0]], k[1], k[2]))
+    keys = [np.array([[index[n], b, s] for n, b, s in ordered], dtype=np.int64).reshape(-1, 3)]
+    snaps = [np.array([merged[k][0] for k in ordered], dtype=np.int64)]
+    rows, bins, sizes = [], [], []
+    for r, k in enumerate(ordered):
+        _, k_bins, k_sums = merged[k]
+        for b, s in zip(k_bins, k_sums, strict=True):  # type: ignore[call-overload]
+            rows.append(np.full(len(b), r, dtype=np.int64))
+            bins.append(b)
+            sizes.append(s)
+    return _pack(instruments, keys, snaps, rows, bins, sizes)

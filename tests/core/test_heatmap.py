@@ -1,0 +1,184 @@
+"""The heatmap accumulator against metrics.md "Aggregates over time", by hand and by property."""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from orderflow.core.heatmap import (
+    ASKS,
+    BIDS,
+    HeatmapAccumulator,
+    HeatmapPartials,
+    infer_tick,
+    merge_partials,
+    price_bins,
+)
+
+S = 1_000_000_000
+
+
+def cells(partials: HeatmapPartials) -> dict[tuple[str, int, int], tuple[int, dict[int, float]]]:
+    return {
+        (name, bucket, side): (snaps, dict(zip(bins.tolist(), sums.tolist(), strict=True)))
+        for name, bucket, side, snaps, bins, sums in partials.rows()
+    }
+
+
+def test_bucket_edges_are_epoch_aligned_and_half_open() -> None:
+    acc = HeatmapAccumulator({"X": 1.0}, bucket_ms=1000)
+    acc.add("X", S - 1, [10.0], [1.0], [11.0], [2.0])  # last instant of bucket 0
+    acc.add("X", S, [10.0], [3.0], [], [])  # first instant of bucket 1, no asks
+    acc.add("X", 2 * S - 1, [9.5, 10.2], [1.0, 4.0], [11.0], [1.0])
+    acc.add("X", -1, [10.0], [5.0], [11.0], [5.0])  # before 1970: bucket -1
+    got = cells(acc.partials())
+    assert got[("X", 0, BIDS)] == (1, {10: 1.0})
+    assert got[("X", 0, ASKS)] == (1, {11: 2.0})
+    # bucket 1: two snapshots; bin 10 holds 3 + 4 (10.2 floors to 10), bin 9 holds 1
+    assert got[("X", 1, BIDS)] == (2, {9: 1.0, 10: 7.0})
+    assert got[("X", 1, ASKS)] == (2, {11: 1.0})  # the empty side still counts its snapshot
+    assert got[("X", -1, BIDS)] == (1, {10: 5.0})
+    assert len(got) == 6
+
+
+def test_bucket_width_from_the_profile() -> None:
+    acc = HeatmapAccumulator({"X": 1.0}, bucket_ms=250)
+    for ms in (0, 249, 250, 999, 1000):
+        acc.add("X", ms * 1_000_000, [1.0], [1.0], [2.0], [1.0])
+    assert sorted({b for _, b, _ in cells(acc.partials())}) == [0, 1, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("price", "tick", "expected"),
+    [
+        (0.3, 0.1, 3),  # 0.3 / 0.1 == 2.9999999999999996 in binary
+        (43250.3, 0.1, 432503),
+        (0.00007, 0.00001, 7),  # 6.999999999999999
+        (61728.01, 0.01, 6172801),
+        (0.0, 0.5, 0),
+        (0.49, 0.5, 0),
+        (100.0, 25.0, 4),
+        (124.99, 25.0, 4),
+        (125.0, 25.0, 5),
+        (1e-9, 1e-9, 1),
+        (12345678.9, 0.1, 123456789),
+    ],
+)
+def test_bins_on_fractional_and_whole_ticks(price: float, tick: float, expected: int) -> None:
+    assert price_bins(np.array([price]), tick).tolist() == [expected]
+
+
+def test_every_price_on_a_decimal_grid_lands_in_its_own_bin() -> None:
+    for decimals in range(0, 9):
+        tick = 10.0**-decimals
+        j = np.arange(0, 200_000, 7, dtype=np.int64)
+        prices = np.array([float(f"{x * tick:.{decimals}f}") for x in j.tolist()])
+        np.testing.assert_array_equal(price_bins(prices, tick), j)
+
+
+def test_infer_tick_is_the_smallest_gap_between_distinct_prices() -> None:
+    assert infer_tick([43250.0, 43250.1, 43250.1, 43251.0]) == 0.1
+    assert infer_tick([61728.0, 61728.01, 61730.0]) == 0.01
+    assert infer_tick([0.08501, 0.08503, 0.085]) == 0.00001
+    assert infer_tick([5.0, 5.0]) is None
+    assert infer_tick([]) is None
+
+
+snapshot = st.tuples(
+    st.integers(-3 * S, 5 * S),
+    st.lists(st.tuples(st.integers(0, 60), st.floats(0.001, 100)), max_size=6),
+    st.lists(st.tuples(st.integers(0, 60), st.floats(0.001, 100)), max_size=6),
+    st.sampled_from(["A", "B"]),
+)
+
+
+def _direct(snaps: list, tick: float, bucket_ns: int) -> dict:
+    """Cell means straight from the definition: a dict per (instrument, bucket, side)."""
+    members: dict[tuple[str, int], list] = defaultdict(list)
+    for ts, bids, asks, name in snaps:
+        members[(name, ts // bucket_ns)].append((bids, asks))
+    out = {}
+    for (name, bucket), group in members.items():
+        for side in (BIDS, ASKS):
+            per_snapshot = []
+            for levels in (g[side] for g in group):
+                summed: dict[int, float] = defaultdict(float)
+                for price_ticks, size in levels:
+                    summed[int(np.floor(price_ticks * tick / tick + 1e-9))] += size
+                per_snapshot.append(summed)
+            bins = {j for s in per_snapshot for j in s}
+            out[(name, bucket, side)] = {
+                j: sum(s.get(j, 0.0) for s in per_snapshot) / len(group) for j in bins
+            }
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(snapshot, max_size=40), st.sampled_from([0.5, 0.1, 0.25, 2.0]), st.data())
+def test_cell_means_equal_a_direct_per_bucket_computation(snaps, tick, data) -> None:
+    bucket_ms = data.draw(st.sampled_from([1, 250, 1000]))
+    acc = HeatmapAccumulator({"A": tick, "B": tick}, bucket_ms=bucket_ms)
+    for ts, bids, asks, name in snaps:
+        acc.add(
+            name,
+            ts,
+            [p * tick for p, _ in bids],
+            [s for _, s in bids],
+            [p * tick for p, _ in asks],
+            [s for _, s in asks],
+        )
+    got = {
+        key: {j: v / n for j, v in bins.items()} for key, (n, bins) in cells(acc.partials()).items()
+    }
+    expected = _direct(snaps, tick, bucket_ms * 1_000_000)
+    assert got.keys() == expected.keys()
+    for key, bins in expected.items():
+        assert got[key].keys() == bins.keys(), key
+        for j, mean in bins.items():
+            assert got[key][j] == pytest.approx(mean, rel=1e-12), (key, j)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(snapshot, max_size=40), st.lists(st.integers(0, 40), max_size=5))
+def test_split_anywhere_and_merged_equals_one_pass(snaps, cuts) -> None:
+    snaps = sorted(snaps, key=lambda s: s[0])
+    whole = HeatmapAccumulator({"A": 0.5, "B": 0.5})
+    parts = []
+    bounds = sorted({0, len(snaps), *[min(c, len(snaps)) for c in cuts]})
+    for lo, hi in itertools.pairwise(bounds):
+        acc = HeatmapAccumulator({"A": 0.5, "B": 0.5})
+        for ts, bids, asks, name in snaps[lo:hi]:
+            for a in (acc, whole):
+                a.add(
+                    name,
+                    ts,
+                    [p * 0.5 for p, _ in bids],
+                    [s for _, s in bids],
+                    [p * 0.5 for p, _ in asks],
+                    [s for _, s in asks],
+                )
+        parts.append(acc.partials())
+    merged, one = cells(merge_partials(parts)), cells(whole.partials())
+    assert merged.keys() == one.keys()
+    for key, (n, bins) in one.items():
+        assert merged[key][0] == n
+        assert merged[key][1].keys() == bins.keys()
+        for j, v in bins.items():
+            assert merged[key][1][j] == pytest.approx(v, rel=1e-12)
+
+
+def test_partials_cross_the_wire_and_unknown_instruments_are_skipped() -> None:
+    import msgspec
+
+    acc = HeatmapAccumulator({"A": 1.0})
+    acc.add("A", 0, [1.0, 2.0], [1.0, 1.0], [3.0], [1.0])
+    acc.add("Z", 0, [1.0], [1.0], [3.0], [1.0])
+    part = acc.partials()
+    back = msgspec.msgpack.decode(msgspec.msgpack.encode(part), type=HeatmapPartials)
+    assert cells(back) == cells(part) and part.instruments == ["A"]
+    assert len(acc.partials()) == 0  # partials() starts afresh

@@ -1,0 +1,64 @@
+"""What the browser tests share: Debian's chromium, a free port, the server from the CLI."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from playwright.sync_api import Page
+
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "dashboard_server", "free_port", "source"]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless=new",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def dashboard_server(paths: list[Path], *flags: str) -> Iterator[str]:
+    """``orderflow-dashboard PATH...`` on a free port; yields its URL, and checks at
+    exit that the server logged no traceback."""
+    log = paths[0].with_suffix(".log")
+    with log.open("w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "orderflow_services.dashboard.cli", *map(str, paths),
+             "--port", str(free_port()), *flags],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )  # fmt: skip
+    line = proc.stdout.readline()
+    try:
+        assert line.startswith("Dashboard: http://localhost:"), line + log.read_text()
+        yield line.split(": ", 1)[1].strip()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+    assert "Traceback" not in log.read_text(), log.read_text()
+
+
+def source(page: Page, name: str) -> dict[str, list]:
+    """A ColumnDataSource's columns as the browser holds them."""
+    return page.evaluate(
+        "(n) => { const d = Bokeh.documents[0].get_model_by_name(n).data; const o = {};"
+        " for (const k of Object.keys(d)) o[k] = Array.from(d[k]); return o; }",
+        name,
+    )
