@@ -8,6 +8,7 @@ from the file, or the coordinator built an order index for a shuffled table.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 from orderflow_services.protocol import Result, Task
 
-from orderflow.native import KERNEL
+from orderflow.native import KERNEL, UNAVAILABLE_REASON
 from orderflow.pipeline.result_columns import F64, I32, VALUE_COLUMNS, ResultColumns
 from orderflow.store.connections import BUSY_TIMEOUT_S
 from orderflow.store.order_index import TimeOrderedReader
@@ -39,12 +40,30 @@ class _ReaderCache:
 
 
 _READERS = _ReaderCache()
+log = logging.getLogger("orderflow.worker")
+_told: list[bool] = []
+
+
+def _tell_once() -> None:
+    """Say in the worker's log, once, which path computes its shards."""
+    if not _told:
+        _told.append(True)
+        if KERNEL is None:
+            log.info(
+                "native kernel unavailable (%s); the Python path computes shards",
+                UNAVAILABLE_REASON,
+            )
+        else:
+            log.info(
+                "shards are computed by the native kernel (SQLite %s)", KERNEL.sqlite_version()
+            )
 
 
 def native_result(
     task: Task, repo: object, conn: sqlite3.Connection | None, tick: Callable[[], None]
 ) -> Result | None:
     """The task's Result computed by the kernel, or None when it cannot be used here."""
+    _tell_once()
     if KERNEL is None or conn is None or not isinstance(repo, TimeOrderedReader):
         return None
     from orderflow.native.shard import KernelRange, supports
