@@ -26,10 +26,8 @@ typedef struct {
 } Buf;
 
 static int
-buf_reserve(Buf *b, size_t extra)
+buf_grow(Buf *b, size_t extra)
 {
-    if (b->len + extra <= b->cap)
-        return 1;
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->len + extra)
         cap *= 2;
@@ -41,12 +39,13 @@ buf_reserve(Buf *b, size_t extra)
     return 1;
 }
 
-static int
+/* Inlined, so the fixed-size appends of a row compile to plain stores. */
+static inline __attribute__((always_inline)) int
 buf_put(Buf *b, const void *src, size_t n)
 {
     if (n == 0)
         return 1; /* b->data may still be NULL: memcpy must not see it */
-    if (!buf_reserve(b, n))
+    if (b->len + n > b->cap && !buf_grow(b, n))
         return 0;
     memcpy(b->data + b->len, src, n);
     b->len += n;
