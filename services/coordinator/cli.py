@@ -25,6 +25,7 @@ from orderflow_services.coordinator.run_state import (
     ShardFailed,
 )
 
+from orderflow import native
 from orderflow.console import configure_logging, format_table, run_main
 from orderflow.core.errors import InputFileError
 from orderflow.pipeline.storage import RunSummary, Storage
@@ -231,6 +232,8 @@ def _run(args: argparse.Namespace) -> int:
     databases = profile.databases()
     started = time.perf_counter()
     if profile.workers > 0 or args.bind:
+        if native.KERNEL is None and not args.quiet:
+            print(f"native kernel unavailable ({native.UNAVAILABLE_REASON}); using the Python path")
         summaries = _run_sharded(args, profile, databases)
     else:
         summaries = []
