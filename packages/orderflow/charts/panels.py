@@ -2,8 +2,9 @@
 
 A library module (no server state) so the live dashboard, its static export and
 ``orderflow-report``'s HTML all draw the same chart. Top to bottom: a readout
-line (the values of every panel under the cursor), the price panel (candles,
-footprint cells when zoomed in, trade bubbles, backtest fills, last price) with
+line (the values of every panel under the cursor), the price panel (the depth
+heatmap with best bid and ask lines behind candles, footprint cells when zoomed
+in, trade bubbles, backtest fills, last price) with
 the volume profile of the visible range beside it, buy/sell volume with
 cluster-delta bars, OBI as a min/max band with its mean (thresholds and alert
 markers), OFI and MLOFI per candle (with OFI alerts; only when the file has the
@@ -27,11 +28,13 @@ from bokeh.models import (
     Div,
     HoverTool,
     Label,
+    LinearColorMapper,
     Range1d,
     RangeTool,
     Spacer,
     Span,
 )
+from bokeh.palettes import Inferno256
 from bokeh.plotting import figure
 
 from orderflow.charts.units import instrument_units
@@ -96,6 +99,8 @@ _EMPTY = {
         "color",
     ],
     "trades": ["t", "price", "size", "px", "side", "color"],
+    "heatmap": ["image", "x", "y", "dw", "dh", "high", "row_height", "column_ms"],
+    "bbo": ["bid_t", "bid", "ask_t", "ask"],
     "fills": ["t", "price", "quantity", "side", "kind", "marker", "color", "fill_alpha"],
     "flow": ["t", "mid", "ofi", "mlofi", "snapshots", "color", "width"],
     "ofi_alerts": ["t", "value", "y", "marker", "color", "kind", "message"],
@@ -217,6 +222,20 @@ class Panels:
         p = self._figure("panel_candles", "Price", 380)
         src = self.sources["candles"]
         foot = self.sources["footprint"]
+        # the depth heatmap first, so every other glyph draws over it
+        self.heat_colors = LinearColorMapper(
+            palette=list(reversed(Inferno256))[16:], low=0, high=1, name="heatmap_colors",
+            low_color="rgba(0, 0, 0, 0)", nan_color="rgba(0, 0, 0, 0)",
+        )  # fmt: skip
+        heat = p.image(
+            image="image", x="x", y="y", dw="dw", dh="dh", source=self.sources["heatmap"],
+            color_mapper=self.heat_colors, alpha=0.8, name="heatmap_image",
+        )  # fmt: skip
+        bbo = self.sources["bbo"]
+        p.step("bid_t", "bid", source=bbo, mode="after", color="#1b5e20", line_width=1.2,
+               name="best_bid_line")  # fmt: skip
+        p.step("ask_t", "ask", source=bbo, mode="after", color="#b71c1c", line_width=1.2,
+               name="best_ask_line")  # fmt: skip
         cells = p.rect(
             "x", "y", "width", "height", source=foot, fill_color="color", fill_alpha="alpha",
             line_color="line_color", line_width=2, name="footprint_cells",
@@ -246,6 +265,15 @@ class Panels:
         p.add_layout(self.last_line)
         time_fmt = {"@t": "datetime"}
         p.add_tools(
+            HoverTool(
+                renderers=[heat],
+                formatters={"$x": "datetime"},
+                tooltips=[
+                    ("time (UTC)", "$x{%F %T}"),
+                    ("price", "$y{0,0.[000000]}"),
+                    ("resting size", "@image{0,0.[0000]}"),
+                ],
+            ),
             HoverTool(
                 renderers=[bars],
                 formatters=time_fmt,
@@ -516,6 +544,9 @@ class Panels:
         for name, columns in data.items():
             self.sources[name].data = columns
         self.equity.visible = bool(data.get("equity", {}).get("t"))
+        heat = data.get("heatmap", {})
+        if heat.get("high"):  # saturate at the clip percentile; empty cells stay clear
+            self.heat_colors.update(high=heat["high"][0], low=heat["high"][0] * 1e-3)
         if "flow" in data:  # an older file without order-flow columns has no OFI to draw
             self.ofi.visible = bool(data["flow"]["t"])
         candles = data.get("candles", {})
