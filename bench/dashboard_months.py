@@ -64,7 +64,9 @@ def day_files(days: int, per_day: int) -> list[Path]:
                  "--seed", str(day), "--quiet"],
                 check=True,
             )  # fmt: skip
-            subprocess.run([bin_dir / "orderflow-coord", "--quiet", path], check=True)
+            subprocess.run(
+                [bin_dir / "orderflow-coord", "--workers", "0", "--quiet", path], check=True
+            )
             done.touch()
         files.append(path)
     return files

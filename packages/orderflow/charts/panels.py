@@ -112,20 +112,27 @@ _EMPTY = {
     "overview": ["t", "value"],
 }
 _TIME_TIP = ("time (UTC)", "@t{%F %T.%3N}")
-_NUMBER = BasicTickFormatter(use_scientific=False)
-_TIME_AXIS = DatetimeTickFormatter(
-    milliseconds="%H:%M:%S.%3N",
-    seconds="%H:%M:%S",
-    minsec="%H:%M:%S",
-    minutes="%H:%M",
-    hourmin="%H:%M",
-    hours="%H:%M",
-    days="%b %d",
-    context=DatetimeTickFormatter(
-        milliseconds="%F", seconds="%F", minsec="%F", minutes="%F", hourmin="%F", hours="%F",
-        days="%Y",
-    ),
-)  # fmt: skip
+
+
+def _number() -> BasicTickFormatter:
+    """Plain numbers on axes, never 1.2e+4 (a fresh model per axis: Bokeh models belong
+    to one document, and a chart may be drawn into several)."""
+    return BasicTickFormatter(use_scientific=False)
+
+
+def _time_axis() -> DatetimeTickFormatter:
+    day = {k: "%F" for k in ("milliseconds", "seconds", "minsec", "minutes", "hourmin", "hours")}
+    return DatetimeTickFormatter(
+        milliseconds="%H:%M:%S.%3N",
+        seconds="%H:%M:%S",
+        minsec="%H:%M:%S",
+        minutes="%H:%M",
+        hourmin="%H:%M",
+        hours="%H:%M",
+        days="%b %d",
+        context=DatetimeTickFormatter(days="%Y", **day),
+    )
+
 
 _READOUT_JS = """
 const x = cb_obj.x;
@@ -211,8 +218,8 @@ class Panels:
             toolbar_location="above" if name == "panel_candles" else None,
         )
         p.toolbar.logo = None
-        p.yaxis.formatter = _NUMBER
-        p.xaxis.formatter = _TIME_AXIS
+        p.yaxis.formatter = _number()
+        p.xaxis.formatter = _time_axis()
         p.add_tools(
             CrosshairTool(overlay=[self.crosshair, Span(dimension="width", line_dash="dotted")])
         )
@@ -334,7 +341,7 @@ class Panels:
             source=self.sources["profile"], name="profile_bars",
         )  # fmt: skip
         p.yaxis.visible = False
-        p.xaxis.formatter = _NUMBER
+        p.xaxis.formatter = _number()
         p.xaxis.major_label_orientation = 0.8
         # the last price, at the price panel's right edge (shared y range), whatever the pan
         self.last_label = Label(
@@ -485,7 +492,7 @@ class Panels:
         )
         p.line("t", "value", source=self.sources["overview"], color="#607d8b")
         p.yaxis.visible = False
-        p.xaxis.formatter = _TIME_AXIS
+        p.xaxis.formatter = _time_axis()
         selector = RangeTool(x_range=self.x_range)
         selector.overlay.fill_alpha = 0.2
         p.add_tools(selector)
