@@ -15,7 +15,10 @@ each. Then, with the dashboard's stores in a fresh cache directory:
 3. times, in-process, every Dataset query of the initial page (whole day) and of
    zooms to 1/50 of the day, 1 hour and 20 seconds (footprint), each query
    separately, median of 5;
-4. the footprint query over 1 hour and over the whole day of one file.
+4. the footprint and heatmap queries over 1 hour and over the whole day of one
+   file (the heatmap only when the file has ``metrics_heatmap``; the coordinator
+   does not write it yet, so the first file's is built with
+   ``tests/dashboard/heatmap_data.py``).
 
 Targets (issue 13 item 7): page open < 5 s, memory flat between 1M and 5M and
 < 1 GB, every query < 300 ms.
@@ -44,7 +47,7 @@ NS_PER_S = 10**9
 DAY_NS = 86_400 * NS_PER_S
 TIMED = (
     "candles", "band", "points", "candle_flow", "alerts", "values_at", "equity", "fills",
-    "large_trades", "tick", "volume_profile", "footprint", "extent",
+    "large_trades", "tick", "volume_profile", "footprint", "extent", "heatmap",
 )  # fmt: skip
 
 
@@ -226,6 +229,10 @@ def main() -> None:
                     )
                 )
                 print(f"footprint {label} ({window // NS_PER_S} s candles): {ms:.1f} ms")
+                ms = median_ms(lambda s=start, e=end: dataset.heatmap(instrument, s, e, 600, 130))
+                grid = dataset.heatmap(instrument, start, end, 600, 130)
+                shape = "no heatmap table" if grid is None else f"{grid.bids.shape} cells"
+                print(f"heatmap {label} (600 x 130 cells at most): {ms:.1f} ms, {shape}")
 
 
 if __name__ == "__main__":

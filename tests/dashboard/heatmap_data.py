@@ -47,6 +47,7 @@ def write_heatmap_tables(path: Path, bucket_ms: int = 1000) -> None:
             acc.add(name, ts, bp, bs, ap, asz)
         conn.executescript(HEATMAP_DDL)
         with conn:
+            conn.execute("DELETE FROM metrics_heatmap")
             write_heatmap(conn, acc.partials(), None, None, bucket_ms * NS_PER_MS)
             write_grid(conn, {k: (v, "inferred") for k, v in ticks.items()}, bucket_ms)
     finally:
