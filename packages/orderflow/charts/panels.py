@@ -2,8 +2,9 @@
 
 A library module (no server state) so the live dashboard, its static export and
 ``orderflow-report``'s HTML all draw the same chart. Top to bottom: a readout
-line (the values of every panel under the cursor), the price panel (candles,
-footprint cells when zoomed in, trade bubbles, backtest fills, last price) with
+line (the values of every panel under the cursor), the price panel (the depth
+heatmap with best bid and ask lines behind candles, footprint cells when zoomed
+in, trade bubbles, backtest fills, last price) with
 the volume profile of the visible range beside it, buy/sell volume with
 cluster-delta bars, OBI as a min/max band with its mean (thresholds and alert
 markers), OFI and MLOFI per candle (with OFI alerts; only when the file has the
@@ -27,11 +28,13 @@ from bokeh.models import (
     Div,
     HoverTool,
     Label,
+    LinearColorMapper,
     Range1d,
     RangeTool,
     Spacer,
     Span,
 )
+from bokeh.palettes import Inferno256
 from bokeh.plotting import figure
 
 from orderflow.charts.units import instrument_units
@@ -96,6 +99,8 @@ _EMPTY = {
         "color",
     ],
     "trades": ["t", "price", "size", "px", "side", "color"],
+    "heatmap": ["image", "x", "y", "dw", "dh", "high", "row_height", "column_ms"],
+    "bbo": ["bid_t", "bid", "ask_t", "ask"],
     "fills": ["t", "price", "quantity", "side", "kind", "marker", "color", "fill_alpha"],
     "flow": ["t", "mid", "ofi", "mlofi", "snapshots", "color", "width"],
     "ofi_alerts": ["t", "value", "y", "marker", "color", "kind", "message"],
@@ -109,14 +114,14 @@ _EMPTY = {
 _TIME_TIP = ("time (UTC)", "@t{%F %T.%3N}")
 
 
-def _plain_numbers() -> BasicTickFormatter:
-    """A fresh formatter per axis: a Bokeh model belongs to one document only, so a shared
-    module-level instance breaks the second chart built in a process."""
+def _number() -> BasicTickFormatter:
+    """Plain numbers on axes, never 1.2e+4 (a fresh model per axis: Bokeh models belong
+    to one document, and a chart may be drawn into several)."""
     return BasicTickFormatter(use_scientific=False)
 
 
 def _time_axis() -> DatetimeTickFormatter:
-    """Clock times with the date as context; fresh per axis for the same reason."""
+    day = {k: "%F" for k in ("milliseconds", "seconds", "minsec", "minutes", "hourmin", "hours")}
     return DatetimeTickFormatter(
         milliseconds="%H:%M:%S.%3N",
         seconds="%H:%M:%S",
@@ -125,11 +130,8 @@ def _time_axis() -> DatetimeTickFormatter:
         hourmin="%H:%M",
         hours="%H:%M",
         days="%b %d",
-        context=DatetimeTickFormatter(
-            milliseconds="%F", seconds="%F", minsec="%F", minutes="%F", hourmin="%F", hours="%F",
-            days="%Y",
-        ),
-    )  # fmt: skip
+        context=DatetimeTickFormatter(days="%Y", **day),
+    )
 
 
 _READOUT_JS = """
@@ -216,7 +218,7 @@ class Panels:
             toolbar_location="above" if name == "panel_candles" else None,
         )
         p.toolbar.logo = None
-        p.yaxis.formatter = _plain_numbers()
+        p.yaxis.formatter = _number()
         p.xaxis.formatter = _time_axis()
         p.add_tools(
             CrosshairTool(overlay=[self.crosshair, Span(dimension="width", line_dash="dotted")])
@@ -227,6 +229,20 @@ class Panels:
         p = self._figure("panel_candles", "Price", 380)
         src = self.sources["candles"]
         foot = self.sources["footprint"]
+        # the depth heatmap first, so every other glyph draws over it
+        self.heat_colors = LinearColorMapper(
+            palette=list(reversed(Inferno256))[16:], low=0, high=1, name="heatmap_colors",
+            low_color="rgba(0, 0, 0, 0)", nan_color="rgba(0, 0, 0, 0)",
+        )  # fmt: skip
+        heat = p.image(
+            image="image", x="x", y="y", dw="dw", dh="dh", source=self.sources["heatmap"],
+            color_mapper=self.heat_colors, alpha=0.8, name="heatmap_image",
+        )  # fmt: skip
+        bbo = self.sources["bbo"]
+        p.step("bid_t", "bid", source=bbo, mode="after", color="#1b5e20", line_width=1.2,
+               name="best_bid_line")  # fmt: skip
+        p.step("ask_t", "ask", source=bbo, mode="after", color="#b71c1c", line_width=1.2,
+               name="best_ask_line")  # fmt: skip
         cells = p.rect(
             "x", "y", "width", "height", source=foot, fill_color="color", fill_alpha="alpha",
             line_color="line_color", line_width=2, name="footprint_cells",
@@ -256,6 +272,15 @@ class Panels:
         p.add_layout(self.last_line)
         time_fmt = {"@t": "datetime"}
         p.add_tools(
+            HoverTool(
+                renderers=[heat],
+                formatters={"$x": "datetime"},
+                tooltips=[
+                    ("time (UTC)", "$x{%F %T}"),
+                    ("price", "$y{0,0.[000000]}"),
+                    ("resting size", "@image{0,0.[0000]}"),
+                ],
+            ),
             HoverTool(
                 renderers=[bars],
                 formatters=time_fmt,
@@ -316,7 +341,7 @@ class Panels:
             source=self.sources["profile"], name="profile_bars",
         )  # fmt: skip
         p.yaxis.visible = False
-        p.xaxis.formatter = _plain_numbers()
+        p.xaxis.formatter = _number()
         p.xaxis.major_label_orientation = 0.8
         # the last price, at the price panel's right edge (shared y range), whatever the pan
         self.last_label = Label(
@@ -526,6 +551,9 @@ class Panels:
         for name, columns in data.items():
             self.sources[name].data = columns
         self.equity.visible = bool(data.get("equity", {}).get("t"))
+        heat = data.get("heatmap", {})
+        if heat.get("high"):  # saturate at the clip percentile; empty cells stay clear
+            self.heat_colors.update(high=heat["high"][0], low=heat["high"][0] * 1e-3)
         if "flow" in data:  # an older file without order-flow columns has no OFI to draw
             self.ofi.visible = bool(data["flow"]["t"])
         candles = data.get("candles", {})

@@ -22,6 +22,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
@@ -53,6 +54,9 @@ from orderflow.query.store import (
 from orderflow.query.volume_profile import VolumeProfile, query_volume_profile
 from orderflow.store.connections import open_readonly
 from orderflow.store.schema import FLOW_COLUMNS
+
+if TYPE_CHECKING:
+    from orderflow.query.heatmap import HeatmapGrid
 
 __all__ = ["ALERT_COLUMNS", "EQUITY_COLUMNS", "FILL_COLUMNS", "Dataset"]
 
@@ -434,6 +438,18 @@ class Dataset:
                     self.con, instrument, start_ns, end_ns, window_ns, base
                 )
             return query_candle_flow(self.con, "metrics", instrument, start_ns, end_ns, window_ns)
+
+    def heatmap(
+        self, instrument: str, start_ns: int, end_ns: int, max_columns: int, max_rows: int
+    ) -> HeatmapGrid | None:
+        """The stored depth heatmap over [start_ns, end_ns) at about ``max_columns`` x
+        ``max_rows`` cells (orderflow.query.heatmap); None without one. It reads the
+        recording's ``metrics_heatmap`` table directly (read-only), not the copy."""
+        from orderflow.query.heatmap import heatmap  # it imports the notebook API, which imports us
+
+        if "metrics_heatmap" not in self._tables:
+            return None
+        return heatmap(self.path, instrument, start_ns, end_ns, max_columns, max_rows)
 
     def band(
         self, instrument: str, column: str, start_ns: int, end_ns: int, width_ns: int
