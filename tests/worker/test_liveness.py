@@ -8,6 +8,7 @@ callback every 500 rows came too late. They must come from the clock.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -79,7 +80,12 @@ def test_a_worker_computing_a_long_shard_heartbeats_on_time(
     router.linger = 0
     endpoint = f"ipc://{tmp_path}/w.sock"
     router.bind(endpoint)
-    worker = subprocess.Popen([*WORKER, "--connect", endpoint, "--give-up-after", "30"])
+    # The Python path: the native kernel computes these books in well under a second
+    # (tests/native/test_liveness.py covers it releasing the GIL for the beat thread).
+    worker = subprocess.Popen(
+        [*WORKER, "--connect", endpoint, "--give-up-after", "30"],
+        env={**os.environ, "ORDERFLOW_NATIVE": "0"},
+    )
     try:
         assert router.poll(30_000), "the worker never said Ready"
         identity, frame = router.recv_multipart()
