@@ -232,7 +232,7 @@ def measure(
                 f"{cpu[variant]:.2f}",
                 f"{cpu[variant] / median[variant]:.2f}",
                 f"{snapshots / cpu[variant]:,.0f}" if cpu[variant] else "-",
-                _ratio(cpu.get("plain", 0.0), cpu[variant]) if cpu[variant] else "-",
+                _ratio(cpu["plain"], cpu[variant]) if "plain" in cpu and cpu[variant] else "-",
                 f"{max(s.main_peak_kib for s in runs) / 1024:.0f}",
                 f"{max(s.worker_peak_kib for s in runs) / 1024:.0f}" if is_coord else "-",
             ]
