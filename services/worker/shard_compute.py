@@ -18,6 +18,7 @@ from orderflow_services.protocol import Result, Task
 from orderflow_services.shipped_rows import ShippedRows
 
 from orderflow.core.errors import InputFileError
+from orderflow.core.heatmap import HeatmapAccumulator
 from orderflow.pipeline.range_metrics import RangeMetrics
 from orderflow.pipeline.result_columns import ResultColumns
 from orderflow.store.input_repository import SQLiteOrderflowRepository
@@ -91,6 +92,11 @@ def compute_shard(
 ) -> Result:
     """Run ``RangeMetrics`` over the task's range and pack its output as columns."""
     started = time.perf_counter()
+    heatmap = (
+        HeatmapAccumulator(task.heatmap_ticks, task.heatmap_bucket_ms)
+        if task.heatmap_ticks
+        else None
+    )
     work = RangeMetrics(
         repo,
         conn,
@@ -101,6 +107,7 @@ def compute_shard(
         depth=task.depth,
         instruments=task.instruments,
         ofi_levels=task.ofi_levels,
+        heatmap=heatmap,
     )
     rows: list[tuple] = []
     stream = work.rows()
@@ -116,6 +123,7 @@ def compute_shard(
         signed_volume=dict(work.signed_volume),
         trades=work.trades,
         seconds=time.perf_counter() - started,
+        heatmap=heatmap.partials() if heatmap is not None else None,
     )
 
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from itertools import chain
 
 from orderflow.core.calculator import InvalidSnapshot, snapshot_values, trade_sign
+from orderflow.core.heatmap import HeatmapAccumulator
 from orderflow.core.order_flow import BookTop, ofi_pair
 from orderflow.store.input_repository import (
     UNPARSEABLE_REASON,
@@ -37,6 +38,7 @@ __all__ = ["DEFAULT_OFI_LEVELS", "RangeMetrics", "trade_reject_reason"]
 DEFAULT_OFI_LEVELS = 5
 """Levels of multi-level OFI (profile ``ofi_levels``)."""
 
+_ALL_LEVELS = 1 << 62
 _isfinite = math.isfinite
 _INF = math.inf
 
@@ -89,6 +91,7 @@ class RangeMetrics:
         depth: int | None = None,
         instruments: Sequence[str] | None = None,
         ofi_levels: int = DEFAULT_OFI_LEVELS,
+        heatmap: HeatmapAccumulator | None = None,
         spill_rejects: Callable[[list[RejectRow]], None] | None = None,
         spill_every: int = 1000,
     ) -> None:
@@ -105,6 +108,8 @@ class RangeMetrics:
         self.end_ns = end_ns
         self.depth = depth
         self.ofi_levels = ofi_levels
+        self.heatmap = heatmap
+        """Given, it receives every valid snapshot's counted levels (the depth heatmap)."""
         self.instruments = list(instruments) if instruments else None
         self.signed_volume: dict[str, float] = {}
         self.heads: dict[str, BookTop] = {}
@@ -123,6 +128,9 @@ class RangeMetrics:
         cvd = self.signed_volume
         depth = self.depth
         levels = self.ofi_levels
+        heatmap = self.heatmap
+        # With a heatmap the BookTop holds every aggregated level; OFI needs the top ones.
+        top_levels = _ALL_LEVELS if heatmap is not None else levels
         tails = self.tails
         add_trade = self._add_trade
         trade = next(trades, None)
@@ -137,12 +145,15 @@ class RangeMetrics:
                     self._reject("book", sid, "instrument is NULL")
                     continue
                 try:
-                    values = snapshot_values(bids, asks, depth, levels)
+                    values = snapshot_values(bids, asks, depth, top_levels)
                 except InvalidSnapshot as exc:
                     self._reject("book", sid, str(exc))
                     continue
                 self.snapshots += 1
                 top = values[11]
+                if heatmap is not None:
+                    heatmap.add(instrument, ns, *top)
+                    top = (top[0][:levels], top[1][:levels], top[2][:levels], top[3][:levels])
                 prev = tails.get(instrument)
                 tails[instrument] = top
                 if prev is None:

@@ -73,6 +73,14 @@ class Profile(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=T
     """Top-N levels by price per side for OBI; null (default) means all levels."""
     ofi_levels: Positive = 5
     """Levels M of multi-level OFI (``mlofi``, metrics.md). Default 5."""
+    heatmap_bucket_ms: Positive = 1000
+    """Depth heatmap bucket width ``w``, milliseconds (metrics.md). Default 1000."""
+    heatmap_ticks: dict[str, Annotated[float, msgspec.Meta(gt=0)]] = msgspec.field(
+        default_factory=dict
+    )
+    """Heatmap price bin width per instrument; an instrument not listed gets the
+    smallest gap between distinct prices in a sample of the file (metrics.md,
+    ``orderflow.store.heatmap_ticks``). Default: all inferred."""
     batch_size: Positive = 1000
     """Metrics rows per write transaction. Default 1000 (the seed's)."""
     log_frequency: Positive = 20
