@@ -41,8 +41,20 @@ class AlertSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     """Per-instrument overrides of ``cvd_change_threshold`` (CVD is in each
     instrument's base units: 25 BTC and 25 ETH are not the same flow). Default: none."""
 
+    ofi_window_s: PositiveSeconds = 10.0
+    """Rolling window for the OFI-sum alert, seconds. Default 10."""
+    ofi_sum_threshold: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    """Alert when |OFI summed over the window| exceeds this (base units). Default: off."""
+    ofi_sum_thresholds: dict[str, Annotated[float, msgspec.Meta(gt=0)]] = msgspec.field(
+        default_factory=dict
+    )
+    """Per-instrument overrides of ``ofi_sum_threshold`` (OFI is in base units). Default: none."""
+
     def cvd_threshold_for(self, instrument: str) -> float | None:
         return self.cvd_change_thresholds.get(instrument, self.cvd_change_threshold)
+
+    def ofi_threshold_for(self, instrument: str) -> float | None:
+        return self.ofi_sum_thresholds.get(instrument, self.ofi_sum_threshold)
 
 
 class BacktestSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

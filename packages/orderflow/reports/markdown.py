@@ -124,8 +124,13 @@ def render_markdown(profile_name: str, reports: Sequence[DatabaseReport]) -> str
                 for s in r.summaries
             ],
         )
-        counts = {k: sum(1 for a in r.alerts if a.kind == k) for k in ("obi", "cvd")}
-        lines += ["", f"### Alerts: {len(r.alerts)} ({counts['obi']} obi, {counts['cvd']} cvd)", ""]
+        counts = {k: sum(1 for a in r.alerts if a.kind == k) for k in ("obi", "cvd", "ofi")}
+        ofi = f", {counts['ofi']} ofi" if counts["ofi"] else ""
+        lines += [
+            "",
+            f"### Alerts: {len(r.alerts)} ({counts['obi']} obi, {counts['cvd']} cvd{ofi})",
+            "",
+        ]
         lines += _table(
             ["time (UTC)", "instrument", "kind", "value", "message"],
             [
