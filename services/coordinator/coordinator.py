@@ -71,6 +71,7 @@ from orderflow.core.errors import TableOutOfOrder
 from orderflow.pipeline.progress import ProgressReporter
 from orderflow.pipeline.storage import RunSummary, config_key
 from orderflow.store.connections import PROBE_CACHE_KIB
+from orderflow.store.heatmap_ticks import decide_ticks
 from orderflow.store.input_repository import OrderScan, SQLiteOrderflowRepository
 from orderflow.store.metrics_repository import SQLiteMetricsRepository
 from orderflow.store.order_index import TimeOrderedReader, build_order_index
@@ -189,7 +190,7 @@ class Coordinator:
         try:
             fingerprint = repo.input_fingerprint(reader)
             key = config_key(s.depth, s.instruments, fingerprint, s.ofi_levels)
-            writer = ShardWriter(metrics, key, s.ofi_levels)
+            writer = ShardWriter(metrics, key, s.ofi_levels, heatmap_bucket_ms=s.heatmap_bucket_ms)
             if writer.is_finished() and not s.force:
                 return RunSummary(str(path), 0, 0, 0, 0.0, skipped=True)
             if not self.local.processes:
@@ -199,6 +200,10 @@ class Coordinator:
                 planning = pool.submit(self._plan, path, repo, reader, full_scan)
                 self._wait_for(planning)
                 plan, index, rows_reader = planning.result()
+                # The heatmap's bin widths: parsing sampled books takes a moment too.
+                deciding = pool.submit(decide_ticks, reader, s.heatmap_ticks, s.instruments)
+                self._wait_for(deciding)
+                writer.decide_ticks = deciding.result
             todo = writer.begin(plan, repo, reader, force=s.force or full_scan)
             progress = ProgressReporter(
                 path.name, plan.book_scan.rows, quiet=s.quiet, updates=s.log_frequency
@@ -358,6 +363,8 @@ class Coordinator:
                 depth=self.settings.depth,
                 instruments=self.settings.instruments,
                 ofi_levels=self.settings.ofi_levels,
+                heatmap_ticks=run.writer.heatmap_ticks,
+                heatmap_bucket_ms=run.writer.heatmap_bucket_ms,
             )
             self.in_flight[task_id] = InFlight(shard, identity, time.monotonic(), task)
             worker.task_id = task_id

@@ -41,6 +41,9 @@ __all__ = [
 
 DEFAULT_BUCKET_MS = 1000
 """Bucket width ``w`` (profile ``heatmap_bucket_ms``)."""
+COMPACT_LEVELS = 400_000
+"""Pending levels after which the accumulator bins what it holds: a long range
+then keeps partial cells in memory, not a Python float per level."""
 BIDS, ASKS = 0, 1
 _NUDGE = 1e-12
 NS_PER_MS = 1_000_000
@@ -156,6 +159,8 @@ class HeatmapAccumulator:
         self.ticks = {name: float(t) for name, t in ticks.items() if t is not None and t > 0}
         self.bucket_ns = bucket_ms * NS_PER_MS
         self._pending: dict[str, _Pending] = {}
+        self._pending_levels = 0
+        self._chunks: list[HeatmapPartials] = []
 
     def add(
         self,
@@ -179,9 +184,19 @@ class HeatmapAccumulator:
         p.bid_sizes.extend(bid_sizes)
         p.ask_prices.extend(ask_prices)
         p.ask_sizes.extend(ask_sizes)
+        self._pending_levels += len(bid_prices) + len(ask_prices)
+        if self._pending_levels > COMPACT_LEVELS:
+            self._chunks.append(self._bin_pending())
 
     def partials(self) -> HeatmapPartials:
         """Everything added so far as partial cells, and a fresh start."""
+        last = self._bin_pending()
+        if not self._chunks:
+            return last
+        chunks, self._chunks = [*self._chunks, last], []
+        return merge_partials(chunks)
+
+    def _bin_pending(self) -> HeatmapPartials:
         instruments = sorted(self._pending)
         keys, snaps, rows, bins, sizes = [], [], [], [], []
         n_rows = 0
@@ -207,6 +222,7 @@ class HeatmapAccumulator:
             snaps.append(np.repeat(counts, 2))
             n_rows += len(block)
         self._pending.clear()
+        self._pending_levels = 0
         return _pack(instruments, keys, snaps, rows, bins, sizes)
 
 

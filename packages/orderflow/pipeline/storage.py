@@ -12,13 +12,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import msgspec
 
+from orderflow.core.heatmap import DEFAULT_BUCKET_MS, HeatmapAccumulator
 from orderflow.pipeline.progress import ProgressReporter
 from orderflow.pipeline.range_metrics import DEFAULT_OFI_LEVELS, RangeMetrics
+from orderflow.store.heatmap_store import clear_heatmap, write_grid, write_heatmap
+from orderflow.store.heatmap_ticks import decide_ticks
 from orderflow.store.input_repository import (
     UNPARSEABLE_REASON,
     OrderScan,
@@ -91,6 +94,8 @@ class Storage:
         depth: int | None = None,
         instruments: Sequence[str] | None = None,
         ofi_levels: int = DEFAULT_OFI_LEVELS,
+        heatmap_bucket_ms: int = DEFAULT_BUCKET_MS,
+        heatmap_ticks: Mapping[str, float] | None = None,
         batch_size: int = 1000,
         log_frequency: int = 20,
         quiet: bool = False,
@@ -99,6 +104,8 @@ class Storage:
         self.depth = depth
         self.instruments = list(instruments) if instruments else None
         self.ofi_levels = ofi_levels
+        self.heatmap_bucket_ms = heatmap_bucket_ms
+        self.heatmap_ticks = dict(heatmap_ticks or {})
         self.batch_size = batch_size
         self.log_frequency = log_frequency
         self.quiet = quiet
@@ -140,6 +147,24 @@ class Storage:
     ) -> RunSummary:
         rejects = self._reject_unparseable(conn, metrics, book_scan, trade_scan)
         spilled = 0
+        ticks = decide_ticks(conn, self.heatmap_ticks, self.instruments)  # type: ignore[arg-type]
+        with metrics.transaction() as out:
+            clear_heatmap(out)
+            write_grid(out, ticks, self.heatmap_bucket_ms)
+        heatmap = HeatmapAccumulator(
+            {name: tick for name, (tick, _) in ticks.items() if tick}, self.heatmap_bucket_ms
+        )
+        bucket_ns = heatmap.bucket_ns
+
+        def write(batch: list[MetricRow], rejects: list) -> None:
+            """One batch of rows, its rejects and its heatmap cells, in one transaction.
+            Buckets at the batch's first and last instant may continue in its
+            neighbours (ties included), so they are added to, not inserted."""
+            with metrics.transaction() as out:
+                metrics.write_in_transaction(batch, rejects)
+                if batch:
+                    first, last = batch[0][7], batch[-1][7]
+                    write_heatmap(out, heatmap.partials(), first + 1, last, bucket_ns)
 
         def spill(pending: list) -> None:
             nonlocal spilled
@@ -154,6 +179,7 @@ class Storage:
             depth=self.depth,
             instruments=self.instruments,
             ofi_levels=self.ofi_levels,
+            heatmap=heatmap,
             spill_rejects=spill,
             spill_every=self.batch_size,
         )
@@ -165,13 +191,13 @@ class Storage:
         for row in work.rows():
             batch.append(row)
             if len(batch) >= self.batch_size:
-                metrics.insert_metrics_batch(batch, work.rejects)
+                write(batch, work.rejects)
                 seen += len(batch) + len(work.rejects)
                 rejects += len(work.rejects)
                 batch.clear()
                 work.rejects.clear()
                 progress.update(seen)
-        metrics.insert_metrics_batch(batch, work.rejects)
+        write(batch, work.rejects)
         rejects += len(work.rejects) + spilled
         progress.update(book_scan.rows)
         progress.finish()
