@@ -161,6 +161,9 @@ class HeatmapAccumulator:
         self._pending: dict[str, _Pending] = {}
         self._pending_levels = 0
         self._chunks: list[HeatmapPartials] = []
+        self.latest_ns: int | None = None
+        """Instant of the last snapshot added: a caller that drains ``partials()`` while
+        the rows it writes lag behind the additions knows which buckets are whole."""
 
     def add(
         self,
@@ -172,6 +175,7 @@ class HeatmapAccumulator:
         ask_sizes: Sequence[float],
     ) -> None:
         """One valid snapshot; levels are its counted levels (size > 0), any order."""
+        self.latest_ns = ts_ns
         if instrument not in self.ticks:
             return
         p = self._pending.get(instrument)

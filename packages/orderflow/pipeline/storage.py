@@ -156,15 +156,22 @@ class Storage:
         )
         bucket_ns = heatmap.bucket_ns
 
+        drained_to: list[int | None] = [None]
+
         def write(batch: list[MetricRow], rejects: list) -> None:
-            """One batch of rows, its rejects and its heatmap cells, in one transaction.
-            Buckets at the batch's first and last instant may continue in its
-            neighbours (ties included), so they are added to, not inserted."""
+            """One batch of rows, its rejects and the heatmap cells added so far, in one
+            transaction. RangeMetrics adds a whole fetch of snapshots before it yields
+            their rows, so the cells run ahead of the rows: a bucket is whole in this
+            drain only when it lies between the previous drain's last instant and this
+            one's; any other bucket may continue in a neighbouring drain (ties
+            included), so it is added to, not inserted."""
             with metrics.transaction() as out:
                 metrics.write_in_transaction(batch, rejects)
-                if batch:
-                    first, last = batch[0][7], batch[-1][7]
-                    write_heatmap(out, heatmap.partials(), first + 1, last, bucket_ns)
+                upto, before = heatmap.latest_ns, drained_to[0]
+                if upto is not None:
+                    start = before + 1 if before is not None else None
+                    write_heatmap(out, heatmap.partials(), start, upto, bucket_ns)
+                    drained_to[0] = upto
 
         def spill(pending: list) -> None:
             nonlocal spilled
