@@ -20,9 +20,9 @@ import numpy as np
 from orderflow.core.calculator import InvalidSnapshot, snapshot_values, trade_sign
 from orderflow.core.errors import TableOutOfOrder
 from orderflow.core.order_flow import BookTop
-from orderflow.core.timestamps import parse_instant_ns
+from orderflow.core.timestamps import cell_text, parse_instant_ns
 from orderflow.native import KERNEL, UNAVAILABLE_REASON
-from orderflow.pipeline.range_metrics import trade_reject_reason
+from orderflow.pipeline.range_metrics import instrument_problem, trade_reject_reason
 from orderflow.store.input_repository import UNPARSEABLE_REASON, OrderScan
 from orderflow.store.near_order import check_columns
 
@@ -238,14 +238,16 @@ class KernelRange:
         """The reference's verdict on one declined snapshot, written into row ``i``
         (its timestamp text stays the cell's own, as the kernel stored it)."""
         row_id, instrument, bids, asks, timestamp = row
+        timestamp = cell_text(timestamp)  # an INTEGER or REAL cell is stored as SQLite's text
+        instrument = cell_text(instrument)
         instant = parse_instant_ns(timestamp)
         ns[i] = instant if instant is not None else _MIN_NS
         if instant is None or not self._lo <= instant < self._hi:
             return False
         if self._wanted is not None and instrument not in self._wanted:
             return False
-        if instrument is None:
-            self._reject("book", row_id, "instrument is NULL", instant)
+        if type(instrument) is not str:
+            self._reject("book", row_id, instrument_problem(instrument), instant)
             return False
         try:
             reference = snapshot_values(bids, asks, self._depth, self._m)
@@ -298,6 +300,7 @@ class KernelRange:
         self, row: tuple, i: int, ns: np.ndarray, codes: np.ndarray, signed: np.ndarray
     ) -> bool:
         row_id, instrument, price, size, side, timestamp = row
+        instrument = cell_text(instrument)
         instant = parse_instant_ns(timestamp)
         ns[i] = instant if instant is not None else _MIN_NS
         if instant is None or not self._lo <= instant < self._hi:

@@ -1,0 +1,170 @@
+"""The heatmap's tables: one row per (instrument, side, bucket), bins packed in blobs.
+
+``metrics_heatmap`` keeps, per row, the count of valid snapshots in the bucket
+and the per-bin **sums** of resting size (not means), so a bucket cut by a
+shard edge is completed by adding the next shard's part into the same row, in
+that shard's transaction. The cells go in one of two packings, whichever is
+smaller:
+
+- dense: ``offsets`` NULL, ``sums`` holds bins ``first_bin, first_bin+1, ...``
+  (zeros included): a synthetic or liquid book with a level on every tick;
+- sparse: ``offsets`` holds each stored bin's distance from ``first_bin``
+  (uint16, or uint32 when the span needs it): a deep book at a fine tick, such
+  as Binance's 0.01 on BTC, where most bins between levels are empty.
+
+Sums are float32 (7 significant digits: a colour scale needs no more, and it
+halves the table); counts and bins are exact. ``metrics_heatmap_grid`` says,
+per instrument, the tick and bucket width the rows were built with and where
+the tick came from (the profile, or inferred from a sample).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+import numpy as np
+
+from orderflow.core.heatmap import HeatmapPartials
+
+__all__ = [
+    "HEATMAP_DDL",
+    "HEATMAP_GRID_TABLE",
+    "HEATMAP_TABLE",
+    "decode_cells",
+    "encode_cells",
+    "read_grid",
+    "read_heatmap_rows",
+    "write_grid",
+    "write_heatmap",
+]
+
+HEATMAP_TABLE = "metrics_heatmap"
+HEATMAP_GRID_TABLE = "metrics_heatmap_grid"
+HEATMAP_DDL = """
+CREATE TABLE IF NOT EXISTS metrics_heatmap (
+    instrument TEXT NOT NULL,
+    side INTEGER NOT NULL,
+    bucket INTEGER NOT NULL,
+    snapshots INTEGER NOT NULL,
+    first_bin INTEGER,
+    offsets BLOB,
+    sums BLOB NOT NULL,
+    PRIMARY KEY (instrument, side, bucket)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS metrics_heatmap_grid (
+    instrument TEXT PRIMARY KEY,
+    tick REAL,
+    bucket_ms INTEGER NOT NULL,
+    source TEXT NOT NULL
+);
+"""
+
+_UPSERT = (
+    "INSERT OR REPLACE INTO metrics_heatmap"
+    " (instrument, side, bucket, snapshots, first_bin, offsets, sums) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT = _UPSERT.replace("INSERT OR REPLACE", "INSERT")
+_SELECT_ONE = (
+    "SELECT snapshots, first_bin, offsets, sums FROM metrics_heatmap"
+    " WHERE instrument = ? AND side = ? AND bucket = ?"
+)
+
+
+def encode_cells(bins: np.ndarray, sums: np.ndarray) -> tuple[int | None, bytes | None, bytes]:
+    """(first_bin, offsets, sums) blobs of ascending ``bins``: the smaller packing."""
+    if len(bins) == 0:
+        return None, None, b""
+    first = int(bins[0])
+    span = int(bins[-1]) - first + 1
+    offset_width = 2 if span <= 0xFFFF else 4
+    if span * 4 <= len(bins) * (4 + offset_width):
+        dense = np.zeros(span, dtype="<f4")
+        dense[bins - first] = sums
+        return first, None, dense.tobytes()
+    offsets = (bins - first).astype("<u2" if offset_width == 2 else "<u4")
+    return first, offsets.tobytes(), np.asarray(sums, dtype="<f4").tobytes()
+
+
+def decode_cells(
+    first_bin: int | None, offsets: bytes | None, sums: bytes
+) -> tuple[np.ndarray, np.ndarray]:
+    """(bins int64, sums float64) of a stored row; a dense row's zero bins are kept."""
+    values = np.frombuffer(sums, dtype="<f4").astype(np.float64)
+    if first_bin is None:
+        return np.empty(0, dtype=np.int64), values
+    if offsets is None:
+        return first_bin + np.arange(len(values), dtype=np.int64), values
+    width = "<u2" if len(offsets) == 2 * len(values) else "<u4"
+    return first_bin + np.frombuffer(offsets, dtype=width).astype(np.int64), values
+
+
+def _add(
+    bins_a: np.ndarray, sums_a: np.ndarray, bins_b: np.ndarray, sums_b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    bins = np.concatenate([bins_a, bins_b])
+    unique, inverse = np.unique(bins, return_inverse=True)
+    return unique, np.bincount(inverse, weights=np.concatenate([sums_a, sums_b]))
+
+
+def write_heatmap(
+    conn: sqlite3.Connection,
+    partials: HeatmapPartials,
+    start_ns: int | None,
+    end_ns: int | None,
+    bucket_ns: int,
+) -> int:
+    """Store a range's partial cells inside the caller's transaction; returns rows written.
+
+    A bucket that reaches outside ``[start_ns, end_ns)`` (None: unbounded) may
+    hold a neighbouring range's part already: that row is read and added to.
+    A bucket wholly inside belongs to this range alone and is inserted.
+    """
+    inside, edges = [], []
+    for name, bucket, side, snapshots, bins, sums in partials.rows():
+        lo, hi = bucket * bucket_ns, (bucket + 1) * bucket_ns
+        whole = (start_ns is None or lo >= start_ns) and (end_ns is None or hi <= end_ns)
+        if whole:
+            inside.append((name, side, bucket, snapshots, *encode_cells(bins, sums)))
+            continue
+        row = conn.execute(_SELECT_ONE, (name, side, bucket)).fetchone()
+        if row is not None:
+            bins, sums = _add(*decode_cells(*row[1:]), bins, sums)
+            snapshots += row[0]
+        edges.append((name, side, bucket, snapshots, *encode_cells(bins, sums)))
+    conn.executemany(_INSERT, inside)
+    conn.executemany(_UPSERT, edges)
+    return len(inside) + len(edges)
+
+
+def write_grid(
+    conn: sqlite3.Connection, ticks: dict[str, tuple[float | None, str]], bucket_ms: int
+) -> None:
+    """Record each instrument's (tick, source) and the bucket width, replacing earlier ones."""
+    conn.executemany(
+        "INSERT OR REPLACE INTO metrics_heatmap_grid (instrument, tick, bucket_ms, source)"
+        " VALUES (?, ?, ?, ?)",
+        [(name, tick, bucket_ms, source) for name, (tick, source) in sorted(ticks.items())],
+    )
+
+
+def read_grid(conn: sqlite3.Connection, instrument: str) -> tuple[float | None, int, str] | None:
+    """(tick, bucket_ms, source) of an instrument, or None when it has no heatmap."""
+    row = conn.execute(
+        "SELECT tick, bucket_ms, source FROM metrics_heatmap_grid WHERE instrument = ?",
+        (instrument,),
+    ).fetchone()
+    return None if row is None else (row[0], int(row[1]), str(row[2]))
+
+
+def read_heatmap_rows(
+    conn: sqlite3.Connection, instrument: str, side: int, first_bucket: int, last_bucket: int
+) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+    """(bucket, snapshots, bins, sums) of one side for buckets in [first, last], in order."""
+    rows = conn.execute(
+        "SELECT bucket, snapshots, first_bin, offsets, sums FROM metrics_heatmap"
+        " WHERE instrument = ? AND side = ? AND bucket BETWEEN ? AND ? ORDER BY bucket",
+        (instrument, side, first_bucket, last_bucket),
+    )
+    for bucket, snapshots, first_bin, offsets, sums in rows:
+        yield int(bucket), int(snapshots), *decode_cells(first_bin, offsets, sums)
