@@ -38,6 +38,7 @@ from orderflow.core.errors import TableOutOfOrder
 from orderflow.core.timestamps import parse_instants_ns
 
 __all__ = [
+    "MARGIN_FLOOR_SHARE",
     "MARGIN_SAFETY",
     "MAX_MARGIN_SHARE",
     "check_columns",
@@ -53,7 +54,14 @@ MAX_MARGIN_SHARE = 16
 reads would then cost more than sorting it once into an order index."""
 MARGIN_SAFETY = 2
 """Probes see a sample of the rows; the margin they report is this multiple of the
-largest lag they saw."""
+largest lag they saw..."""
+MARGIN_FLOOR_SHARE = 4096
+"""...and at least 1/4096 of the table's time span once they saw any lag at all: a
+merged feed's typical lag is far below its worst (with a uniform jitter, rows
+close in time swap often, rows a jitter apart almost never), so a few thousand
+probed rows see the former. A margin too small is caught by the readers, at the
+price of a full scan and a restart; one this size makes each shard read rows
+from 1/2048 of the file's time span more than it needs."""
 WINDOWS = 16
 """Runs of consecutive rows the probes read, spread evenly over the ids."""
 WINDOW_ROWS = 256
@@ -108,8 +116,12 @@ def probe_margin(
             widest = max(widest, seen)
             narrow = narrow or seen * 4 > max(instants) - min(instants)
         if not narrow or rows >= MAX_WINDOW_ROWS or rows > max_id - min_id:
-            return widest * MARGIN_SAFETY
+            break
         rows *= 4
+    if not widest:
+        return 0
+    span = max(sampled) - min(sampled)
+    return max(widest * MARGIN_SAFETY, span // MARGIN_FLOOR_SHARE)
 
 
 def _window_starts(min_id: int, max_id: int) -> list[int]:
