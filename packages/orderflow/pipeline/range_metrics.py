@@ -23,7 +23,12 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from itertools import chain
 
-from orderflow.core.calculator import InvalidSnapshot, snapshot_values, trade_sign
+from orderflow.core.calculator import (
+    InvalidSnapshot,
+    number_from_text,
+    snapshot_values,
+    trade_sign,
+)
 from orderflow.core.order_flow import BookTop, ofi_pair
 from orderflow.store.input_repository import (
     UNPARSEABLE_REASON,
@@ -45,11 +50,8 @@ def _bad_number(value: object) -> bool:
     if type(value) is float or type(value) is int:
         return not (_isfinite(value) and value >= 0)
     if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return True
-        return not (_isfinite(number) and number >= 0)
+        number = number_from_text(value)
+        return number is None or not (_isfinite(number) and number >= 0)
     return True
 
 
