@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import shlex
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from orderflow.console import configure_logging, format_table, run_main
 from orderflow.core.errors import InputFileError
 from orderflow.pipeline.storage import RunSummary, Storage
 from orderflow.profiles.profile import Profile, load_profile
+from orderflow.store.connections import sqlite_problem
 from orderflow.store.output_tables import check_output_tables
 
 __all__ = ["main"]
@@ -286,6 +288,9 @@ def _unless_unreadable(path: Path, work: Callable[[], RunSummary]) -> RunSummary
             return work()
     except InputFileError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
+        return None
+    except sqlite3.OperationalError as exc:  # locked, full, I/O: name the file and the cause
+        print(f"{PROG}: {path}: {sqlite_problem(exc)}", file=sys.stderr)
         return None
 
 
