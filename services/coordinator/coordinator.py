@@ -204,6 +204,8 @@ class Coordinator:
                 self._wait_for(planning)
                 plan, index, rows_reader = planning.result()
             todo = writer.begin(plan, repo, reader, force=s.force or full_scan)
+            # An earlier run's committed shards are not this run's work (or its rate).
+            before = (writer.snapshots, writer.rejects) if writer.resumed_shards else (0, 0)
             progress = ProgressReporter(
                 path.name, plan.book_scan.rows, quiet=s.quiet, updates=s.log_frequency
             )
@@ -237,12 +239,13 @@ class Coordinator:
                 Path(index).unlink(missing_ok=True)
         return RunSummary(
             str(path),
-            writer.snapshots,
-            writer.rejects,
+            writer.snapshots - before[0],
+            writer.rejects - before[1],
             writer.trades,
             0.0,
-            shards=len(writer.shards),
+            shards=len(writer.shards) - writer.resumed_shards,
             workers=run.peak_workers,
+            resumed=before[0],
         )
 
     def _plan(
