@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG,
         description="Compute order book imbalance and cumulative volume delta for recordings.",
+        epilog=f"Keys for remote workers: '{PROG} keygen DIR --worker NAME' writes CURVE keys"
+        f" for --bind/--curve-keys (see '{PROG} keygen --help').",
     )
     p.add_argument("paths", nargs="*", metavar="PATH", help="SQLite files, directories or globs")
     p.add_argument("--profile", help="YAML dataset profile (configs/*.yaml)")
