@@ -25,7 +25,12 @@ from itertools import chain
 
 import numpy as np
 
-from orderflow.core.calculator import InvalidSnapshot, snapshot_values, trade_sign
+from orderflow.core.calculator import (
+    InvalidSnapshot,
+    number_from_text,
+    snapshot_values,
+    trade_sign,
+)
 from orderflow.core.heatmap import HeatmapAccumulator
 from orderflow.core.ofi_columns import ofi_columns, top_arrays
 from orderflow.core.order_flow import BookTop
@@ -55,11 +60,8 @@ def _bad_number(value: object) -> bool:
     if type(value) is float or type(value) is int:
         return not (_isfinite(value) and value >= 0)
     if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return True
-        return not (_isfinite(number) and number >= 0)
+        number = number_from_text(value)
+        return number is None or not (_isfinite(number) and number >= 0)
     return True
 
 
