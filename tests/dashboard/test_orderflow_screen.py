@@ -129,6 +129,10 @@ def test_every_panel_renders_with_data(page: Page, recording: Path) -> None:
         f"(ns) => ns.map((n) => {MODEL}(n).below.filter((a) => a.visible).length)", list(LINKED)
     )
     assert shown == [0, 0, 0, 0, 1]
+    scientific = page.evaluate(
+        f"(ns) => ns.map((n) => {MODEL}(n).left[0].formatter.use_scientific)", list(LINKED)
+    )
+    assert scientific == [False] * len(LINKED)  # 43,250 not 4.325e+4
     # the profile beside the price panel: its plot area spans the same pixels vertically
     frames = page.evaluate(
         "() => ['panel_candles', 'panel_profile'].map((n) => {"
