@@ -50,13 +50,9 @@ def connect_duckdb(database: str = ":memory:") -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the sqlite extension loaded from disk, never downloaded."""
     con = duckdb.connect(
         database,
-        # no progress bar: a long copy would draw one on the server's stdout
-        config={
-            "autoinstall_known_extensions": False,
-            "autoload_known_extensions": False,
-            "enable_progress_bar": False,
-        },
+        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
     )
+    con.execute("SET enable_progress_bar = false")  # a long copy drew one on a server's stdout
     # LOAD takes no bind parameters; the path comes from our own package directory.
     con.execute(f"LOAD '{_sql_literal(str(sqlite_extension_path()))}'")
     return con
