@@ -48,38 +48,54 @@ CREATE {create} IF NOT EXISTS heat_grid (
 
 
 def _rows(conn: sqlite3.Connection, instrument: str, from_bucket: int) -> tuple[pa.Table, pa.Table]:
-    """Decoded stored rows of ``instrument`` from ``from_bucket`` on: cells and counts."""
-    sides, buckets, bins, sizes = [], [], [], []
-    c_sides, c_buckets, c_snaps = [], [], []
+    """Decoded stored rows of ``instrument`` from ``from_bucket`` on: cells and counts.
+
+    Dense rows (a run of bins from ``first_bin``, the usual packing of a book) are
+    decoded together: their float32 blobs joined and their bins counted up from each
+    row's first; sparse rows go through ``decode_cells`` one by one."""
     rows = conn.execute(
         "SELECT side, bucket, snapshots, first_bin, offsets, sums FROM metrics_heatmap"
         " WHERE instrument = ? AND bucket >= ? ORDER BY side, bucket",
         (instrument, from_bucket),
-    )
-    for side, bucket, snapshots, first_bin, offsets, sums in rows:
-        b, s = decode_cells(first_bin, offsets, sums)
-        c_sides.append(side)
-        c_buckets.append(bucket)
-        c_snaps.append(snapshots)
-        if len(b):
-            sides.append(np.full(len(b), side, np.int8))
-            buckets.append(np.full(len(b), bucket, np.int64))
-            bins.append(b)
-            sizes.append(s)
-    cat = np.concatenate
-    cells = pa.table(
-        {
-            "side": pa.array(cat(sides) if sides else [], pa.int8()),
-            "bucket": pa.array(cat(buckets) if buckets else [], pa.int64()),
-            "bin": pa.array(cat(bins) if bins else [], pa.int64()),
-            "size": pa.array(cat(sizes) if sizes else [], pa.float64()),
-        }
-    )
+    ).fetchall()
     counts = pa.table(
         {
-            "side": pa.array(c_sides, pa.int8()),
-            "bucket": pa.array(c_buckets, pa.int64()),
-            "snapshots": pa.array(c_snaps, pa.int64()),
+            "side": pa.array([r[0] for r in rows], pa.int8()),
+            "bucket": pa.array([r[1] for r in rows], pa.int64()),
+            "snapshots": pa.array([r[2] for r in rows], pa.int64()),
+        }
+    )
+    dense = [r for r in rows if r[3] is not None and r[4] is None]
+    parts = []
+    if dense:
+        lengths = np.array([len(r[5]) // 4 for r in dense], np.int64)
+        starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        first = np.repeat(np.array([r[3] for r in dense], np.int64), lengths)
+        parts.append(
+            (
+                np.repeat(np.array([r[0] for r in dense], np.int8), lengths),
+                np.repeat(np.array([r[1] for r in dense], np.int64), lengths),
+                first + np.arange(int(lengths.sum()), dtype=np.int64) - starts,
+                np.frombuffer(b"".join(r[5] for r in dense), dtype="<f4").astype(np.float64),
+            )
+        )
+    for side, bucket, _, first_bin, offsets, sums in rows:
+        if first_bin is None or offsets is None:
+            continue
+        bins, sizes = decode_cells(first_bin, offsets, sums)
+        parts.append(
+            (np.full(len(bins), side, np.int8), np.full(len(bins), bucket, np.int64), bins, sizes)
+        )
+    columns = [np.concatenate(c) if parts else np.empty(0) for c in zip(*parts, strict=True)]
+    if not parts:
+        columns = [np.empty(0, np.int8), np.empty(0, np.int64), np.empty(0, np.int64),
+                   np.empty(0)]  # fmt: skip
+    cells = pa.table(
+        {
+            "side": pa.array(columns[0], pa.int8()),
+            "bucket": pa.array(columns[1], pa.int64()),
+            "bin": pa.array(columns[2], pa.int64()),
+            "size": pa.array(columns[3], pa.float64()),
         }
     )
     return cells, counts
@@ -136,13 +152,15 @@ def _refill(
     try:
         for width in LADDER:
             con.execute(
+                # ordered by bucket: each (instrument, width) run is then sorted, and
+                # DuckDB's zone maps skip every row group outside a query's buckets
                 "INSERT INTO heat_cells SELECT $w, $i, side, bucket // $w AS b, bin, sum(size)"
-                " FROM new_cells GROUP BY side, b, bin",
+                " FROM new_cells GROUP BY side, b, bin ORDER BY b, side, bin",
                 {"w": width, "i": instrument},
             )
             con.execute(
                 "INSERT INTO heat_counts SELECT $w, $i, side, bucket // $w AS b,"
-                " sum(snapshots) FROM new_counts GROUP BY side, b",
+                " sum(snapshots) FROM new_counts GROUP BY side, b ORDER BY b, side",
                 {"w": width, "i": instrument},
             )
     finally:
