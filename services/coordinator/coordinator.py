@@ -189,9 +189,10 @@ class Coordinator:
                 self._wait_for(planning)
                 plan, index, rows_reader = planning.result()
                 # The heatmap's bin widths: parsing sampled books takes a moment too.
-                deciding = pool.submit(decide_ticks, reader, s.heatmap_ticks, s.instruments)
-                self._wait_for(deciding)
-                writer.decide_ticks = deciding.result
+                if s.heatmap_bucket_ms:
+                    deciding = pool.submit(decide_ticks, reader, s.heatmap_ticks, s.instruments)
+                    self._wait_for(deciding)
+                    writer.decide_ticks = deciding.result
             todo = writer.begin(plan, repo, reader, force=s.force or full_scan)
             progress = ProgressReporter(
                 path.name, plan.book_scan.rows, quiet=s.quiet, updates=s.log_frequency

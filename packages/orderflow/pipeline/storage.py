@@ -147,14 +147,16 @@ class Storage:
     ) -> RunSummary:
         rejects = self._reject_unparseable(conn, metrics, book_scan, trade_scan)
         spilled = 0
-        ticks = decide_ticks(conn, self.heatmap_ticks, self.instruments)  # type: ignore[arg-type]
+        ticks = (
+            decide_ticks(conn, self.heatmap_ticks, self.instruments)  # type: ignore[arg-type]
+            if self.heatmap_bucket_ms
+            else {}
+        )
         with metrics.transaction() as out:
             clear_heatmap(out)
             write_grid(out, ticks, self.heatmap_bucket_ms)
-        heatmap = HeatmapAccumulator(
-            {name: tick for name, (tick, _) in ticks.items() if tick}, self.heatmap_bucket_ms
-        )
-        bucket_ns = heatmap.bucket_ns
+        usable = {name: tick for name, (tick, _) in ticks.items() if tick}
+        heatmap = HeatmapAccumulator(usable, self.heatmap_bucket_ms) if usable else None
 
         def write(batch: list[MetricRow], rejects: list) -> None:
             """One batch of rows, its rejects and its heatmap cells, in one transaction.
@@ -162,9 +164,9 @@ class Storage:
             neighbours (ties included), so they are added to, not inserted."""
             with metrics.transaction() as out:
                 metrics.write_in_transaction(batch, rejects)
-                if batch:
+                if batch and heatmap is not None:
                     first, last = batch[0][7], batch[-1][7]
-                    write_heatmap(out, heatmap.partials(), first + 1, last, bucket_ns)
+                    write_heatmap(out, heatmap.partials(), first + 1, last, heatmap.bucket_ns)
 
         def spill(pending: list) -> None:
             nonlocal spilled
