@@ -32,7 +32,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from orderflow.charts.panel_data import NS_PER_MS, PanelData, overview_data, panel_data
+from orderflow.charts.panel_data import (
+    NS_PER_MS,
+    PanelData,
+    ViewSettings,
+    overview_data,
+    panel_data,
+)
 from orderflow.core.timestamps import parse_instant_ns
 from orderflow.query.dataset import Dataset
 
@@ -191,7 +197,7 @@ def check_candles(
 
 def total_points(data: PanelData) -> int:
     """Points sent to the browser over all panels."""
-    return sum(len(cols["t"]) for cols in data.values())
+    return sum(len(next(iter(cols.values()), [])) for cols in data.values())
 
 
 def main() -> None:
@@ -206,7 +212,7 @@ def main() -> None:
     bars, window = args.max_bars, 60 * 10**9
 
     def initial() -> PanelData:
-        data, _ = panel_data(dataset, instrument, lo, hi + 1, window, bars)
+        data, _ = panel_data(dataset, instrument, lo, hi + 1, window, ViewSettings(max_bars=bars))
         data["overview"] = overview_data(dataset, instrument, bars)
         return data
 
@@ -214,7 +220,8 @@ def main() -> None:
     zoom_lo = lo + (hi - lo) // 2
 
     def zoom() -> PanelData:
-        return panel_data(dataset, instrument, zoom_lo, zoom_lo + span, window, bars)[0]
+        settings = ViewSettings(max_bars=bars)
+        return panel_data(dataset, instrument, zoom_lo, zoom_lo + span, window, settings)[0]
 
     initial_ms, first = median_ms(initial)
     zoom_ms, zoomed = median_ms(zoom)
@@ -240,7 +247,7 @@ def main() -> None:
     print(f"zoom re-query (1/50 of the range), median of {RUNS}: {zoom_ms:.1f} ms (target < 150)")
     print(f"live refresh check with no new rows, median: {refresh_ms:.2f} ms")
     for label, data in (("initial", first), ("zoom", zoomed)):
-        points = {name: len(cols["t"]) for name, cols in data.items()}
+        points = {name: len(next(iter(cols.values()), [])) for name, cols in data.items()}
         print(f"points per panel ({label}): {points}  (limit 4 x {bars} = {4 * bars})")
     print(
         f"\nnaive baseline: sqlite3 + Python loop, 60 s candles checked equal to DuckDB's "

@@ -1,13 +1,16 @@
 """Instructions per snapshot of the metrics paths, counted by callgrind: noise-free ratios.
 
-    python bench/instructions.py [--snapshots 10000]
+    python bench/instructions.py [--snapshots 10000] [--no-runs]
 
 Wall-clock benchmarks on a shared VM drift by tens of percent within minutes;
 an instruction count does not (same binary, same input, same count). This runs,
 under ``valgrind --tool=callgrind``, on one generated recording (25 levels a
 side): the seed-style plain implementation, the in-process path
-(``orderflow-coord --workers 0``) and what the workers of a sharded run execute
-(``compute_shard`` over the whole file, packed into its result message). It prints a table of
+(``orderflow-coord --workers 0``), what the workers of a sharded run execute
+(``compute_shard`` over the whole file, packed into its result message) with the
+native kernel and with ``ORDERFLOW_NATIVE=0``, the coordinator's write of those
+rows (C column writer and Python), and whole ``--workers 2`` runs, every process
+counted (``--trace-children``), with and without the kernel. It prints a table of
 instructions per snapshot and each as a ratio to plain; each path's own start-up
 (the same command on an empty recording) is subtracted. Instructions are not
 seconds (the plain code runs fewer per cycle than msgspec or SQLite do), so use it
@@ -17,6 +20,7 @@ to compare versions of the hot path, and ``throughput.py`` for the targets.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import sqlite3
@@ -44,22 +48,53 @@ book, trades = repo.probe_order(conn, "book"), repo.probe_order(conn, "trades")
 task = Task(1, path, 0, None, None, book, trades, None, None)
 MessageCodec().encode(compute_shard(task, TimeOrderedReader(repo, conn, None), conn))
 """
+COORD_WRITE = """
+import sys, sqlite3
+from orderflow_services.coordinator.writer import metric_columns
+from orderflow_services.protocol import MessageCodec, Task
+from orderflow_services.worker.shard_compute import compute_shard
+from orderflow.store.column_writer import insert_columns
+from orderflow.store.input_repository import SQLiteOrderflowRepository
+from orderflow.store.metrics_repository import METRIC_ROW_COLUMNS, SQLiteMetricsRepository
+from orderflow.store.order_index import TimeOrderedReader
+path, native = sys.argv[1], sys.argv[2] == "c"
+repo = SQLiteOrderflowRepository(path)
+conn = repo.connect()
+book, trades = repo.probe_order(conn, "book"), repo.probe_order(conn, "trades")
+task = Task(1, path, 0, None, None, book, trades, None, None)
+codec = MessageCodec()
+result = codec.decode(codec.encode(compute_shard(task, TimeOrderedReader(repo, conn, None), conn)))
+metrics = SQLiteMetricsRepository(path)
+metrics.create_metrics_table()
+if sys.argv[3] == "write":
+    columns = result.columns()
+    with metrics.transaction() as out:
+        insert_columns(
+            out, "metrics", METRIC_ROW_COLUMNS, metric_columns(columns), len(columns),
+            native=native,
+        )
+"""
 
 
-def _instructions(command: list[str], work: Path) -> int:
-    """Total instructions the command executes (callgrind's Ir), start to exit."""
-    out = work / "callgrind.out"
+def _instructions(
+    command: list[str], work: Path, env: dict[str, str] | None = None, *, children: bool = False
+) -> int:
+    """Total instructions the command executes (callgrind's Ir), start to exit; with
+    ``children``, summed over every process it starts (local workers)."""
+    out = work / "callgrind.out.%p"
+    trace = [f"--trace-children={'yes' if children else 'no'}"]
     done = subprocess.run(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *command],
+        ["valgrind", "--tool=callgrind", *trace, f"--callgrind-out-file={out}", *command],
         capture_output=True,
         text=True,
+        env={**os.environ, **(env or {})},
     )
     if done.returncode != 0:
         raise SystemExit(f"{command[2:]} failed under valgrind:\n{done.stderr[-2000:]}")
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    if found is None:
+    found = [int(n) for n in re.findall(r"Collected : (\d+)", done.stderr)]
+    if not found:
         raise SystemExit("callgrind printed no instruction count")
-    return int(found.group(1))
+    return sum(found)
 
 
 def _empty(work: Path) -> Path:
@@ -82,6 +117,9 @@ def _fresh(source: Path, work: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--snapshots", type=int, default=10_000, help="size of the recording")
+    p.add_argument(
+        "--no-runs", action="store_true", help="skip the whole --workers 2 runs (slowest part)"
+    )
     args = p.parse_args(argv)
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
@@ -91,16 +129,33 @@ def main(argv: list[str] | None = None) -> int:
         source = work / "source.db"
         synth = ["-m", "orderflow.synth.cli", str(source), "--levels", "25", "--quiet"]
         subprocess.run([py, *synth, "--snapshots", str(args.snapshots)], check=True)
-        runs = {
-            "plain": [py, str(BENCH_DIR / "plain_seed.py")],
-            "in-process": [py, "-m", COORD, "--quiet", "--workers", "0"],
-            "workers' share": [py, "-c", WORKER_SHARE],
+        python = {"ORDERFLOW_NATIVE": "0"}
+        w2 = [py, "-m", COORD, "--quiet", "--workers", "2"]
+        # name: (command, its arguments after the file, environment, count children)
+        runs: dict[str, tuple[list[str], list[str], dict[str, str], bool]] = {
+            "plain": ([py, str(BENCH_DIR / "plain_seed.py")], [], {}, False),
+            "in-process": ([py, "-m", COORD, "--quiet", "--workers", "0"], [], {}, False),
+            "workers' share, kernel": ([py, "-c", WORKER_SHARE], [], {}, False),
+            "workers' share, Python": ([py, "-c", WORKER_SHARE], [], python, False),
+            "--workers 2, all processes, kernel": (w2, [], {}, True),
+            "--workers 2, all processes, Python": (w2, [], python, True),
         }
+        if args.no_runs:
+            runs = {k: v for k, v in runs.items() if "all processes" not in k}
         per_snapshot = {}
-        for name, command in runs.items():
-            startup = _instructions([*command, str(_empty(work))], work)
-            total = _instructions([*command, str(_fresh(source, work))], work)
+        for name, (command, extra, env, children) in runs.items():
+            empty = [*command, str(_empty(work)), *extra]
+            startup = _instructions(empty, work, env, children=children)
+            full = [*command, str(_fresh(source, work)), *extra]
+            total = _instructions(full, work, env, children=children)
             per_snapshot[name] = (total - startup) / args.snapshots
+        # The coordinator's write alone: the same script with and without the insert.
+        for kind in ("c", "py"):
+            write = [py, "-c", COORD_WRITE]
+            without = _instructions([*write, str(_fresh(source, work)), kind, "skip"], work)
+            with_rows = _instructions([*write, str(_fresh(source, work)), kind, "write"], work)
+            label = "C column writer" if kind == "c" else "Python executemany"
+            per_snapshot[f"coordinator's insert, {label}"] = (with_rows - without) / args.snapshots
     plain = per_snapshot["plain"]
     print(f"{args.snapshots:,} snapshots, 25 levels a side, start-up subtracted\n")
     print("| path | instructions per snapshot | vs plain |")

@@ -121,13 +121,13 @@ class Rows(_Wire):
 
     task_id: int
     book_ids: list[int]
-    book_instruments: list[str | None]
+    book_instruments: list[Any]  # text, or NULL and BLOB cells the worker rejects
     book_bids: list[str | None]
     book_asks: list[str | None]
     book_timestamps: list[str]
     book_ns: list[int]
     trade_ids: list[int]
-    trade_instruments: list[str | None]
+    trade_instruments: list[Any]
     trade_prices: list[Any]
     trade_sizes: list[Any]
     trade_sides: list[Any]

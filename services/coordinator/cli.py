@@ -8,6 +8,7 @@ many local ZeroMQ workers. ``orderflow-coord keygen DIR`` writes CURVE keys.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import shlex
 import sys
 import time
@@ -24,10 +25,12 @@ from orderflow_services.coordinator.run_state import (
     ShardFailed,
 )
 
+from orderflow import native
 from orderflow.console import configure_logging, format_table, run_main
 from orderflow.core.errors import InputFileError
 from orderflow.pipeline.storage import RunSummary, Storage
 from orderflow.profiles.profile import Profile, load_profile
+from orderflow.store.output_tables import check_output_tables
 
 __all__ = ["main"]
 
@@ -53,7 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--curve-keys",
         metavar="DIR",
-        help="require CURVE: DIR from 'orderflow-coord keygen DIR' (accepts DIR/authorized/*.key)",
+        help="require CURVE on --bind: DIR from 'orderflow-coord keygen DIR'"
+        " (accepts DIR/authorized/*.key)",
+    )
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow --bind on a non-loopback address without --curve-keys"
+        " (anyone who can reach the port can read the recording and write results)",
     )
     p.add_argument("--shard-rows", type=int, help="snapshots per shard (default: 1k-10k by size)")
     p.add_argument("--shards", type=int, help="number of shards per database (overrides rows)")
@@ -184,6 +194,38 @@ def _run_sharded(args: argparse.Namespace, profile: Profile, databases: list) ->
     return summaries
 
 
+def _check_remote_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Keys without an endpoint, or an open endpoint without keys, are usage errors."""
+    if args.curve_keys and not args.bind:
+        parser.error("--curve-keys secures --bind; give --bind ENDPOINT too")
+    if not args.bind or args.curve_keys or is_loopback(args.bind):
+        return
+    if not args.insecure:
+        parser.error(
+            f"--bind {args.bind} is reachable from other hosts: give --curve-keys DIR"
+            f" (make them with '{PROG} keygen DIR --worker NAME'), or --insecure"
+        )
+    print(
+        f"{PROG}: warning: --bind {args.bind} without --curve-keys: anyone who can reach"
+        " this port can read the recording and write results into it",
+        file=sys.stderr,
+    )
+
+
+def is_loopback(endpoint: str) -> bool:
+    """True for endpoints other hosts cannot reach: tcp on a loopback address, ipc."""
+    scheme, _, rest = endpoint.partition("://")
+    if scheme == "ipc":
+        return True
+    host = rest.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # an interface name or '*'
+
+
 def _run(args: argparse.Namespace) -> int:
     configure_logging(args.log_level, args.quiet)
     profile = resolve_profile(args)
@@ -192,6 +234,8 @@ def _run(args: argparse.Namespace) -> int:
     databases = profile.databases()
     started = time.perf_counter()
     if profile.workers > 0 or args.bind:
+        if native.KERNEL is None and not args.quiet:
+            print(f"native kernel unavailable ({native.UNAVAILABLE_REASON}); using the Python path")
         summaries = _run_sharded(args, profile, databases)
     else:
         summaries = []
@@ -245,6 +289,7 @@ def _unless_unreadable(path: Path, work: Callable[[], RunSummary]) -> RunSummary
     other databases of the run still get their metrics."""
     try:
         with RunLock(path):
+            check_output_tables(path)  # before anything, the switch to WAL included, is written
             return work()
     except InputFileError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
@@ -255,7 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["keygen"]:
         return _keygen(argv[1:])
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_remote_flags(parser, args)
     return run_main(PROG, lambda: _run(args))
 
 

@@ -31,12 +31,14 @@ import msgspec
 import zmq
 from orderflow_services.coordinator.curve_keys import CurveServer
 from orderflow_services.coordinator.local_workers import LocalWorkers
+from orderflow_services.coordinator.log_limit import RateLimitedLog
 from orderflow_services.coordinator.planner import (
     ShardPlan,
     plan_shards,
     probe_every,
     trim_scan,
 )
+from orderflow_services.coordinator.result_check import BadResult, ResultCheck, max_result_bytes
 from orderflow_services.coordinator.run_check import check_complete
 from orderflow_services.coordinator.run_state import (
     CoordinatorSettings,
@@ -86,6 +88,12 @@ HOST = socket.gethostname()
 SCRATCH_PREFIX = "orderflow-coord-"
 POLL_MS = 100
 """Longest the loop blocks, so Ctrl-C and expiry are noticed promptly."""
+MAX_BAD_RESULTS = 3
+"""A worker whose results fail their check this often is dropped for good."""
+MAX_SMALL_FRAME_BYTES = 1 << 20
+"""Largest frame from a peer without a task in flight (Ready, Heartbeat, Failed...)."""
+MESSAGES_PER_RECEIVE = 1000
+"""Messages handled per poll, so a flood cannot keep the loop from its other work."""
 
 
 class Coordinator:
@@ -116,6 +124,9 @@ class Coordinator:
             self.local_endpoint, settings.workers, log_level=settings.worker_log_level
         )
         self.workers: dict[bytes, WorkerState] = {}
+        self.dropped: set[bytes] = set()
+        """Identities of workers dropped for bad results: nothing they send is read."""
+        self.noise = RateLimitedLog(log)
         self.in_flight: dict[int, InFlight] = {}
         self.next_task_id = 1
         self.last_heartbeat = 0.0
@@ -140,6 +151,7 @@ class Coordinator:
         log.info("shutdown: stopping local workers")
         self.local.stop()
         log.info("shutdown: closing the socket")
+        self.noise.close()
         if self.curve is not None:
             self.curve.stop()
         self.socket.close(linger=0)
@@ -197,7 +209,8 @@ class Coordinator:
             progress = ProgressReporter(
                 path.name, plan.book_scan.rows, quiet=s.quiet, updates=s.log_frequency
             )
-            run = DatabaseRun(plan, writer, rows_reader, reader, progress, index)
+            check = ResultCheck(reader, s.instruments)
+            run = DatabaseRun(plan, writer, rows_reader, reader, progress, index, check)
             run.queue = [shard.shard_no for shard in todo]
             heapq.heapify(run.queue)
             self.run = run
@@ -354,7 +367,7 @@ class Coordinator:
                 heatmap_ticks=run.writer.heatmap_ticks,
                 heatmap_bucket_ms=run.writer.heatmap_bucket_ms,
             )
-            self.in_flight[task_id] = InFlight(shard, identity, time.monotonic())
+            self.in_flight[task_id] = InFlight(shard, identity, time.monotonic(), task)
             worker.task_id = task_id
             self._send(identity, task)
             log.debug("shard %d -> worker %s (task %d)", shard.shard_no, worker.label, task_id)
@@ -363,21 +376,41 @@ class Coordinator:
         """Handle every message that arrives within ``timeout_ms``."""
         if not self.socket.poll(timeout_ms):
             return
-        while True:
+        for _ in range(MESSAGES_PER_RECEIVE):
             try:
-                frames = self.socket.recv_multipart(zmq.NOBLOCK)
+                frames = self.socket.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
             if len(frames) != 2:
-                log.warning("dropped a %d-frame message", len(frames))
+                self.noise.warning("odd messages", "dropped a %d-frame message", len(frames))
                 continue
-            identity, frame = frames
+            identity = frames[0].bytes
+            if identity in self.dropped:
+                continue
+            limit = self._frame_limit(identity)
+            if len(frames[1]) > limit:
+                self.noise.warning(
+                    "oversized frames",
+                    "dropped a %d-byte frame, larger than its sender could need (%d)",
+                    len(frames[1]),
+                    limit,
+                )
+                continue
             try:
-                message = self.codec.decode(frame)
+                message = self.codec.decode(frames[1].buffer)
             except MalformedMessage as exc:
-                log.warning("dropped malformed message: %s", exc)
+                self.noise.warning("malformed messages", "dropped malformed message: %s", exc)
                 continue
             self._handle(identity, message)
+
+    def _frame_limit(self, identity: bytes) -> int:
+        """The largest frame this sender may send now: a worker with a task in flight
+        may send that shard's result, anyone else only small messages."""
+        worker = self.workers.get(identity)
+        entry = self.in_flight.get(worker.task_id) if worker and worker.task_id else None
+        if entry is None:
+            return MAX_SMALL_FRAME_BYTES
+        return max(MAX_SMALL_FRAME_BYTES, max_result_bytes(entry.task))
 
     def _handle(self, identity: bytes, message: Message) -> None:
         now = time.monotonic()
@@ -395,6 +428,11 @@ class Coordinator:
             return
         if worker is None:
             if not isinstance(message, Disconnect):
+                self.noise.warning(
+                    "messages from unknown peers",
+                    "a %s from a peer that has not said Ready",
+                    type(message).__name__,
+                )
                 self._send(identity, Disconnect("unknown worker; say Ready"))
             return
         worker.last_seen = now
@@ -411,7 +449,12 @@ class Coordinator:
             self._requeue(identity, f"left ({message.reason})")
             del self.workers[identity]
         elif not isinstance(message, Heartbeat):
-            log.warning("dropped unexpected %s from %s", type(message).__name__, worker.label)
+            self.noise.warning(
+                "unexpected messages",
+                "dropped unexpected %s from %s",
+                type(message).__name__,
+                worker.label,
+            )
 
     def _on_result(self, identity: bytes, worker: WorkerState, result: Result) -> None:
         entry = self.in_flight.get(result.task_id)
@@ -422,16 +465,46 @@ class Coordinator:
                 worker.label,
             )
             return
+        run = self.run
+        try:
+            run.check.check(entry.task, result)
+        except BadResult as exc:
+            self._refuse(identity, worker, entry.shard.shard_no, str(exc))
+            return
         del self.in_flight[result.task_id]
         worker.task_id = None
-        run = self.run
         self._dispatch(run)  # its next shard first, so the worker computes while we commit
-        if run.writer.accept(entry.shard.shard_no, result, worker.label):
+        try:
+            committed = run.writer.accept(entry.shard.shard_no, result, worker.label)
+        except sqlite3.IntegrityError as exc:  # passed its check, clashed with another shard
+            shard_no = run.writer.next_shard
+            log.warning("shard %d could not be committed (%s); re-queued", shard_no, exc)
+            heapq.heappush(run.queue, shard_no)
+            return
+        if committed:
             run.progress.update(run.writer.snapshots + run.writer.rejects)
+
+    def _refuse(self, identity: bytes, worker: WorkerState, shard_no: int, problem: str) -> None:
+        """Drop a result that does not fit its task and re-queue the shard; a worker
+        that keeps sending such results is dropped for good."""
+        worker.bad_results += 1
+        log.warning("dropped the result of shard %d from %s: %s", shard_no, worker.label, problem)
+        self._requeue(identity, "sent a bad result")
+        if worker.bad_results >= MAX_BAD_RESULTS:
+            log.warning("worker %s dropped after %d bad results", worker.label, worker.bad_results)
+            self._send(identity, Disconnect(SHUTDOWN_REASON))
+            del self.workers[identity]
+            self.dropped.add(identity)
 
     def _on_rows_request(self, identity: bytes, worker: WorkerState, req: RowsRequest) -> None:
         entry = self.in_flight.get(req.task_id)
         if entry is None or entry.identity != identity or self.run is None:
+            self.noise.warning(
+                "row requests for others' tasks",
+                "refused %s rows of task %d, which it does not hold",
+                worker.label,
+                req.task_id,
+            )
             return
         log.info(
             "worker %s cannot open the file (%s); shipping shard %d's rows",
@@ -485,6 +558,7 @@ class Coordinator:
         if now - self.last_heartbeat < HEARTBEAT_INTERVAL_S:
             return
         self.last_heartbeat = now
+        self.noise.tick()
         for identity in self.workers:
             self._send(identity, Heartbeat())
 

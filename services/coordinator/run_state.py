@@ -10,7 +10,9 @@ import sqlite3
 from dataclasses import dataclass, field
 
 from orderflow_services.coordinator.planner import Shard, ShardPlan
+from orderflow_services.coordinator.result_check import ResultCheck
 from orderflow_services.coordinator.writer import ShardWriter
+from orderflow_services.protocol import Task
 
 from orderflow.pipeline.progress import ProgressReporter
 from orderflow.store.order_index import TimeOrderedReader
@@ -40,6 +42,7 @@ class CoordinatorSettings:
     workers: int = 2
     bind: str | None = None
     curve_keys: str | None = None
+    insecure: bool = False
     depth: int | None = None
     instruments: list[str] | None = None
     ofi_levels: int = 5
@@ -59,6 +62,7 @@ class WorkerState:
     pid: int
     last_seen: float
     task_id: int | None = None
+    bad_results: int = 0
 
 
 @dataclass
@@ -66,6 +70,7 @@ class InFlight:
     shard: Shard
     identity: bytes
     sent_at: float
+    task: Task
 
 
 @dataclass
@@ -78,6 +83,7 @@ class DatabaseRun:
     reader: sqlite3.Connection
     progress: ProgressReporter
     order_index: str | None
+    check: ResultCheck
     queue: list[int] = field(default_factory=list)  # heap of shard numbers
     failures: dict[int, int] = field(default_factory=dict)
     peak_workers: int = 0

@@ -19,6 +19,9 @@ send the instrument's first and last ``BookTop``; at commit the writer fills
 the row from the tail of the shards before, and stores the shard's tails in its
 ledger row, so a resumed run has them too.
 
+Rows go in from the result's arrays through ``store.column_writer`` (a prepared
+multi-row INSERT in C when it is built), inside the same per-shard transaction.
+
 The plan itself is stored when the run starts, with a fingerprint of the input
 scan: a resume reuses exactly that plan (whatever ``--shard-rows`` says now),
 and starts over if the recording changed or the output does not add up.
@@ -38,11 +41,13 @@ from orderflow_services.protocol import Result
 from orderflow.core.heatmap import DEFAULT_BUCKET_MS
 from orderflow.core.order_flow import BookTop, ofi_pair
 from orderflow.pipeline.range_metrics import DEFAULT_OFI_LEVELS
-from orderflow.pipeline.result_columns import ResultColumns
+from orderflow.pipeline.result_columns import VALUE_COLUMNS, ResultColumns
 from orderflow.pipeline.storage import report_upgrade
+from orderflow.store.column_writer import Column, insert_columns
 from orderflow.store.heatmap_store import clear_heatmap, write_grid, write_heatmap
 from orderflow.store.input_repository import UNPARSEABLE_REASON, SQLiteOrderflowRepository
-from orderflow.store.metrics_repository import SQLiteMetricsRepository
+from orderflow.store.metrics_repository import METRIC_ROW_COLUMNS, SQLiteMetricsRepository
+from orderflow.store.schema import METRICS_TABLE
 
 __all__ = ["ShardWriter"]
 
@@ -53,6 +58,22 @@ _ENCODE = msgspec.json.Encoder()
 
 CHECKPOINT_WAIT_MS = 500
 """How long the final checkpoint waits for workers' reads before giving up."""
+
+
+def metric_columns(columns: ResultColumns) -> list[Column]:
+    """A result's arrays as ``insert_columns`` columns, in ``METRIC_ROW_COLUMNS`` order:
+    no tuple per row and no Python object per value on the way into SQLite."""
+    special: dict[str, Column] = {
+        "snapshot_id": ("i", columns.snapshot_ids),
+        "timestamp": ("t", columns.timestamps, columns.timestamp_offsets),
+        "instrument": ("c", columns.instrument_index, columns.instrument_names),
+        "ts_ns": ("i", columns.ts_ns),
+    }
+    values = columns.values
+    return [
+        special[name] if name in special else ("f", values[VALUE_COLUMNS.index(name)])
+        for name in METRIC_ROW_COLUMNS
+    ]
 
 
 def _now() -> str:
@@ -225,7 +246,10 @@ class ShardWriter:
         self._stitch(columns, result.heads)
         shard = self.shards[shard_no]
         with self.metrics.transaction() as conn:
-            self.metrics.write_in_transaction(columns.rows(), result.rejects)
+            insert_columns(
+                conn, METRICS_TABLE, METRIC_ROW_COLUMNS, metric_columns(columns), len(columns)
+            )
+            self.metrics.write_in_transaction((), result.rejects)
             if result.heatmap is not None:
                 write_heatmap(
                     conn,

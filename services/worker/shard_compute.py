@@ -16,6 +16,7 @@ from pathlib import Path
 
 from orderflow_services.protocol import Result, Task
 from orderflow_services.shipped_rows import ShippedRows
+from orderflow_services.worker.native_shard import native_result
 
 from orderflow.core.errors import InputFileError
 from orderflow.core.heatmap import HeatmapAccumulator
@@ -89,8 +90,14 @@ def compute_shard(
     repo: TimeOrderedReader | ShippedRows,
     conn: sqlite3.Connection | None,
     tick: Callable[[], None] = lambda: None,
+    *,
+    use_native: bool = True,
 ) -> Result:
-    """Run ``RangeMetrics`` over the task's range and pack its output as columns."""
+    """Run ``RangeMetrics`` over the task's range and pack its output as columns (the
+    compiled kernel computes the same when it can and ``use_native``: ``native_result``)."""
+    native = native_result(task, repo, conn, tick) if use_native else None
+    if native is not None:
+        return native
     started = time.perf_counter()
     heatmap = (
         HeatmapAccumulator(task.heatmap_ticks, task.heatmap_bucket_ms)

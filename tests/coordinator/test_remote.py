@@ -168,6 +168,12 @@ def test_curve_serves_authorised_workers_only(
 
 
 def test_an_endpoint_that_cannot_be_bound_is_a_one_line_error(tmp_path: Path, db: Path) -> None:
-    done = run_coord("--workers", 0, "--bind", "tcp://256.1.1.1:5", db)
+    context = zmq.Context()
+    taken = context.socket(zmq.ROUTER)
+    port = taken.bind_to_random_port("tcp://127.0.0.1")
+    try:
+        done = run_coord("--workers", 0, "--bind", f"tcp://127.0.0.1:{port}", db)
+    finally:
+        context.destroy(linger=0)
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "cannot listen on" in done.stderr

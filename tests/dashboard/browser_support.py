@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "dashboard_server", "free_port", "source"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "dashboard_server", "free_port", "server_env", "source"]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -43,6 +44,7 @@ def dashboard_server(paths: list[Path], *flags: str) -> Iterator[str]:
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
+            env=server_env(paths[0].parent),
         )  # fmt: skip
     line = proc.stdout.readline()
     try:
@@ -53,6 +55,11 @@ def dashboard_server(paths: list[Path], *flags: str) -> Iterator[str]:
         proc.wait(timeout=10)
         proc.stdout.close()
     assert "Traceback" not in log.read_text(), log.read_text()
+
+
+def server_env(folder: Path) -> dict[str, str]:
+    """The environment with the dashboard's stores kept in ``folder``/cache, not ~/.cache."""
+    return {**os.environ, "ORDERFLOW_CACHE_DIR": str(folder / "cache")}
 
 
 def source(page: Page, name: str) -> dict[str, list]:

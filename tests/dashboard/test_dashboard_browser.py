@@ -23,7 +23,13 @@ from playwright.sync_api import Page, sync_playwright
 from orderflow.pipeline.storage import Storage
 from orderflow.store.connections import open_writer
 from orderflow.synth.generator import SynthConfig, generate
-from tests.dashboard.browser_support import CHROMIUM, CHROMIUM_ARGS, free_port, source
+from tests.dashboard.browser_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    free_port,
+    server_env,
+    source,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -88,6 +94,7 @@ def server(recording: Path):
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
+            env=server_env(log.parent),
         )
     line = proc.stdout.readline()
     assert line.startswith("Dashboard: http://localhost:"), line + log.read_text()
@@ -205,6 +212,7 @@ def test_switching_database_changes_instruments_and_data(
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
+            env=server_env(log.parent),
         )
     model = "Bokeh.documents[0].get_model_by_name"
     tab = page.context.browser.new_page()  # the module's browser: one Playwright per thread

@@ -25,6 +25,7 @@ from playwright.sync_api import Page, sync_playwright
 from orderflow.query.dataset import Dataset
 from orderflow.synth.generator import SynthConfig, generate
 from tests.dashboard.browser_support import CHROMIUM, CHROMIUM_ARGS, dashboard_server, source
+from tests.dashboard.heatmap_data import write_heatmap_tables
 from tests.importers.importer_data import REAL
 
 pytestmark = pytest.mark.browser
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.browser
 DEMO_PROFILE = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
 BINANCE = ("spot/btcusdt_20240808.gz", "spot/btcusdt_20240809.gz")
 MODEL = "Bokeh.documents[0].get_model_by_name"
-LINKED = ("panel_candles", "panel_volume", "panel_obi", "panel_cvd")
+LINKED = ("panel_candles", "panel_volume", "panel_obi", "panel_ofi", "panel_cvd")
 
 
 def _cli(name: str, *args: object) -> None:
@@ -64,6 +65,7 @@ def recording(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
         profile = ()
     _cli("orderflow-coord", "--workers", "0", "--quiet", path)
     _cli("orderflow-backtest", *profile, path, "--quiet")
+    write_heatmap_tables(path)
     return path
 
 
@@ -112,20 +114,21 @@ def window_ms(page: Page) -> float:
 
 
 def test_every_panel_renders_with_data(page: Page, recording: Path) -> None:
-    for name in ("candles", "obi", "cvd", "profile", "trades", "overview", "fills"):
+    for name in ("candles", "obi", "cvd", "profile", "trades", "overview", "fills", "flow"):
         assert source(page, name)["t" if name != "profile" else "y"], name
     obi = source(page, "obi")
     assert all(lo <= m <= hi for lo, m, hi in zip(obi["lo"], obi["mean"], obi["hi"], strict=True))
     assert page.evaluate(f"() => {MODEL}('last_price').visible")
     assert page.evaluate(f"() => {MODEL}('last_price').text") != ""
     assert page.evaluate(f"() => {MODEL}('panel_equity').visible")  # the stored backtest
+    assert page.evaluate(f"() => {MODEL}('panel_ofi').visible")  # order-flow columns
     title = page.evaluate(f"() => {MODEL}('panel_candles').title.text")
     assert "(USDT)" in title
     # one time axis: only the bottom panel shows it
     shown = page.evaluate(
         f"(ns) => ns.map((n) => {MODEL}(n).below.filter((a) => a.visible).length)", list(LINKED)
     )
-    assert shown == [0, 0, 0, 1]
+    assert shown == [0, 0, 0, 0, 1]
     # the profile beside the price panel: its plot area spans the same pixels vertically
     frames = page.evaluate(
         "() => ['panel_candles', 'panel_profile'].map((n) => {"
@@ -135,6 +138,31 @@ def test_every_panel_renders_with_data(page: Page, recording: Path) -> None:
     )
     assert frames[0][:2] == pytest.approx(frames[1][:2], abs=1)
     assert frames[1][2] > 1500  # the chart uses the window's width
+
+
+def test_heatmap_image_behind_the_candles(page: Page, recording: Path) -> None:
+    """Non-empty, a finite colour range clipped below the largest cell, at the view's
+    resolution, with the best bid and ask lines."""
+    heat = page.evaluate(
+        f"() => {{ const d = {MODEL}('heatmap').data; const img = d.image[0];"
+        " const v = Array.from(img).filter((x) => Number.isFinite(x));"
+        " return {n: img.length, shape: [d.dh[0], d.dw[0], d.row_height[0], d.column_ms[0]],"
+        " finite: v.length, positive: v.filter((x) => x > 0).length,"
+        " max: Math.max(...v)}; }"
+    )
+    assert heat["n"] > 100 and heat["positive"] > 50, heat
+    low, high = page.evaluate(
+        f"() => [{MODEL}('heatmap_colors').low, {MODEL}('heatmap_colors').high]"
+    )
+    assert math.isfinite(low) and math.isfinite(high) and 0 < low < high <= heat["max"]
+    start, end = visible_ns(page)
+    dh, dw, row_height, column_ms = heat["shape"]
+    assert dw / column_ms <= 600 and dh / row_height <= 130  # the pixel budget
+    assert dw >= (end - start) / 1e6 - column_ms  # spans the view
+    bbo = source(page, "bbo")
+    assert bbo["bid"] and bbo["ask"] and min(bbo["ask"]) > 0
+    renderers = page.evaluate(f"() => {MODEL}('panel_candles').renderers.map((r) => r.name)")
+    assert renderers[0] == "heatmap_image"  # drawn first: behind everything
 
 
 def test_profile_poc_equals_the_query(page: Page, recording: Path) -> None:

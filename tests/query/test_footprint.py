@@ -30,6 +30,12 @@ Trade = tuple[int, float, float, int]
 """(ts_ns, price, size, sign)"""
 
 
+def price_bin(price: float, tick: float) -> int:
+    """floor(price / tick) read as decimal arithmetic means (a relative 1e-12 nudge)."""
+    q = price / tick
+    return math.floor(q + abs(q) * 1e-12)
+
+
 def trades_connection(trades: list[Trade], instrument: str = "X") -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     table = pa.table(
@@ -52,7 +58,7 @@ def reference_footprint(trades: list[Trade], window: int, tick: float, ratio: fl
     cells: dict[int, dict[int, list[float]]] = {}
     for ts, price, size, sign in trades:
         candle = cells.setdefault(ts // window * window, {})
-        cell = candle.setdefault(math.floor(price / tick), [0.0, 0.0])
+        cell = candle.setdefault(price_bin(price, tick), [0.0, 0.0])
         cell[0 if sign == 1 else 1] += size
     out = []
     for ts in sorted(cells):
@@ -72,7 +78,7 @@ def reference_profile(trades: list[Trade], tick: float) -> tuple[int, int, int] 
     """(poc, value-area low, high): a dense walk over every bin from lowest to highest."""
     volume: dict[int, float] = {}
     for _, price, size, _ in trades:
-        j = math.floor(price / tick)
+        j = price_bin(price, tick)
         volume[j] = volume.get(j, 0.0) + size
     if not volume:
         return None
@@ -222,6 +228,12 @@ def test_dataset_footprint_and_profile_on_a_recording(synth_db: Path, instrument
         trades, bin_width
     )
     assert len({r["ts_ns"] for r in cells}) > 10
+
+
+def test_grid_prices_keep_their_bin() -> None:
+    """43250.1 / 0.1 is 432500.99999999994 in binary: still bin 432501."""
+    con = trades_connection([(0, 43250.1, 1.0, 1), (0, 0.3, 2.0, -1)])
+    assert [r[1] for r in footprint_rows(con, 60 * 10**9, 0.1)] == [3, 432501]
 
 
 def test_infer_tick_and_nice_bins() -> None:

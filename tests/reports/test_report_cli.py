@@ -71,11 +71,30 @@ def test_report_without_a_stored_run_uses_the_profile_backtest(processed, tmp_pa
     assert "Bokeh" in html and "equity marked to mid" in html and "<script" in html
     for panel in ("panel_candles", "panel_volume", "panel_obi", "panel_cvd", "panel_equity"):
         assert html.count(f'"name":"{panel}"') == len(db["summaries"]), panel  # per instrument
+    check_html_tables(html, db)
     assert input_tables_digest(processed) == before
     conn = sqlite3.connect(processed)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     conn.close()
     assert "backtest_runs" not in tables and "alerts" not in tables  # reports never write
+
+
+def check_html_tables(html: str, db: dict) -> None:
+    """The numbers stand as HTML tables above the charts, and the file stays small."""
+    charts_at = html.index('"name":"panel_candles"')
+    for name, stats in db["backtest"]["results"].items():
+        row = f"<td>{name}</td><td>{stats['pnl']:,.4f}</td><td>{stats['fees']:,.4f}</td>"
+        assert html.index(row) < charts_at
+        assert f"<td>{stats['hit_rate']:.1%}</td>" in html
+        assert f"<td>{stats['sharpe_per_day']:,.4f}</td>" in html
+    for name, s in db["summaries"].items():
+        assert f"<td>{name}</td><td>{s['snapshots']}</td>" in html
+    first = db["alerts"][0]
+    assert f"<td>{first['kind']}</td><td>{first['value']:,.4f}</td>" in html
+    assert "<h3>Alerts: " in html and "<h3>Metrics summary</h3>" in html
+    # BokehJS inlined (about 1.3 MB, no widget bundle) plus reduced series
+    assert "bokeh-widgets" not in html
+    assert len(html) < 1_300_000 + 350_000 * len(db["summaries"])
 
 
 def test_report_shows_the_latest_stored_run(processed, tmp_path):
@@ -99,3 +118,16 @@ def test_report_shows_the_latest_stored_run(processed, tmp_path):
     assert db["backtest"]["run_id"] == ran["run_id"]
     assert db["backtest"]["results"] == ran["instruments"]
     assert not (out / "report.html").exists()
+
+
+def test_m4_keeps_extremes_and_ends() -> None:
+    from orderflow.reports.html import m4_indices
+
+    ts = np.arange(10_000, dtype=np.int64) * 10
+    values = np.sin(ts / 997.0)
+    values[4321] = 5.0
+    values[777] = np.nan
+    keep = m4_indices(ts, values, 50)
+    assert len(keep) <= 200 and keep[0] == 0 and keep[-1] == len(ts) - 1
+    assert 4321 in keep and np.nanmin(values) in values[keep]
+    assert list(m4_indices(ts[:100], values[:100], 50)) == list(range(100))

@@ -14,14 +14,20 @@ report's alerts and equity) shapes them exactly as the Dataset's.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import msgspec
+import numpy as np
 import pyarrow as pa
 
+from orderflow.query.aggregates import nice_width_ns
 from orderflow.query.candles import WINDOW_CHOICES_S
 from orderflow.query.dataset import Dataset
 from orderflow.query.footprint import nice_bin_width
 from orderflow.query.volume_profile import VolumeProfile
+
+if TYPE_CHECKING:
+    from orderflow.query.heatmap import HeatmapGrid
 
 __all__ = [
     "AUTO_WINDOW",
@@ -69,6 +75,13 @@ class ViewSettings(msgspec.Struct, kw_only=True, frozen=True):
     """Trades smaller than this are not drawn (the size filter)."""
     imbalance_ratio: float = 3.0
     """Diagonal imbalance ratio of the footprint (metrics.md default 3)."""
+    heatmap_columns: int = 600
+    """Heatmap columns across the panel (about one per 2 px)."""
+    heatmap_rows: int = 130
+    """Heatmap price rows at most (about one per 3 px)."""
+    heatmap_clip: float = 99.0
+    """Percentile of the non-empty cells at which the colour scale saturates, so that one
+    wall of orders does not wash out the rest."""
 
 
 class Drawn(msgspec.Struct, frozen=True):
@@ -150,6 +163,57 @@ def candle_columns(table: pa.Table, window_ns: int, body: float = 0.8) -> dict[s
         "width": [window_ns / NS_PER_MS * body] * len(ts),
         "body": [window_ns / NS_PER_MS * body] * len(ts),
         "window": [window_label(window_ns)] * len(ts),
+    }
+
+
+def heatmap_columns(grid: HeatmapGrid | None, clip_percentile: float) -> dict[str, list]:
+    """One image: resting size (bids + asks) per price row and time column, NaN where a
+    column had no snapshot; ``high`` is the clip percentile of the non-empty cells."""
+    if grid is None or grid.bids.size == 0:
+        return {k: [] for k in _HEATMAP_KEYS}
+    both = np.where(
+        np.isnan(grid.bids), np.nan, np.nan_to_num(grid.bids) + np.nan_to_num(grid.asks)
+    )
+    filled = both[np.isfinite(both) & (both > 0)]
+    high = float(np.percentile(filled, clip_percentile)) if filled.size else 1.0
+    rows, cols = both.shape
+    return {
+        "image": [both],
+        "x": [int(grid.times_ns[0]) / NS_PER_MS],
+        "y": [float(grid.prices[0])],
+        "dw": [cols * grid.column_ns / NS_PER_MS],
+        "dh": [rows * grid.row_height],
+        "high": [high],
+        "row_height": [grid.row_height],
+        "column_ms": [grid.column_ns / NS_PER_MS],
+    }
+
+
+_HEATMAP_KEYS = ("image", "x", "y", "dw", "dh", "high", "row_height", "column_ms")
+
+
+def bbo_columns(bids: pa.Table, asks: pa.Table) -> dict[str, list]:
+    """Best bid and ask lines (each M4-reduced on its own time axis)."""
+    return {
+        "bid_t": [v / NS_PER_MS for v in bids["ts_ns"].to_pylist()],
+        "bid": bids["value"].to_pylist(),
+        "ask_t": [v / NS_PER_MS for v in asks["ts_ns"].to_pylist()],
+        "ask": asks["value"].to_pylist(),
+    }
+
+
+def flow_columns(table: pa.Table, window_ns: int) -> dict[str, list]:
+    """OFI and MLOFI per candle, at the candle's middle like the volume bars."""
+    ts = table["ts_ns"].to_pylist()
+    ofi = table["ofi"].to_pylist()
+    return {
+        "t": [v / NS_PER_MS for v in ts],
+        "mid": [(v + window_ns / 2) / NS_PER_MS for v in ts],
+        "ofi": ofi,
+        "mlofi": table["mlofi"].to_pylist(),
+        "snapshots": table["snapshots"].to_pylist(),
+        "color": [UP_COLOR if v >= 0 else DOWN_COLOR for v in ofi],
+        "width": [window_ns / NS_PER_MS * 0.8] * len(ts),
     }
 
 
@@ -286,14 +350,19 @@ def panel_data(
     aligned_start = start_ns // window * window
     candles = dataset.candles(instrument, aligned_start, end_ns, window)
     buckets = settings.max_bars
-    band_width = max(1, -(-(end_ns - start_ns) // buckets))
+    band_width = nice_width_ns(end_ns - start_ns, buckets)
     obi_alerts = dataset.alerts(instrument, start_ns, end_ns, 4 * buckets, kind="obi")
     cvd_alerts = dataset.alerts(instrument, start_ns, end_ns, 4 * buckets, kind="cvd")
     cvd_y = dataset.values_at(instrument, "cvd", cvd_alerts["ts_ns"].to_pylist())
+    ofi_alerts = dataset.alerts(instrument, start_ns, end_ns, 4 * buckets, kind="ofi")
     data: PanelData = {
         "candles": candle_columns(candles, window),
+        "flow": flow_columns(
+            dataset.candle_flow(instrument, aligned_start, end_ns, window), window
+        ),
+        "ofi_alerts": alert_columns(ofi_alerts),
         "obi": band_columns(dataset.band(instrument, "obi", start_ns, end_ns, band_width)),
-        "cvd": series_columns(dataset.series(instrument, "cvd", start_ns, end_ns, buckets)),
+        "cvd": series_columns(dataset.points(instrument, "cvd", start_ns, end_ns, buckets)),
         "alerts": alert_columns(obi_alerts),
         "cvd_alerts": alert_columns(cvd_alerts, cvd_y),
         "equity": series_columns(dataset.equity(instrument, start_ns, end_ns, buckets)),
@@ -304,6 +373,17 @@ def panel_data(
             )
         ),
     }
+    grid = dataset.heatmap(
+        instrument, start_ns, end_ns, settings.heatmap_columns, settings.heatmap_rows
+    )
+    data["heatmap"] = heatmap_columns(grid, settings.heatmap_clip)
+    if grid is None:  # no depth recorded: no book lines either
+        data["bbo"] = {"bid_t": [], "bid": [], "ask_t": [], "ask": []}
+    else:
+        data["bbo"] = bbo_columns(
+            dataset.points(instrument, "best_bid", start_ns, end_ns, buckets),
+            dataset.points(instrument, "best_ask", start_ns, end_ns, buckets),
+        )
     drawn = _price_structure(data, dataset, instrument, start_ns, end_ns, window, settings)
     return data, drawn
 
@@ -369,4 +449,4 @@ def overview_data(dataset: Dataset, instrument: str, max_bars: int) -> dict[str,
     extent = dataset.extent(instrument)
     if extent is None:
         return {"t": [], "value": []}
-    return series_columns(dataset.series(instrument, "mid", extent[0], extent[1] + 1, max_bars))
+    return series_columns(dataset.points(instrument, "mid", extent[0], extent[1] + 1, max_bars))

@@ -2,11 +2,13 @@
 
 A library module (no server state) so the live dashboard, its static export and
 ``orderflow-report``'s HTML all draw the same chart. Top to bottom: a readout
-line (the values of every panel under the cursor), the price panel (candles,
-footprint cells when zoomed in, trade bubbles, backtest fills, last price) with
+line (the values of every panel under the cursor), the price panel (the depth
+heatmap with best bid and ask lines behind candles, footprint cells when zoomed
+in, trade bubbles, backtest fills, last price) with
 the volume profile of the visible range beside it, buy/sell volume with
 cluster-delta bars, OBI as a min/max band with its mean (thresholds and alert
-markers), equity (only with a backtest), CVD (with CVD alerts) carrying the one
+markers), OFI and MLOFI per candle (with OFI alerts; only when the file has the
+order-flow columns), equity (only with a backtest), CVD (with CVD alerts) carrying the one
 time axis, and an overview strip whose RangeTool drives that axis. Every panel
 stretches with the window; a shared vertical crosshair runs through all of them.
 What fills the sources is ``orderflow.charts.panel_data``.
@@ -26,11 +28,13 @@ from bokeh.models import (
     Div,
     HoverTool,
     Label,
+    LinearColorMapper,
     Range1d,
     RangeTool,
     Spacer,
     Span,
 )
+from bokeh.palettes import Inferno256
 from bokeh.plotting import figure
 
 from orderflow.charts.units import instrument_units
@@ -95,7 +99,11 @@ _EMPTY = {
         "color",
     ],
     "trades": ["t", "price", "size", "px", "side", "color"],
+    "heatmap": ["image", "x", "y", "dw", "dh", "high", "row_height", "column_ms"],
+    "bbo": ["bid_t", "bid", "ask_t", "ask"],
     "fills": ["t", "price", "quantity", "side", "kind", "marker", "color", "fill_alpha"],
+    "flow": ["t", "mid", "ofi", "mlofi", "snapshots", "color", "width"],
+    "ofi_alerts": ["t", "value", "y", "marker", "color", "kind", "message"],
     "obi": ["t", "lo", "hi", "mean", "samples"],
     "cvd": ["t", "value"],
     "alerts": ["t", "value", "y", "marker", "color", "kind", "message"],
@@ -104,20 +112,27 @@ _EMPTY = {
     "overview": ["t", "value"],
 }
 _TIME_TIP = ("time (UTC)", "@t{%F %T.%3N}")
-_NUMBER = BasicTickFormatter(use_scientific=False)
-_TIME_AXIS = DatetimeTickFormatter(
-    milliseconds="%H:%M:%S.%3N",
-    seconds="%H:%M:%S",
-    minsec="%H:%M:%S",
-    minutes="%H:%M",
-    hourmin="%H:%M",
-    hours="%H:%M",
-    days="%b %d",
-    context=DatetimeTickFormatter(
-        milliseconds="%F", seconds="%F", minsec="%F", minutes="%F", hourmin="%F", hours="%F",
-        days="%Y",
-    ),
-)  # fmt: skip
+
+
+def _number() -> BasicTickFormatter:
+    """Plain numbers on axes, never 1.2e+4 (a fresh model per axis: Bokeh models belong
+    to one document, and a chart may be drawn into several)."""
+    return BasicTickFormatter(use_scientific=False)
+
+
+def _time_axis() -> DatetimeTickFormatter:
+    day = {k: "%F" for k in ("milliseconds", "seconds", "minsec", "minutes", "hourmin", "hours")}
+    return DatetimeTickFormatter(
+        milliseconds="%H:%M:%S.%3N",
+        seconds="%H:%M:%S",
+        minsec="%H:%M:%S",
+        minutes="%H:%M",
+        hourmin="%H:%M",
+        hours="%H:%M",
+        days="%b %d",
+        context=DatetimeTickFormatter(days="%Y", **day),
+    )
+
 
 _READOUT_JS = """
 const x = cb_obj.x;
@@ -170,30 +185,20 @@ class Panels:
         self.profile = self._profile()
         self.volume = self._volume()
         self.obi = self._obi(obi_threshold)
+        self.ofi = self._ofi()
         self.cvd = self._line("panel_cvd", "CVD", "cvd", "#5c6bc0")
         self._cvd_alerts()
         self.equity = self._line("panel_equity", "Equity", "equity", "#8d6e63")
         self.equity.visible = False
         self.overview = self._overview()
-        for p in (self.candles, self.volume, self.obi, self.equity):
+        for p in (self.candles, self.volume, self.obi, self.ofi, self.equity):
             p.xaxis.visible = False  # one time axis, at the bottom (CVD)
-        readout = CustomJS(
-            args={
-                "candles": self.sources["candles"],
-                "obi": self.sources["obi"],
-                "cvd": self.sources["cvd"],
-                "readout": self.readout,
-            },
-            code=_READOUT_JS,
-        )
-        for p in self.linked:
-            p.js_on_event(events.MouseMove, readout)
         self.set_units("")
 
     @property
     def linked(self) -> tuple[figure, ...]:
         """The panels on the shared time axis."""
-        return (self.candles, self.volume, self.obi, self.equity, self.cvd)
+        return (self.candles, self.volume, self.obi, self.ofi, self.equity, self.cvd)
 
     def _figure(self, name: str, title: str, height: int) -> figure:
         p = figure(
@@ -213,8 +218,8 @@ class Panels:
             toolbar_location="above" if name == "panel_candles" else None,
         )
         p.toolbar.logo = None
-        p.yaxis.formatter = _NUMBER
-        p.xaxis.formatter = _TIME_AXIS
+        p.yaxis.formatter = _number()
+        p.xaxis.formatter = _time_axis()
         p.add_tools(
             CrosshairTool(overlay=[self.crosshair, Span(dimension="width", line_dash="dotted")])
         )
@@ -224,6 +229,20 @@ class Panels:
         p = self._figure("panel_candles", "Price", 380)
         src = self.sources["candles"]
         foot = self.sources["footprint"]
+        # the depth heatmap first, so every other glyph draws over it
+        self.heat_colors = LinearColorMapper(
+            palette=list(reversed(Inferno256))[16:], low=0, high=1, name="heatmap_colors",
+            low_color="rgba(0, 0, 0, 0)", nan_color="rgba(0, 0, 0, 0)",
+        )  # fmt: skip
+        heat = p.image(
+            image="image", x="x", y="y", dw="dw", dh="dh", source=self.sources["heatmap"],
+            color_mapper=self.heat_colors, alpha=0.8, name="heatmap_image",
+        )  # fmt: skip
+        bbo = self.sources["bbo"]
+        p.step("bid_t", "bid", source=bbo, mode="after", color="#1b5e20", line_width=1.2,
+               name="best_bid_line")  # fmt: skip
+        p.step("ask_t", "ask", source=bbo, mode="after", color="#b71c1c", line_width=1.2,
+               name="best_ask_line")  # fmt: skip
         cells = p.rect(
             "x", "y", "width", "height", source=foot, fill_color="color", fill_alpha="alpha",
             line_color="line_color", line_width=2, name="footprint_cells",
@@ -253,6 +272,15 @@ class Panels:
         p.add_layout(self.last_line)
         time_fmt = {"@t": "datetime"}
         p.add_tools(
+            HoverTool(
+                renderers=[heat],
+                formatters={"$x": "datetime"},
+                tooltips=[
+                    ("time (UTC)", "$x{%F %T}"),
+                    ("price", "$y{0,0.[000000]}"),
+                    ("resting size", "@image{0,0.[0000]}"),
+                ],
+            ),
             HoverTool(
                 renderers=[bars],
                 formatters=time_fmt,
@@ -313,7 +341,7 @@ class Panels:
             source=self.sources["profile"], name="profile_bars",
         )  # fmt: skip
         p.yaxis.visible = False
-        p.xaxis.formatter = _NUMBER
+        p.xaxis.formatter = _number()
         p.xaxis.major_label_orientation = 0.8
         # the last price, at the price panel's right edge (shared y range), whatever the pan
         self.last_label = Label(
@@ -394,6 +422,37 @@ class Panels:
         )
         return p
 
+    def _ofi(self) -> figure:
+        """OFI per candle as bars, MLOFI as a line over them, OFI alerts as markers;
+        shown only when the recording has order-flow columns."""
+        p = self._figure("panel_ofi", "Order flow imbalance", 140)
+        src = self.sources["flow"]
+        bars = p.vbar("mid", "width", top="ofi", bottom=0, color="color", alpha=0.6, source=src)
+        p.line("mid", "mlofi", source=src, color="#3949ab", line_width=1.5, name="mlofi_line")
+        markers = p.scatter(
+            "t", "y", source=self.sources["ofi_alerts"], size=10, marker="marker",
+            color="color", line_color="#212121", name="ofi_alert_markers",
+        )  # fmt: skip
+        p.add_tools(
+            HoverTool(
+                renderers=[bars],
+                formatters={"@t": "datetime"},
+                tooltips=[
+                    ("open time (UTC)", "@t{%F %T.%3N}"),
+                    ("OFI", "@ofi{0,0.[0000]}"),
+                    ("MLOFI", "@mlofi{0,0.[0000]}"),
+                    ("steps", "@snapshots"),
+                ],
+            ),
+            HoverTool(
+                renderers=[markers],
+                formatters={"@t": "datetime"},
+                tooltips=[_TIME_TIP, ("alert", "@kind: @message"), ("value", "@value{0.0000}")],
+            ),
+        )
+        p.visible = False
+        return p
+
     def _line(self, name: str, title: str, source: str, color: str) -> figure:
         p = self._figure(name, title, 150)
         line = p.line("t", "value", source=self.sources[source], color=color, line_width=1.5)
@@ -433,7 +492,7 @@ class Panels:
         )
         p.line("t", "value", source=self.sources["overview"], color="#607d8b")
         p.yaxis.visible = False
-        p.xaxis.formatter = _TIME_AXIS
+        p.xaxis.formatter = _time_axis()
         selector = RangeTool(x_range=self.x_range)
         selector.overlay.fill_alpha = 0.2
         p.add_tools(selector)
@@ -447,21 +506,26 @@ class Panels:
         self.volume.title.text = f"Volume ({base}): buy up, sell down, delta bar"
         self.obi.title.text = "Order book imbalance (-1..1): min/max band and mean"
         self.cvd.title.text = f"Cumulative volume delta ({base})"
+        self.ofi.title.text = f"Order flow imbalance per candle ({base}): OFI bars, MLOFI line"
         self.equity.title.text = f"Equity ({quote})"
 
-    def layout(self, *above: object) -> column:
+    def layout(self, *above: object, readout: bool = True) -> column:
         """Every panel stretches; those below the price panel are padded on the right by
-        the profile's width, so all plot areas share one time-to-pixel mapping."""
+        the profile's width, so all plot areas share one time-to-pixel mapping. Without
+        the readout line the chart needs no widget JavaScript (the report's file size)."""
 
         def padded(p: figure) -> row:
             return row(p, Spacer(width=PROFILE_WIDTH), sizing_mode="stretch_width")
 
+        if readout:
+            self._wire_readout()
         return column(
             *above,
-            self.readout,
+            *([self.readout] if readout else []),
             row(self.candles, self.profile, sizing_mode="stretch_width"),
             padded(self.volume),
             padded(self.obi),
+            padded(self.ofi),
             padded(self.equity),
             padded(self.cvd),
             padded(self.overview),
@@ -469,11 +533,29 @@ class Panels:
             sizing_mode="stretch_width",
         )
 
+    def _wire_readout(self) -> None:
+        callback = CustomJS(
+            args={
+                "candles": self.sources["candles"],
+                "obi": self.sources["obi"],
+                "cvd": self.sources["cvd"],
+                "readout": self.readout,
+            },
+            code=_READOUT_JS,
+        )
+        for p in self.linked:
+            p.js_on_event(events.MouseMove, callback)
+
     def show(self, data: dict[str, dict[str, list]]) -> None:
         """Replace every panel's data (one message per source) and the last price."""
         for name, columns in data.items():
             self.sources[name].data = columns
         self.equity.visible = bool(data.get("equity", {}).get("t"))
+        heat = data.get("heatmap", {})
+        if heat.get("high"):  # saturate at the clip percentile; empty cells stay clear
+            self.heat_colors.update(high=heat["high"][0], low=heat["high"][0] * 1e-3)
+        if "flow" in data:  # an older file without order-flow columns has no OFI to draw
+            self.ofi.visible = bool(data["flow"]["t"])
         candles = data.get("candles", {})
         if candles.get("t"):
             close = candles["close"][-1]

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import cast
 
-__all__ = ["format_instant_ns", "parse_instant_ns", "parse_instants_ns"]
+__all__ = ["cell_text", "format_instant_ns", "parse_instant_ns", "parse_instants_ns"]
 
 NS_PER_S = 1_000_000_000
 _INT64_MAX = 2**63 - 1
@@ -106,8 +106,29 @@ def parse_instant_ns(value: object) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return _epoch_ns(str(value), "")
     if isinstance(value, float) and value >= 0 and value == value and value != float("inf"):
-        return parse_instant_ns(repr(value)) if "e" not in repr(value) else None
+        text = cell_text(value)
+        return parse_instant_ns(text) if "e" not in text else None  # type: ignore[arg-type]
     return None
+
+
+def cell_text(value: object) -> object:
+    """A numeric cell as the text SQLite makes of it (``CAST(x AS TEXT)``, and what a
+    TEXT column stores), other cells unchanged.
+
+    Recorders often store epochs as INTEGER or REAL. Every path reads such cells as
+    this text (the readers' SQL casts them), so the ``timestamp`` written to
+    ``metrics`` and the instant parsed from it are the same on every path: SQLite
+    renders a REAL with 15 significant digits, which is what ``parse_instant_ns``
+    parses a float cell by too."""
+    if type(value) is int:
+        return str(value)
+    if type(value) is float:
+        text = "%.15g" % value  # noqa: UP031 -- printf's %g is SQLite's rendering
+        if "e" in text:
+            mantissa, _, exponent = text.partition("e")
+            return f"{mantissa if '.' in mantissa else mantissa + '.0'}e{exponent}"
+        return text if "." in text or "n" in text else text + ".0"
+    return value
 
 
 def parse_instants_ns(values: Sequence[object]) -> list[int | None]:

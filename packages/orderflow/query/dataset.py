@@ -8,6 +8,13 @@ rows. New rows are then appended by ``refresh``: it reads only rows with an
 id above the last one seen, through SQLite's own rowid index, so following a
 coordinator that is writing costs milliseconds a tick. A notebook that asks
 one question passes ``materialize=False`` and queries the file directly.
+
+The materialised copy carries multi-resolution aggregates (``orderflow.query.
+aggregates``) that answer coarse windows over long ranges. With ``store=True``
+(the dashboard) the copy lives in a DuckDB file kept between runs
+(``orderflow.query.store``): built once, then only extended, and read from disk
+per query, so a server's start-up time and memory no longer grow with the
+recording.
 """
 
 from __future__ import annotations
@@ -15,20 +22,41 @@ from __future__ import annotations
 import sqlite3
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
 
 from orderflow.core.errors import InputFileError
+from orderflow.query.aggregates import (
+    base_for,
+    nice_width_ns,
+    query_agg_band,
+    query_agg_candle_flow,
+    query_agg_candles,
+    query_agg_points,
+    refresh_aggregates,
+)
 from orderflow.query.bands import BAND_EXPRESSIONS, query_band
+from orderflow.query.candle_flow import query_candle_flow
 from orderflow.query.candles import query_candles
 from orderflow.query.duckdb_connection import attach_sqlite, connect_duckdb
 from orderflow.query.footprint import DEFAULT_IMBALANCE_RATIO, infer_tick, query_footprint
 from orderflow.query.instants import install_macros
 from orderflow.query.series import query_series, query_window_sums
+from orderflow.query.store import (
+    STORE_VERSION,
+    open_store,
+    read_meta,
+    release_store,
+    write_meta,
+)
 from orderflow.query.volume_profile import VolumeProfile, query_volume_profile
 from orderflow.store.connections import open_readonly
 from orderflow.store.schema import FLOW_COLUMNS
+
+if TYPE_CHECKING:
+    from orderflow.query.heatmap import HeatmapGrid
 
 __all__ = ["ALERT_COLUMNS", "EQUITY_COLUMNS", "FILL_COLUMNS", "Dataset"]
 
@@ -79,21 +107,82 @@ class Dataset:
     One instance serves one thread at a time (a lock guards the connection).
     """
 
-    def __init__(self, path: str | Path, *, materialize: bool = True) -> None:
+    def __init__(self, path: str | Path, *, materialize: bool = True, store: bool = False) -> None:
         self.path = Path(path).resolve()
-        self.materialize = materialize
+        self.materialize = materialize or store
         self._lock = threading.Lock()
         self._sqlite: sqlite3.Connection = open_readonly(self.path)
         self._tables = self._sqlite_tables()
         if "trades" not in self._tables:
             self._sqlite.close()
             raise InputFileError(self.path, "has no 'trades' table")
-        self.con: duckdb.DuckDBPyConnection = connect_duckdb()
+        self.persistent = False
+        if store:
+            self.con, self.persistent = open_store(self.path)
+        else:
+            self.con = connect_duckdb()
+        self._temp = "" if self.persistent else "TEMP "
         install_macros(self.con)
         attach_sqlite(self.con, self.path, "src")
         self._seen = {"trades": (0, 0), "metrics": (0, 0)}
         self._ticks: dict[str, float | None] = {}
-        self._load()
+        self.reused = self._reuse_store()
+        """True when the rows came from a kept store (only newer rows were read)."""
+        if not self.reused:
+            self._load()
+
+    # -- the kept copy ----------------------------------------------------------------------
+
+    def _fingerprint(self) -> dict[str, str]:
+        """What identifies the copied rows: id bounds, and the text of the first and last
+        row of each table (a replaced recording with the same ids differs there)."""
+        meta = {"version": STORE_VERSION, "source": str(self.path)}
+        for table, cols in (("trades", "id, price, size, side, timestamp"),
+                            ("metrics", "id, snapshot_id, ts_ns, cvd")):  # fmt: skip
+            lo, hi = self._id_bounds(table)
+            meta[f"{table}_ids"] = f"{lo}:{hi}"
+            if table in self._tables:
+                rows = self._sqlite.execute(
+                    f"SELECT {cols} FROM {table} WHERE id IN (?, ?) ORDER BY id", (lo, hi)
+                ).fetchall()
+                meta[f"{table}_ends"] = repr(rows)
+        meta["metric_columns"] = self._metric_values()
+        return meta
+
+    def _reuse_store(self) -> bool:
+        """Take the store's rows when they are this recording's (then only the rows
+        written since are read); False when there is nothing to reuse."""
+        if not self.persistent:
+            return False
+        stored = read_meta(self.con)
+        now = self._fingerprint()
+        same = all(stored.get(k) == now[k] for k in ("version", "source", "metric_columns"))
+        for table in ("trades", "metrics"):
+            if stored.get(f"{table}_ids") is None:
+                return False
+            lo, hi = (int(v) for v in stored[f"{table}_ids"].split(":"))
+            now_lo, now_hi = (int(v) for v in now[f"{table}_ids"].split(":"))
+            same = same and lo == now_lo and hi <= now_hi
+            if hi == now_hi:
+                same = same and stored.get(f"{table}_ends") == now.get(f"{table}_ends")
+            self._seen[table] = (lo, hi)
+        if not same:
+            self._seen = {"trades": (0, 0), "metrics": (0, 0)}
+            return False
+        self._take_new_rows()
+        return True
+
+    def _save_meta(self) -> None:
+        if not self.persistent:
+            return
+        meta = self._fingerprint()
+        for table in ("trades", "metrics"):  # what is copied, which may trail the file
+            lo, hi = self._seen[table]
+            meta[f"{table}_ids"] = f"{lo}:{hi}"
+            if self._seen[table] != self._id_bounds(table):
+                meta.pop(f"{table}_ends", None)
+        write_meta(self.con, meta)
+        self.con.execute("CHECKPOINT")
 
     # -- loading and following ------------------------------------------------------------
 
@@ -104,12 +193,16 @@ class Dataset:
     def _load(self) -> None:
         self._load_trades()
         self._load_metrics()
+        if self.materialize:
+            refresh_aggregates(self.con, not self.persistent, None)
+        self._save_meta()
 
     def _create(self, name: str, select: str, *, materialize: bool | None = None) -> None:
         table = self.materialize if materialize is None else materialize
         kind = "TABLE" if table else "VIEW"
         order = " ORDER BY instrument, ts_ns" if table else ""
-        self.con.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS {select}{order}")
+        temp = self._temp if table else "TEMP "
+        self.con.execute(f"CREATE OR REPLACE {temp}{kind} {name} AS {select}{order}")
 
     def _load_trades(self) -> None:
         try:
@@ -146,7 +239,9 @@ class Dataset:
         else:
             # No metrics yet (the coordinator has not started): an empty table to append to.
             self.con.register("no_rows", _METRICS_SCHEMA.empty_table())
-            self.con.execute("CREATE OR REPLACE TEMP TABLE metrics AS SELECT * FROM no_rows")
+            self.con.execute(
+                f"CREATE OR REPLACE {self._temp}TABLE metrics AS SELECT * FROM no_rows"
+            )
             self.con.unregister("no_rows")
         self._seen["metrics"] = self._id_bounds("metrics")
 
@@ -176,21 +271,30 @@ class Dataset:
                 attach_sqlite(self.con, self.path, "src")
                 self._load()
                 return True
-            changed = False
-            for table in ("trades", "metrics"):
-                old_lo, old_hi = self._seen[table]
-                lo, hi = self._id_bounds(table)
-                if (lo, hi) == (old_lo, old_hi):
-                    continue
-                changed = True
-                if lo > old_lo or hi < old_hi:
-                    self._load_trades() if table == "trades" else self._load_metrics()
-                    continue
-                self._append(table, old_hi)
-                self._seen[table] = (lo, hi)
-            return changed
+            return self._take_new_rows()
 
-    def _append(self, table: str, after_id: int) -> None:
+    def _take_new_rows(self) -> bool:
+        changed = False
+        for table in ("trades", "metrics"):
+            old_lo, old_hi = self._seen[table]
+            lo, hi = self._id_bounds(table)
+            if (lo, hi) == (old_lo, old_hi):
+                continue
+            changed = True
+            if lo > old_lo or hi < old_hi:
+                self._load_trades() if table == "trades" else self._load_metrics()
+                refresh_aggregates(self.con, not self.persistent, None, (table,))
+                continue
+            since = self._append(table, old_hi)
+            refresh_aggregates(self.con, not self.persistent, since, (table,))
+            self._seen[table] = (lo, hi)
+        if changed:
+            self._save_meta()
+        return changed
+
+    def _append(self, table: str, after_id: int) -> dict[str, int]:
+        """Copy the rows with id above ``after_id``; returns each instrument's earliest
+        new instant (where its aggregates must be rebuilt from)."""
         if table == "metrics":
             select = _METRICS_SELECT.format(values=self._metric_values(), source="metrics")
             rows = self._sqlite.execute(
@@ -213,7 +317,15 @@ class Dataset:
             )
             self.con.register("new_rows", new)
             self.con.execute("INSERT INTO trades " + _TRADES_SELECT.format(source="new_rows"))
+        since = dict(
+            self.con.execute(
+                "SELECT instrument, min("
+                + ("ts_ns" if table == "metrics" else "instant_ns(timestamp)")
+                + ") FROM new_rows WHERE instrument IS NOT NULL GROUP BY 1"
+            ).fetchall()
+        )
         self.con.unregister("new_rows")
+        return {k: v for k, v in since.items() if v is not None}
 
     # -- questions --------------------------------------------------------------------------
 
@@ -243,9 +355,33 @@ class Dataset:
             ).fetchone()
         return row[0]
 
+    def _base(self, width_ns: int) -> int | None:
+        """The aggregate base answering ``width_ns``, when there are aggregates."""
+        return base_for(width_ns) if self.materialize else None
+
     def candles(self, instrument: str, start_ns: int, end_ns: int, window_ns: int) -> pa.Table:
+        """OHLC candles; windows of whole seconds come from the aggregates (whole base
+        windows at the range's ends), others from the trades."""
+        base = self._base(window_ns)
         with self._lock:
+            if base is not None:
+                return query_agg_candles(self.con, instrument, start_ns, end_ns, window_ns, base)
             return query_candles(self.con, "trades", instrument, start_ns, end_ns, window_ns)
+
+    def points(
+        self, instrument: str, column: str, start_ns: int, end_ns: int, buckets: int
+    ) -> pa.Table:
+        """(ts_ns, value) of ``column`` reduced to about ``buckets`` buckets for a line:
+        M4 over the rows, or its equivalent from the aggregates once a bucket spans a
+        second or more (``cvd`` and ``mid``)."""
+        width = nice_width_ns(end_ns - start_ns, buckets)
+        base = self._base(width) if column in ("cvd", "mid") else None
+        if base is None:
+            return self.series(instrument, column, start_ns, end_ns, buckets).select(
+                ["ts_ns", "value"]
+            )
+        with self._lock:
+            return query_agg_points(self.con, instrument, column, start_ns, end_ns, width, base)
 
     def footprint(
         self,
@@ -293,11 +429,36 @@ class Dataset:
                 self.con, "metrics", instrument, column, start_ns, end_ns, buckets
             )
 
+    def candle_flow(self, instrument: str, start_ns: int, end_ns: int, window_ns: int) -> pa.Table:
+        """OFI and MLOFI summed per candle window (orderflow.query.candle_flow)."""
+        base = self._base(window_ns)
+        with self._lock:
+            if base is not None:
+                return query_agg_candle_flow(
+                    self.con, instrument, start_ns, end_ns, window_ns, base
+                )
+            return query_candle_flow(self.con, "metrics", instrument, start_ns, end_ns, window_ns)
+
+    def heatmap(
+        self, instrument: str, start_ns: int, end_ns: int, max_columns: int, max_rows: int
+    ) -> HeatmapGrid | None:
+        """The stored depth heatmap over [start_ns, end_ns) at about ``max_columns`` x
+        ``max_rows`` cells (orderflow.query.heatmap); None without one. It reads the
+        recording's ``metrics_heatmap`` table directly (read-only), not the copy."""
+        from orderflow.query.heatmap import heatmap  # it imports the notebook API, which imports us
+
+        if "metrics_heatmap" not in self._tables:
+            return None
+        return heatmap(self.path, instrument, start_ns, end_ns, max_columns, max_rows)
+
     def band(
         self, instrument: str, column: str, start_ns: int, end_ns: int, width_ns: int
     ) -> pa.Table:
         """Min, max and mean of ``column`` per epoch-aligned bucket (orderflow.query.bands)."""
+        base = self._base(width_ns) if column == "obi" else None
         with self._lock:
+            if base is not None:
+                return query_agg_band(self.con, instrument, start_ns, end_ns, width_ns, base)
             return query_band(self.con, "metrics", instrument, column, start_ns, end_ns, width_ns)
 
     def large_trades(
@@ -422,6 +583,8 @@ class Dataset:
         with self._lock:
             self.con.close()
             self._sqlite.close()
+            if self.persistent:
+                release_store(self.path)
 
 
 _EQUITY_SCHEMA = pa.schema([("ts_ns", pa.int64()), ("value", pa.float64())])

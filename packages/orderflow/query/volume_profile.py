@@ -1,6 +1,7 @@
 """Volume profile of a time range from trades: volume per price bin, POC and value area.
 
-Per metrics.md: total traded volume per bin ``j = floor(price / tick)``; the POC
+Per metrics.md: total traded volume per bin ``j = floor(price / tick)`` (read as
+decimal arithmetic, as in ``orderflow.query.footprint``); the POC
 is the bin with the largest total (the lowest price on a tie); the value area
 starts at the POC and repeatedly adds the adjacent bin, above or below, with the
 larger volume (the higher price on a tie) until it holds at least 70% of the
@@ -24,7 +25,7 @@ VALUE_AREA_SHARE = 0.7
 # total = buy + sell, as in the footprint, so a range of one candle has the same POC.
 _PROFILE_SQL = """
 SELECT bin, buy, sell, buy + sell AS total FROM (
-    SELECT CAST(floor(price / $tick) AS BIGINT) AS bin,
+    SELECT CAST(floor(price / $tick + abs(price / $tick) * 1e-12) AS BIGINT) AS bin,
            coalesce(sum(size) FILTER (WHERE sign = 1), 0.0) AS buy,
            coalesce(sum(size) FILTER (WHERE sign = -1), 0.0) AS sell
     FROM {trades}

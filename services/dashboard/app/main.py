@@ -48,7 +48,7 @@ state = {
 
 
 def dataset():
-    return registry.datasets[state["database"]]
+    return registry.get(state["database"])
 
 
 panels = build_panels(config.obi_threshold)
@@ -70,7 +70,7 @@ def settings() -> ViewSettings:
         width = panels.candles.inner_width or 1200
     except UnsetValueError:  # the browser has not laid the page out yet
         width = 1200
-    target = max(30, min(config.max_bars, width // PX_PER_CANDLE))
+    target = max(60, min(config.max_bars, width // PX_PER_CANDLE))
     return ViewSettings(
         max_bars=config.max_bars, target_bars=target, min_trade_size=state["min_trade_size"]
     )

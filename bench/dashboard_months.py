@@ -1,0 +1,239 @@
+"""Months of data: the dashboard on a directory of daily files, from its stores.
+
+    .venv/bin/python bench/dashboard_months.py [--days 10] [--snapshots-per-day 500000]
+
+Generates (once, into ~/.cache/orderflow-bench/months/) one file per day, 2
+instruments, snapshots spread over the whole day, and runs ``orderflow-coord`` on
+each. Then, with the dashboard's stores in a fresh cache directory:
+
+1. builds each file's store once (the copy of trades and metrics plus the
+   aggregates), timed;
+2. serves the first 2 files (1M snapshots) and then all of them (5M) with the
+   real ``orderflow-dashboard`` and opens the page in headless Chromium: the
+   time until every panel has data, the server's resident memory after the page
+   has visited every file of the directory (VmRSS and its peak VmHWM);
+3. times, in-process, every Dataset query of the initial page (whole day) and of
+   zooms to 1/50 of the day, 1 hour and 20 seconds (footprint), each query
+   separately, median of 5;
+4. the footprint and heatmap queries over 1 hour and over the whole day of one
+   file (the heatmap only when the file has ``metrics_heatmap``; the coordinator
+   does not write it yet, so the first file's is built with
+   ``tests/dashboard/heatmap_data.py``).
+
+Targets (issue 13 item 7): page open < 5 s, memory flat between 1M and 5M and
+< 1 GB, every query < 300 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from orderflow.charts.panel_data import AUTO_WINDOW, ViewSettings, panel_data
+from orderflow.query.dataset import Dataset
+from orderflow.query.footprint import nice_bin_width
+
+CACHE = Path.home() / ".cache" / "orderflow-bench" / "months"
+RUNS = 5
+NS_PER_S = 10**9
+DAY_NS = 86_400 * NS_PER_S
+TIMED = (
+    "candles", "band", "points", "candle_flow", "alerts", "values_at", "equity", "fills",
+    "large_trades", "tick", "volume_profile", "footprint", "extent", "heatmap",
+)  # fmt: skip
+
+
+def day_files(days: int, per_day: int) -> list[Path]:
+    """The daily recordings, generated and processed once."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    bin_dir = Path(sys.executable).parent
+    interval_ms = max(1, round(2 * 86_400_000 / per_day))  # 2 instruments over 24 h
+    files = []
+    for day in range(1, days + 1):
+        path = CACHE / f"day{day:02d}.db"
+        done = Path(f"{path}.done")
+        if not done.exists():
+            subprocess.run(
+                [bin_dir / "orderflow-synth", path, "--snapshots", str(per_day),
+                 "--interval-ms", str(interval_ms), "--start", f"2024-03-{day:02d}T00:00:00Z",
+                 "--seed", str(day), "--quiet"],
+                check=True,
+            )  # fmt: skip
+            subprocess.run(
+                [bin_dir / "orderflow-coord", "--workers", "0", "--quiet", path], check=True
+            )
+            done.touch()
+        files.append(path)
+    return files
+
+
+class TimedDataset(Dataset):
+    """A Dataset that records how long each question took, by method name."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.times: dict[str, list[float]] = {}
+
+    def __getattribute__(self, name: str):
+        attr = super().__getattribute__(name)
+        if name not in TIMED:
+            return attr
+        times = super().__getattribute__("times")
+
+        def timed(*args: object, **kwargs: object):
+            t0 = time.perf_counter()
+            try:
+                return attr(*args, **kwargs)
+            finally:
+                times.setdefault(name, []).append((time.perf_counter() - t0) * 1000)
+
+        return timed
+
+
+def build_stores(files: list[Path]) -> list[float]:
+    seconds = []
+    for path in files:
+        t0 = time.perf_counter()
+        with Dataset(path, store=True) as dataset:
+            assert dataset.persistent and not dataset.reused
+        seconds.append(time.perf_counter() - t0)
+    return seconds
+
+
+def page_queries(dataset: TimedDataset, instrument: str, start: int, end: int) -> dict:
+    """Median ms per query method of one panel_data call, and the slowest single call."""
+    medians: dict[str, list[float]] = {}
+    for _ in range(RUNS):
+        dataset.times.clear()
+        panel_data(dataset, instrument, start, end, AUTO_WINDOW, ViewSettings())
+        for name, times in dataset.times.items():
+            medians.setdefault(name, []).append(max(times))
+    return {name: statistics.median(v) for name, v in medians.items()}
+
+
+def median_ms(fn: Callable[[], object]) -> float:
+    times = []
+    for _ in range(RUNS):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def serve_and_open(files: list[Path], cache: Path) -> tuple[float, int, int]:
+    """Seconds from navigation until every panel has data, then the server's VmRSS and
+    VmHWM (MiB) after the page has shown every file of ``files``."""
+    from playwright.sync_api import sync_playwright
+
+    env = {**os.environ, "ORDERFLOW_CACHE_DIR": str(cache)}
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [Path(sys.executable).parent / "orderflow-dashboard", *map(str, files), "--port",
+         str(port)],
+        stdout=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    url = proc.stdout.readline().split(": ", 1)[1].strip()
+    model = "Bokeh.documents[0].get_model_by_name"
+    ready = (
+        f"() => window.Bokeh && Bokeh.documents.length > 0 && "
+        f"['candles', 'obi', 'cvd', 'profile', 'overview'].every("
+        f"(n) => {model}(n).data[n === 'profile' ? 'y' : 't'].length > 0)"
+    )
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path="/usr/bin/chromium", args=["--no-sandbox", "--headless=new"]
+            )
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            t0 = time.perf_counter()
+            page.goto(url)
+            page.wait_for_function(ready, timeout=60_000)
+            opened = time.perf_counter() - t0
+            for path in files[1:]:
+                status = page.evaluate(f"() => {model}('status').text")
+                page.evaluate(f"(v) => {{ {model}('database').value = v; }}", str(path))
+                page.wait_for_function(
+                    f"(s) => {model}('status').text !== s", arg=status, timeout=60_000
+                )
+            browser.close()
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        rss = int(fields["VmRSS"].split()[0]) // 1024
+        hwm = int(fields["VmHWM"].split()[0]) // 1024
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return opened, rss, hwm
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=10)
+    parser.add_argument("--snapshots-per-day", type=int, default=500_000)
+    args = parser.parse_args()
+    files = day_files(args.days, args.snapshots_per_day)
+    total = args.days * args.snapshots_per_day
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = Path(tmp)
+        os.environ["ORDERFLOW_CACHE_DIR"] = str(cache)
+        built = build_stores(files)
+        print(f"files: {len(files)} x {args.snapshots_per_day:,} snapshots = {total:,}")
+        print(
+            f"store build, once per file: median {statistics.median(built):.1f} s, "
+            f"total {sum(built):.1f} s"
+        )
+        few = files[: max(1, len(files) // 5)]
+        for label, subset in ((f"{len(few)} files", few), (f"{len(files)} files", files)):
+            opened, rss, hwm = serve_and_open(subset, cache)
+            print(
+                f"server on {label}: page open {opened:.2f} s (target < 5), after visiting "
+                f"every file RSS {rss} MiB, peak {hwm} MiB (target < 1024, flat)"
+            )
+        with TimedDataset(files[0], store=True) as dataset:
+            instrument = dataset.instruments()[0]
+            lo, hi = dataset.extent(instrument)
+            middle = (lo + hi) // 2
+            views = {
+                "initial page (whole day)": (lo, hi + 1),
+                "zoom 1/50 of the day": (middle, middle + (hi - lo) // 50),
+                "zoom 1 hour": (middle, middle + 3600 * NS_PER_S),
+                "zoom 20 s (footprint)": (middle, middle + 20 * NS_PER_S),
+            }
+            for label, (start, end) in views.items():
+                times = page_queries(dataset, instrument, start, end)
+                worst = max(times.items(), key=lambda kv: kv[1])
+                shown = ", ".join(f"{k} {v:.1f}" for k, v in sorted(times.items()))
+                print(f"{label}: slowest {worst[0]} {worst[1]:.1f} ms (target < 300); {shown}")
+            tick = dataset.tick(instrument)
+            for label, (start, end) in (
+                ("1 hour", (middle, middle + 3600 * NS_PER_S)),
+                ("whole day", (lo, hi + 1)),
+            ):
+                window = 60 * NS_PER_S if label == "1 hour" else 900 * NS_PER_S
+                candles = dataset.candles(instrument, start // window * window, end, window)
+                span = max(candles["high"].to_pylist()) - min(candles["low"].to_pylist())
+                width = nice_bin_width(tick, span, 28)
+                ms = median_ms(
+                    lambda s=start, e=end, w=window, b=width: dataset.footprint(
+                        instrument, s // w * w, e, w, b
+                    )
+                )
+                print(f"footprint {label} ({window // NS_PER_S} s candles): {ms:.1f} ms")
+                ms = median_ms(lambda s=start, e=end: dataset.heatmap(instrument, s, e, 600, 130))
+                grid = dataset.heatmap(instrument, start, end, 600, 130)
+                shape = "no heatmap table" if grid is None else f"{grid.bids.shape} cells"
+                print(f"heatmap {label} (600 x 130 cells at most): {ms:.1f} ms, {shape}")
+
+
+if __name__ == "__main__":
+    main()

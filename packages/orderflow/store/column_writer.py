@@ -1,0 +1,100 @@
+"""Rows written straight from columns: the C writer when it is built, Python otherwise.
+
+The coordinator's writes are the serial part of a sharded run. A shard's result
+arrives as arrays (``ResultColumns``); turning them into a tuple per row and a
+Python object per value only for ``sqlite3`` to take them apart again costs more
+than SQLite's own insert. ``orderflow.native._sqlite_writer`` binds each value
+from the arrays into a prepared multi-row INSERT on the caller's connection and
+transaction instead. Without it (no compiler at install time, a different SQLite
+library than Python's, or ``ORDERFLOW_NATIVE=0``) the same rows go through
+``executemany`` with the same statements, so the table contents are identical.
+
+A column is a tuple in placeholder order: ``("i", int64 array)``,
+``("f", float64 array)`` (NaN is written as NULL), ``("t", utf-8 blob, int64
+offsets)`` (row i is ``blob[o[i]:o[i+1]]``) or ``("c", int32 index, names)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from itertools import chain, pairwise
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ROWS_PER_INSERT", "WRITER", "WRITER_UNAVAILABLE", "Column", "insert_columns"]
+
+ROWS_PER_INSERT = 64
+"""Rows per INSERT statement: ``metrics.id`` is AUTOINCREMENT (seed schema), whose
+bookkeeping runs once per statement (about 20% of a row's write at one row each)."""
+
+Column = tuple[Any, ...]
+
+
+def _load() -> tuple[ModuleType | None, str | None]:
+    if os.environ.get("ORDERFLOW_NATIVE", "1") == "0":
+        return None, "turned off by ORDERFLOW_NATIVE=0"
+    try:
+        module = importlib.import_module("orderflow.native._sqlite_writer")
+    except ImportError as exc:
+        return None, f"the C writer was not built or did not load ({exc})"
+    if module.library_version() != sqlite3.sqlite_version:
+        return None, (
+            f"the C writer links SQLite {module.library_version()}, Python's sqlite3"
+            f" uses {sqlite3.sqlite_version}"
+        )
+    return module, None
+
+
+WRITER, WRITER_UNAVAILABLE = _load()
+"""The C writer module, or None and a one-line reason."""
+
+
+def insert_columns(
+    conn: sqlite3.Connection,
+    table: str,
+    names: Sequence[str],
+    columns: Sequence[Column],
+    rows: int,
+    *,
+    native: bool = True,
+) -> None:
+    """Insert ``rows`` rows into ``table`` (``names`` in placeholder order) inside the
+    caller's transaction. ``table`` and ``names`` are identifiers of our own schema,
+    never user input. ``native=False`` forces the Python path (tests compare them)."""
+    if len(names) != len(columns):
+        raise ValueError("one column per name")
+    one = f"({', '.join('?' * len(names))})"
+    head = f"INSERT INTO {table} ({', '.join(names)}) VALUES "
+    sql_one = head + one
+    sql_many = head + ", ".join([one] * ROWS_PER_INSERT)
+    if WRITER is not None and native:
+        WRITER.insert(conn, sql_many, sql_one, ROWS_PER_INSERT, rows, tuple(columns))
+        return
+    values = list(zip(*(_python_values(c, rows) for c in columns), strict=True))
+    whole = len(values) - len(values) % ROWS_PER_INSERT
+    if whole:
+        flat = chain.from_iterable(values[:whole])
+        conn.executemany(sql_many, zip(*[flat] * (len(names) * ROWS_PER_INSERT), strict=True))
+    conn.executemany(sql_one, values[whole:])
+
+
+def _python_values(column: Column, rows: int) -> Iterator[object] | list[object]:
+    kind = column[0]
+    if kind == "i":
+        return np.frombuffer(column[1], "<i8", rows).tolist()
+    if kind == "f":
+        floats = np.frombuffer(column[1], "<f8", rows)
+        return [None if v != v else v for v in floats.tolist()]
+    if kind == "t":
+        blob = bytes(column[1])
+        offsets = np.frombuffer(column[2], "<i8", rows + 1).tolist()
+        return [blob[a:b].decode() for a, b in pairwise(offsets)]
+    if kind == "c":
+        names = column[2]
+        return [names[i] for i in np.frombuffer(column[1], "<i4", rows).tolist()]
+    raise ValueError(f"unknown column kind {kind!r}")
