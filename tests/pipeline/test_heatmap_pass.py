@@ -52,3 +52,12 @@ def test_bucket_width_zero_computes_no_heatmap(recording: Path, tmp_path: Path) 
     conn = _run(recording, tmp_path / "c.db", heatmap_bucket_ms=0)
     assert conn.execute("SELECT count(*) FROM metrics_heatmap").fetchone() == (0,)
     assert conn.execute("SELECT count(*) FROM metrics").fetchone() == (1200,)
+
+
+def test_any_batch_size_gives_the_same_heatmap(recording: Path, tmp_path: Path) -> None:
+    """The range reads ahead of the rows it yields: flushes must not split buckets wrongly."""
+    from tests.coordinator.metrics_equality import assert_heatmaps_equal
+
+    _run(recording, tmp_path / "small.db", batch_size=7).close()
+    _run(recording, tmp_path / "large.db", batch_size=100_000).close()
+    assert_heatmaps_equal(tmp_path / "large.db", tmp_path / "small.db")

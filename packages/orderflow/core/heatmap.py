@@ -158,6 +158,7 @@ class HeatmapAccumulator:
         self._pending: dict[str, _Pending] = {}
         self._pending_levels = 0
         self._chunks: list[HeatmapPartials] = []
+        self._span: list[int] = []
 
     def add(
         self,
@@ -176,12 +177,28 @@ class HeatmapAccumulator:
             p = self._pending[instrument] = _Pending()
         p.ts.append(ts_ns)
         p.levels.append((bid_prices, bid_sizes, ask_prices, ask_sizes))
+        span = self._span
+        if not span:
+            span += (ts_ns, ts_ns)
+        elif ts_ns > span[1]:
+            span[1] = ts_ns
+        elif ts_ns < span[0]:
+            span[0] = ts_ns
         self._pending_levels += len(bid_prices) + len(ask_prices)
         if self._pending_levels > COMPACT_LEVELS:
             self._chunks.append(self._bin_pending())
 
+    def pending_span(self) -> tuple[int, int] | None:
+        """(first, last) instant added since the last ``partials``; None when nothing was.
+
+        A caller flushing a time-ordered stream in pieces writes the buckets of
+        these two instants as edges: the pieces before and after may share them.
+        """
+        return (self._span[0], self._span[1]) if self._span else None
+
     def partials(self) -> HeatmapPartials:
         """Everything added so far as partial cells, and a fresh start."""
+        self._span = []
         last = self._bin_pending()
         if not self._chunks:
             return last

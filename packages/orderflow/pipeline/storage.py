@@ -159,13 +159,15 @@ class Storage:
         heatmap = HeatmapAccumulator(usable, self.heatmap_bucket_ms) if usable else None
 
         def write(batch: list[MetricRow], rejects: list) -> None:
-            """One batch of rows, its rejects and its heatmap cells, in one transaction.
-            Buckets at the batch's first and last instant may continue in its
-            neighbours (ties included), so they are added to, not inserted."""
+            """One batch of rows, its rejects and the heatmap cells accumulated so far
+            (the range reads ahead of the rows it yields), in one transaction. Buckets
+            at the first and last instant accumulated may continue in the neighbouring
+            flushes (ties included), so they are added to, not inserted."""
             with metrics.transaction() as out:
                 metrics.write_in_transaction(batch, rejects)
-                if batch and heatmap is not None:
-                    first, last = batch[0][7], batch[-1][7]
+                span = None if heatmap is None else heatmap.pending_span()
+                if span is not None:
+                    first, last = span
                     write_heatmap(out, heatmap.partials(), first + 1, last, heatmap.bucket_ns)
 
         def spill(pending: list) -> None:
