@@ -189,7 +189,14 @@ class Coordinator:
         metrics = SQLiteMetricsRepository(path)
         try:
             fingerprint = repo.input_fingerprint(reader)
-            key = config_key(s.depth, s.instruments, fingerprint, s.ofi_levels)
+            key = config_key(
+                s.depth,
+                s.instruments,
+                fingerprint,
+                s.ofi_levels,
+                s.heatmap_bucket_ms,
+                s.heatmap_ticks,
+            )
             writer = ShardWriter(metrics, key, s.ofi_levels, heatmap_bucket_ms=s.heatmap_bucket_ms)
             if writer.is_finished() and not s.force:
                 return RunSummary(str(path), 0, 0, 0, 0.0, skipped=True)

@@ -61,3 +61,15 @@ def test_any_batch_size_gives_the_same_heatmap(recording: Path, tmp_path: Path) 
     _run(recording, tmp_path / "small.db", batch_size=7).close()
     _run(recording, tmp_path / "large.db", batch_size=100_000).close()
     assert_heatmaps_equal(tmp_path / "large.db", tmp_path / "small.db")
+
+
+def test_other_heatmap_settings_recompute_a_finished_file(recording: Path, tmp_path: Path) -> None:
+    db = tmp_path / "again.db"
+    _run(recording, db).close()
+    same = Storage(db, quiet=True).build_booktick_from_db()
+    other = Storage(db, quiet=True, heatmap_bucket_ms=500).build_booktick_from_db()
+    assert same.skipped and not other.skipped
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT DISTINCT bucket_ms FROM metrics_heatmap_grid").fetchall() == [
+            (500,)
+        ]

@@ -61,14 +61,20 @@ def config_key(
     instruments: Sequence[str] | None,
     input_fingerprint: str,
     ofi_levels: int = DEFAULT_OFI_LEVELS,
+    heatmap_bucket_ms: int = DEFAULT_BUCKET_MS,
+    heatmap_ticks: Mapping[str, float] | None = None,
 ) -> str:
     """Identifies what the metric values depend on: the schema version, the settings
     and the input rows (``SQLiteOrderflowRepository.input_fingerprint``). A finished
     run with the same key is skipped; a different key (other settings, a recording
-    that grew, or output of an earlier version) recomputes the table."""
+    that grew, or output of an earlier version) recomputes the table. The heatmap's
+    settings are part of it: a file finished before the heatmap existed, or with
+    another bucket width or tick, is computed again rather than left without one."""
+    ticks = ",".join(f"{k}={v!r}" for k, v in sorted((heatmap_ticks or {}).items()))
     text = (
         f"depth={depth};instruments={','.join(sorted(instruments or []))};"
-        f"ofi_levels={ofi_levels};input={input_fingerprint}"
+        f"ofi_levels={ofi_levels};input={input_fingerprint};"
+        f"heatmap={heatmap_bucket_ms}:{ticks}"
     )
     return f"v{SCHEMA_VERSION}:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -126,6 +132,8 @@ class Storage:
                     self.instruments,
                     self.repo.input_fingerprint(conn),
                     self.ofi_levels,
+                    self.heatmap_bucket_ms,
+                    self.heatmap_ticks,
                 )
                 if not force and metrics.run_status(key) == "finished":
                     return RunSummary(str(self.path), 0, 0, 0, 0.0, skipped=True)
