@@ -193,7 +193,14 @@ class Coordinator:
         metrics = SQLiteMetricsRepository(path)
         try:
             fingerprint = repo.input_fingerprint(reader)
-            key = config_key(s.depth, s.instruments, fingerprint, s.ofi_levels)
+            key = config_key(
+                s.depth,
+                s.instruments,
+                fingerprint,
+                s.ofi_levels,
+                s.heatmap_bucket_ms,
+                s.heatmap_ticks,
+            )
             writer = ShardWriter(metrics, key, s.ofi_levels, heatmap_bucket_ms=s.heatmap_bucket_ms)
             if writer.is_finished() and not s.force:
                 return RunSummary(str(path), 0, 0, 0, 0.0, skipped=True)
@@ -205,9 +212,10 @@ class Coordinator:
                 self._wait_for(planning)
                 plan, index, rows_reader = planning.result()
                 # The heatmap's bin widths: parsing sampled books takes a moment too.
-                deciding = pool.submit(decide_ticks, reader, s.heatmap_ticks, s.instruments)
-                self._wait_for(deciding)
-                writer.decide_ticks = deciding.result
+                if s.heatmap_bucket_ms:
+                    deciding = pool.submit(decide_ticks, reader, s.heatmap_ticks, s.instruments)
+                    self._wait_for(deciding)
+                    writer.decide_ticks = deciding.result
             todo = writer.begin(plan, repo, reader, force=s.force or full_scan)
             # An earlier run's committed shards are not this run's work (or its rate).
             before = (writer.snapshots, writer.rejects) if writer.resumed_shards else (0, 0)

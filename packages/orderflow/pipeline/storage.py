@@ -50,8 +50,6 @@ class RunSummary(msgspec.Struct, frozen=True):
     skipped: bool = False
     shards: int = 1
     workers: int = 0
-    resumed: int = 0
-    """Snapshots an earlier, interrupted run had committed (not counted in ``snapshots``)."""
 
     @property
     def rate(self) -> float:
@@ -63,14 +61,20 @@ def config_key(
     instruments: Sequence[str] | None,
     input_fingerprint: str,
     ofi_levels: int = DEFAULT_OFI_LEVELS,
+    heatmap_bucket_ms: int = DEFAULT_BUCKET_MS,
+    heatmap_ticks: Mapping[str, float] | None = None,
 ) -> str:
     """Identifies what the metric values depend on: the schema version, the settings
     and the input rows (``SQLiteOrderflowRepository.input_fingerprint``). A finished
     run with the same key is skipped; a different key (other settings, a recording
-    that grew, or output of an earlier version) recomputes the table."""
+    that grew, or output of an earlier version) recomputes the table. The heatmap's
+    settings are part of it: a file finished before the heatmap existed, or with
+    another bucket width or tick, is computed again rather than left without one."""
+    ticks = ",".join(f"{k}={v!r}" for k, v in sorted((heatmap_ticks or {}).items()))
     text = (
         f"depth={depth};instruments={','.join(sorted(instruments or []))};"
-        f"ofi_levels={ofi_levels};input={input_fingerprint}"
+        f"ofi_levels={ofi_levels};input={input_fingerprint};"
+        f"heatmap={heatmap_bucket_ms}:{ticks}"
     )
     return f"v{SCHEMA_VERSION}:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -128,6 +132,8 @@ class Storage:
                     self.instruments,
                     self.repo.input_fingerprint(conn),
                     self.ofi_levels,
+                    self.heatmap_bucket_ms,
+                    self.heatmap_ticks,
                 )
                 if not force and metrics.run_status(key) == "finished":
                     return RunSummary(str(self.path), 0, 0, 0, 0.0, skipped=True)
@@ -149,31 +155,28 @@ class Storage:
     ) -> RunSummary:
         rejects = self._reject_unparseable(conn, metrics, book_scan, trade_scan)
         spilled = 0
-        ticks = decide_ticks(conn, self.heatmap_ticks, self.instruments)  # type: ignore[arg-type]
+        ticks = (
+            decide_ticks(conn, self.heatmap_ticks, self.instruments)  # type: ignore[arg-type]
+            if self.heatmap_bucket_ms
+            else {}
+        )
         with metrics.transaction() as out:
             clear_heatmap(out)
             write_grid(out, ticks, self.heatmap_bucket_ms)
-        heatmap = HeatmapAccumulator(
-            {name: tick for name, (tick, _) in ticks.items() if tick}, self.heatmap_bucket_ms
-        )
-        bucket_ns = heatmap.bucket_ns
-
-        drained_to: list[int | None] = [None]
+        usable = {name: tick for name, (tick, _) in ticks.items() if tick}
+        heatmap = HeatmapAccumulator(usable, self.heatmap_bucket_ms) if usable else None
 
         def write(batch: list[MetricRow], rejects: list) -> None:
-            """One batch of rows, its rejects and the heatmap cells added so far, in one
-            transaction. RangeMetrics adds a whole fetch of snapshots before it yields
-            their rows, so the cells run ahead of the rows: a bucket is whole in this
-            drain only when it lies between the previous drain's last instant and this
-            one's; any other bucket may continue in a neighbouring drain (ties
-            included), so it is added to, not inserted."""
+            """One batch of rows, its rejects and the heatmap cells accumulated so far
+            (the range reads ahead of the rows it yields), in one transaction. Buckets
+            at the first and last instant accumulated may continue in the neighbouring
+            flushes (ties included), so they are added to, not inserted."""
             with metrics.transaction() as out:
                 metrics.write_in_transaction(batch, rejects)
-                upto, before = heatmap.latest_ns, drained_to[0]
-                if upto is not None:
-                    start = before + 1 if before is not None else None
-                    write_heatmap(out, heatmap.partials(), start, upto, bucket_ns)
-                    drained_to[0] = upto
+                span = None if heatmap is None else heatmap.pending_span()
+                if span is not None:
+                    first, last = span
+                    write_heatmap(out, heatmap.partials(), first + 1, last, heatmap.bucket_ns)
 
         def spill(pending: list) -> None:
             nonlocal spilled
