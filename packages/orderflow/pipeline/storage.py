@@ -50,6 +50,8 @@ class RunSummary(msgspec.Struct, frozen=True):
     skipped: bool = False
     shards: int = 1
     workers: int = 0
+    resumed: int = 0
+    """Snapshots an earlier, interrupted run had committed (not counted in ``snapshots``)."""
 
     @property
     def rate(self) -> float:
