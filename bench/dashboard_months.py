@@ -10,15 +10,18 @@ each. Then, with the dashboard's stores in a fresh cache directory:
    aggregates), timed;
 2. serves the first 2 files (1M snapshots) and then all of them (5M) with the
    real ``orderflow-dashboard`` and opens the page in headless Chromium: the
-   time until every panel has data, the server's resident memory after the page
-   has visited every file of the directory (VmRSS and its peak VmHWM);
+   time until every panel has data, the time until the timeline of all files has
+   drawn, and the server's resident memory after the page has visited every file
+   and the timeline (VmRSS and its peak VmHWM);
 3. times, in-process, every Dataset query of the initial page (whole day) and of
    zooms to 1/50 of the day, 1 hour and 20 seconds (footprint), each query
    separately, median of 5;
 4. the footprint and heatmap queries over 1 hour and over the whole day of one
    file (the heatmap only when the file has ``metrics_heatmap``; the coordinator
    does not write it yet, so the first file's is built with
-   ``tests/dashboard/heatmap_data.py``).
+   ``tests/dashboard/heatmap_data.py``);
+5. the timeline page over all days, one day and one hour (whole page, and its
+   slowest single query on any file).
 
 Targets (issue 13 item 7): page open < 5 s, memory flat between 1M and 5M and
 < 1 GB, every query < 300 ms.
@@ -37,9 +40,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from orderflow.charts.panel_data import AUTO_WINDOW, ViewSettings, panel_data
+from orderflow.charts.panel_data import AUTO_WINDOW, ViewSettings, overview_data, panel_data
 from orderflow.query.dataset import Dataset
 from orderflow.query.footprint import nice_bin_width
+from orderflow.query.timeline import Timeline
 
 CACHE = Path.home() / ".cache" / "orderflow-bench" / "months"
 RUNS = 5
@@ -47,7 +51,8 @@ NS_PER_S = 10**9
 DAY_NS = 86_400 * NS_PER_S
 TIMED = (
     "candles", "band", "points", "candle_flow", "alerts", "values_at", "equity", "fills",
-    "large_trades", "tick", "volume_profile", "footprint", "extent", "heatmap",
+    "large_trades", "tick", "volume_profile", "footprint", "extent", "heatmap", "instruments",
+    "last_metric_ns", "median_interval_ns",
 )  # fmt: skip
 
 
@@ -98,21 +103,33 @@ class TimedDataset(Dataset):
         return timed
 
 
-def build_stores(files: list[Path]) -> list[float]:
-    seconds = []
+def build_stores(files: list[Path]) -> list[tuple[float, bool]]:
+    """(seconds, reused) per file: the copy and aggregates built, or a kept store checked."""
+    out = []
     for path in files:
         t0 = time.perf_counter()
         with Dataset(path, store=True) as dataset:
-            assert dataset.persistent and not dataset.reused
-        seconds.append(time.perf_counter() - t0)
-    return seconds
+            assert dataset.persistent
+            reused = dataset.reused
+        out.append((time.perf_counter() - t0, reused))
+    return out
 
 
-def page_queries(dataset: TimedDataset, instrument: str, start: int, end: int) -> dict:
-    """Median ms per query method of one panel_data call, and the slowest single call."""
+def page_queries(
+    dataset: TimedDataset, instrument: str, start: int, end: int, *, initial: bool
+) -> dict:
+    """Median over runs of the slowest call of each query method the page makes: the
+    initial page also lists instruments, the extent, the last row, the zoom limit and
+    the overview strip."""
     medians: dict[str, list[float]] = {}
     for _ in range(RUNS):
         dataset.times.clear()
+        if initial:
+            dataset.instruments()
+            dataset.extent(instrument)
+            dataset.last_metric_ns(instrument)
+            dataset.median_interval_ns(instrument)
+            overview_data(dataset, instrument, ViewSettings().max_bars)
         panel_data(dataset, instrument, start, end, AUTO_WINDOW, ViewSettings())
         for name, times in dataset.times.items():
             medians.setdefault(name, []).append(max(times))
@@ -128,9 +145,10 @@ def median_ms(fn: Callable[[], object]) -> float:
     return statistics.median(times)
 
 
-def serve_and_open(files: list[Path], cache: Path) -> tuple[float, int, int]:
-    """Seconds from navigation until every panel has data, then the server's VmRSS and
-    VmHWM (MiB) after the page has shown every file of ``files``."""
+def serve_and_open(files: list[Path], cache: Path) -> tuple[float, float, int, int]:
+    """Seconds from navigation until every panel has data, seconds until the timeline
+    of all files has drawn, then the server's VmRSS and VmHWM (MiB) after the page has
+    shown every file and the timeline."""
     from playwright.sync_api import sync_playwright
 
     env = {**os.environ, "ORDERFLOW_CACHE_DIR": str(cache)}
@@ -165,6 +183,17 @@ def serve_and_open(files: list[Path], cache: Path) -> tuple[float, int, int]:
                 page.wait_for_function(
                     f"(s) => {model}('status').text !== s", arg=status, timeout=60_000
                 )
+            timeline = 0.0
+            if len(files) > 1:
+                extent = page.evaluate(f"() => {model}('x_range').end")
+                t0 = time.perf_counter()
+                page.evaluate(f"() => {{ {model}('database').value = '*timeline*'; }}")
+                page.wait_for_function(  # the view now reaches back to the first day
+                    f"(e) => {model}('x_range').start < e - 86400000 && {ready[6:]}",
+                    arg=extent,
+                    timeout=120_000,
+                )
+                timeline = time.perf_counter() - t0
             browser.close()
         status = Path(f"/proc/{proc.pid}/status").read_text()
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
@@ -173,32 +202,71 @@ def serve_and_open(files: list[Path], cache: Path) -> tuple[float, int, int]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    return opened, rss, hwm
+    return opened, timeline, rss, hwm
+
+
+def timeline_queries(files: list[Path]) -> None:
+    """Every query of the timeline page over all days, a day and an hour, in-process."""
+    opened = {str(p): TimedDataset(p, store=True) for p in files}
+    try:
+        timeline = Timeline(list(opened), opened.__getitem__)
+        instrument = timeline.instruments()[0]
+        lo, hi = timeline.extent(instrument)
+        middle = (lo + hi) // 2
+        for label, (start, end) in {
+            f"timeline, all {len(files)} days": (lo, hi + 1),
+            "timeline, one day": (middle, middle + DAY_NS),
+            "timeline, one hour": (middle, middle + 3600 * NS_PER_S),
+        }.items():
+            worst: dict[str, list[float]] = {}
+            pages = []
+            for _ in range(RUNS):
+                for dataset in opened.values():
+                    dataset.times.clear()
+                t0 = time.perf_counter()
+                panel_data(timeline, instrument, start, end, AUTO_WINDOW, ViewSettings())
+                pages.append((time.perf_counter() - t0) * 1000)
+                for dataset in opened.values():
+                    for name, times in dataset.times.items():
+                        worst.setdefault(name, []).append(max(times))
+            slowest = max(((k, max(v)) for k, v in worst.items()), key=lambda kv: kv[1])
+            print(
+                f"{label}: whole page {statistics.median(pages):.0f} ms; slowest single "
+                f"query {slowest[0]} {slowest[1]:.1f} ms"
+            )
+    finally:
+        for dataset in opened.values():
+            dataset.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=10)
     parser.add_argument("--snapshots-per-day", type=int, default=500_000)
+    parser.add_argument("--cache", type=Path, help="store directory to build or reuse")
     args = parser.parse_args()
     files = day_files(args.days, args.snapshots_per_day)
     total = args.days * args.snapshots_per_day
     with tempfile.TemporaryDirectory() as tmp:
-        cache = Path(tmp)
+        cache = args.cache or Path(tmp)
         os.environ["ORDERFLOW_CACHE_DIR"] = str(cache)
-        built = build_stores(files)
+        stores = build_stores(files)
         print(f"files: {len(files)} x {args.snapshots_per_day:,} snapshots = {total:,}")
-        print(
-            f"store build, once per file: median {statistics.median(built):.1f} s, "
-            f"total {sum(built):.1f} s"
-        )
+        built = [s for s, reused in stores if not reused]
+        kept = [s for s, reused in stores if reused]
+        if built:
+            print(f"store build, once per file: median {statistics.median(built):.1f} s")
+        if kept:
+            print(f"kept store checked and reused: median {statistics.median(kept):.2f} s")
         few = files[: max(1, len(files) // 5)]
         for label, subset in ((f"{len(few)} files", few), (f"{len(files)} files", files)):
-            opened, rss, hwm = serve_and_open(subset, cache)
+            opened, timeline, rss, hwm = serve_and_open(subset, cache)
             print(
-                f"server on {label}: page open {opened:.2f} s (target < 5), after visiting "
-                f"every file RSS {rss} MiB, peak {hwm} MiB (target < 1024, flat)"
+                f"server on {label}: page open {opened:.2f} s (target < 5), timeline of all "
+                f"{timeline:.2f} s; after visiting every file and the timeline RSS {rss} MiB, "
+                f"peak {hwm} MiB (target < 1024, flat)"
             )
+        timeline_queries(files)
         with TimedDataset(files[0], store=True) as dataset:
             instrument = dataset.instruments()[0]
             lo, hi = dataset.extent(instrument)
@@ -210,7 +278,7 @@ def main() -> None:
                 "zoom 20 s (footprint)": (middle, middle + 20 * NS_PER_S),
             }
             for label, (start, end) in views.items():
-                times = page_queries(dataset, instrument, start, end)
+                times = page_queries(dataset, instrument, start, end, initial="initial" in label)
                 worst = max(times.items(), key=lambda kv: kv[1])
                 shown = ", ".join(f"{k} {v:.1f}" for k, v in sorted(times.items()))
                 print(f"{label}: slowest {worst[0]} {worst[1]:.1f} ms (target < 300); {shown}")

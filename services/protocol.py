@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from orderflow.core.heatmap import DEFAULT_BUCKET_MS, HeatmapPartials
 from orderflow.core.order_flow import BookTop
 from orderflow.pipeline.range_metrics import DEFAULT_OFI_LEVELS
 from orderflow.pipeline.result_columns import ResultColumns
@@ -98,6 +99,9 @@ class Task(_Wire):
     """Scratch (instant, id) index for tables whose ids are out of time order."""
     ofi_levels: int = DEFAULT_OFI_LEVELS
     """Levels of multi-level OFI (profile ``ofi_levels``)."""
+    heatmap_ticks: dict[str, float] = {}
+    """Heatmap bin width per instrument, decided for the whole run (empty: no heatmap)."""
+    heatmap_bucket_ms: int = DEFAULT_BUCKET_MS
 
 
 class RowsRequest(_Wire):
@@ -162,6 +166,9 @@ class Result(_Wire):
     signed_volume: dict[str, float]
     trades: int
     seconds: float
+    heatmap: HeatmapPartials | None = None
+    """The shard's depth-heatmap cells (sums and counts; edge buckets are completed
+    by the coordinator from the neighbouring shard's part)."""
 
     def columns(self) -> ResultColumns:
         """The metric columns as arrays; raises ValueError when they do not fit."""

@@ -2,13 +2,11 @@
 
 Every file is checked when the server starts (one line naming a bad file, before
 any URL is printed), but a file's Dataset is opened only when a page first shows
-it: a directory of daily files costs the server what the files on screen cost.
-Datasets keep their copy in a store (``orderflow.query.store``), so the first
-showing of a file copies it once and later server starts reuse the copy. At
-most ``MAX_OPEN`` stay open (each holds a DuckDB buffer pool): the least
-recently shown is closed, to be reopened from its store in milliseconds.
-Sessions ask ``get`` for every use and Bokeh runs their callbacks on one
-thread, so no query is ever running on a Dataset being closed.
+it (or a timeline of all files asks it): a directory of daily files costs the
+server what the files on screen cost. Datasets keep their copy in a store
+(``orderflow.query.store``), so the first showing of a file copies it once and
+later server starts reuse the copy; an open Dataset holds only the blocks of its
+store that its queries touched.
 """
 
 from __future__ import annotations
@@ -24,8 +22,6 @@ __all__ = ["Registry", "registry"]
 
 log = logging.getLogger(__name__)
 
-MAX_OPEN = 3
-
 
 class Registry:
     def __init__(self) -> None:
@@ -40,18 +36,13 @@ class Registry:
 
     def get(self, path: str) -> Dataset:
         """The Dataset of ``path``, opened (or its store reused) on first use."""
-        if path in self.datasets:
-            self.datasets[path] = self.datasets.pop(path)  # most recently used last
-            return self.datasets[path]
-        while len(self.datasets) >= MAX_OPEN:
-            oldest = next(iter(self.datasets))
-            self.datasets.pop(oldest).close()
-        started = time.perf_counter()
-        dataset = Dataset(path, store=True)
-        self.datasets[path] = dataset
-        how = "reused its store" if dataset.reused else "copied into its store"
-        log.info("%s: %s in %.2f s", path, how, time.perf_counter() - started)
-        return dataset
+        if path not in self.datasets:
+            started = time.perf_counter()
+            dataset = Dataset(path, store=True)
+            self.datasets[path] = dataset
+            how = "reused its store" if dataset.reused else "copied into its store"
+            log.info("%s: %s in %.2f s", path, how, time.perf_counter() - started)
+        return self.datasets[path]
 
     def close(self) -> None:
         for dataset in self.datasets.values():

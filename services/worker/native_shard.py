@@ -66,6 +66,8 @@ def native_result(
     _tell_once()
     if KERNEL is None or conn is None or not isinstance(repo, TimeOrderedReader):
         return None
+    if task.heatmap_ticks:
+        return None  # the kernel does not accumulate the depth heatmap (yet): Python does
     from orderflow.native.shard import KernelRange, supports
 
     if not supports(task.book_scan, task.trade_scan, task.order_index):

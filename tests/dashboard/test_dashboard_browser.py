@@ -224,7 +224,8 @@ def test_switching_database_changes_instruments_and_data(
             timeout=30_000,
         )
         labels = tab.evaluate(f"() => {model}('database').options.map((o) => o[1])")
-        assert labels == ["/".join(p.parts[-2:]) for p in (recording, second)]
+        assert labels[:2] == ["/".join(p.parts[-2:]) for p in (recording, second)]
+        assert labels[2] == "all 2 files, one timeline"
         assert "SOL-USDT" not in tab.evaluate(f"() => {model}('instrument').options")
         shown = tab.evaluate(f"() => {model}('instrument').value")
         before = source(tab, "cvd")
@@ -245,6 +246,15 @@ def test_switching_database_changes_instruments_and_data(
         after = source(tab, "cvd")  # few rows: M4 keeps every one
         assert after["value"] != before["value"]
         assert after["value"] == [cvd for _, cvd in stored]
+        # both files as one timeline: the overlapping instruments' trades of both
+        trades_before = sum(source(tab, "candles")["trades"])
+        tab.evaluate(f"() => {{ {model}('database').value = '*timeline*'; }}")
+        tab.wait_for_function(
+            f"(n) => Array.from({model}('candles').data['trades']).reduce((a, b) => a + b, 0) > n",
+            arg=trades_before,
+            timeout=15_000,
+        )
+        assert "SOL-USDT" in tab.evaluate(f"() => {model}('instrument').options")
     finally:
         tab.close()
         proc.terminate()

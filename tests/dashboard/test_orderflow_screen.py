@@ -129,6 +129,10 @@ def test_every_panel_renders_with_data(page: Page, recording: Path) -> None:
         f"(ns) => ns.map((n) => {MODEL}(n).below.filter((a) => a.visible).length)", list(LINKED)
     )
     assert shown == [0, 0, 0, 0, 1]
+    scientific = page.evaluate(
+        f"(ns) => ns.map((n) => {MODEL}(n).left[0].formatter.use_scientific)", list(LINKED)
+    )
+    assert scientific == [False] * len(LINKED)  # 43,250 not 4.325e+4
     # the profile beside the price panel: its plot area spans the same pixels vertically
     frames = page.evaluate(
         "() => ['panel_candles', 'panel_profile'].map((n) => {"
@@ -248,12 +252,16 @@ def test_screenshots(page: Page, recording: Path) -> None:
     for width, height in ((1600, 1000), (1280, 800)):
         page.set_viewport_size({"width": width, "height": height})
         for label, seconds in (("whole", (overview[-1] - overview[0]) / 1000 + 1), ("zoom", 15)):
+            before = page.evaluate(f"() => {MODEL}('status').text")
             page.evaluate(
                 f"(t) => {MODEL}('x_range').setv({{start: t[0], end: t[1]}})",
                 [overview[0], overview[0] + seconds * 1000] if label == "whole" else
                 [overview[len(overview) // 2], overview[len(overview) // 2] + seconds * 1000],
             )  # fmt: skip
-            page.wait_for_timeout(1500)
+            page.wait_for_function(
+                f"(old) => {MODEL}('status').text !== old", arg=before, timeout=30_000
+            )
+            page.wait_for_timeout(800)
             png = page.screenshot(full_page=True)
             assert Image.open(io.BytesIO(png)).size[0] == width
             if target:

@@ -18,7 +18,7 @@ import pytest
 from orderflow import native
 from orderflow.core.errors import TableOutOfOrder
 from orderflow.pipeline.range_metrics import RangeMetrics
-from orderflow.store.input_repository import SQLiteOrderflowRepository
+from orderflow.store.input_repository import UNPARSEABLE_REASON, SQLiteOrderflowRepository
 from orderflow.store.schema import FLOW_COLUMNS
 from tests.coordinator.harness import make_tie_recording
 from tests.recordings import write_recording
@@ -121,7 +121,7 @@ def test_probed_scan_reports_unparseable_rows_of_its_range(tmp_path: Path) -> No
     for bounds in itertools.pairwise(cuts):
         ref, ref_rows, got = run_both(path, bounds, probe=True)
         assert_same(ref, ref_rows, got)
-        reported += [r for r in ref.rejects if r[2] == "timestamp cannot be parsed"]
+        reported += [r for r in ref.rejects if r[2] == UNPARSEABLE_REASON]
     assert reported, "the file was meant to have unparseable timestamps"
 
 

@@ -127,8 +127,9 @@ def _num(value: float | None) -> object:
 
 
 def print_alerts(alerts: list[Alert]) -> None:
-    kinds = {k: sum(1 for a in alerts if a.kind == k) for k in ("obi", "cvd")}
-    print(f"alerts: {len(alerts)} ({kinds['obi']} obi, {kinds['cvd']} cvd)")
+    kinds = {k: sum(1 for a in alerts if a.kind == k) for k in ("obi", "cvd", "ofi")}
+    ofi = f", {kinds['ofi']} ofi" if kinds["ofi"] else ""
+    print(f"alerts: {len(alerts)} ({kinds['obi']} obi, {kinds['cvd']} cvd{ofi})")
     for alert in alerts[:ALERTS_SHOWN]:
         print(f"  {format_instant_ns(alert.ts_ns)}  {alert.kind}  {alert.message}")
     if len(alerts) > ALERTS_SHOWN:

@@ -166,26 +166,31 @@ def candle_columns(table: pa.Table, window_ns: int, body: float = 0.8) -> dict[s
     }
 
 
-def heatmap_columns(grid: HeatmapGrid | None, clip_percentile: float) -> dict[str, list]:
-    """One image: resting size (bids + asks) per price row and time column, NaN where a
-    column had no snapshot; ``high`` is the clip percentile of the non-empty cells."""
-    if grid is None or grid.bids.size == 0:
+def heatmap_columns(
+    grids: HeatmapGrid | list[HeatmapGrid] | None, clip_percentile: float
+) -> dict[str, list]:
+    """One image per grid (a timeline of files has one per file): resting size (bids +
+    asks) per price row and time column, NaN where a column had no snapshot; ``high``
+    is the clip percentile of the non-empty cells of all of them."""
+    grids = [g for g in ([grids] if not isinstance(grids, list) else grids) if g is not None]
+    grids = [g for g in grids if g.bids.size]
+    if not grids:
         return {k: [] for k in _HEATMAP_KEYS}
-    both = np.where(
-        np.isnan(grid.bids), np.nan, np.nan_to_num(grid.bids) + np.nan_to_num(grid.asks)
-    )
-    filled = both[np.isfinite(both) & (both > 0)]
+    images = []
+    for grid in grids:
+        total = np.nan_to_num(grid.bids) + np.nan_to_num(grid.asks)
+        images.append(np.where(np.isnan(grid.bids), np.nan, total))
+    filled = np.concatenate([i[np.isfinite(i) & (i > 0)] for i in images])
     high = float(np.percentile(filled, clip_percentile)) if filled.size else 1.0
-    rows, cols = both.shape
     return {
-        "image": [both],
-        "x": [int(grid.times_ns[0]) / NS_PER_MS],
-        "y": [float(grid.prices[0])],
-        "dw": [cols * grid.column_ns / NS_PER_MS],
-        "dh": [rows * grid.row_height],
-        "high": [high],
-        "row_height": [grid.row_height],
-        "column_ms": [grid.column_ns / NS_PER_MS],
+        "image": images,
+        "x": [int(g.times_ns[0]) / NS_PER_MS for g in grids],
+        "y": [float(g.prices[0]) for g in grids],
+        "dw": [i.shape[1] * g.column_ns / NS_PER_MS for i, g in zip(images, grids, strict=True)],
+        "dh": [i.shape[0] * g.row_height for i, g in zip(images, grids, strict=True)],
+        "high": [high] * len(grids),
+        "row_height": [g.row_height for g in grids],
+        "column_ms": [g.column_ns / NS_PER_MS for g in grids],
     }
 
 
@@ -377,7 +382,7 @@ def panel_data(
         instrument, start_ns, end_ns, settings.heatmap_columns, settings.heatmap_rows
     )
     data["heatmap"] = heatmap_columns(grid, settings.heatmap_clip)
-    if grid is None:  # no depth recorded: no book lines either
+    if not data["heatmap"]["image"]:  # no depth recorded: no book lines either
         data["bbo"] = {"bid_t": [], "bid": [], "ask_t": [], "ask": []}
     else:
         data["bbo"] = bbo_columns(

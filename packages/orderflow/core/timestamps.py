@@ -5,6 +5,9 @@ ordering and range decision in Orderflow uses the parsed instant and never the r
 text. Integer epochs are told apart by magnitude: below 1e11 they are seconds
 (good until the year 5138), below 1e14 milliseconds, below 1e17 microseconds,
 otherwise nanoseconds. ISO-8601 takes ``Z``, an offset, or nothing (naive = UTC).
+An instant must fit a signed 64-bit count of nanoseconds (1677-09-21 to
+2262-04-11): anything outside does not parse, so its row is a recorded reject
+rather than a row that no range holds.
 """
 
 from __future__ import annotations
@@ -18,6 +21,11 @@ __all__ = ["cell_text", "format_instant_ns", "parse_instant_ns", "parse_instants
 
 NS_PER_S = 1_000_000_000
 _INT64_MAX = 2**63 - 1
+_INT64_MIN = -(2**63)
+_INT64_DIGITS = 19
+_FRACTION_DIGITS = 18
+"""Fraction digits that can matter: units are at most 1e9 ns, so digits past the
+18th never move the instant by a whole nanosecond."""
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _SECONDS_BELOW = 10**11
 _MILLIS_BELOW = 10**14
@@ -31,7 +39,11 @@ _ISO = re.compile(
 
 
 def _epoch_ns(digits: str, fraction: str) -> int | None:
+    digits = digits.lstrip("0") or "0"
+    if len(digits) > _INT64_DIGITS:
+        return None  # beyond any instant, and int() of thousands of digits raises
     whole = int(digits)
+    fraction = fraction[:_FRACTION_DIGITS]
     if whole < _SECONDS_BELOW:
         scale = NS_PER_S
     elif whole < _MILLIS_BELOW:
@@ -65,7 +77,7 @@ def _iso_ns(match: re.Match[str]) -> int | None:
         if zh > 23 or zm > 59:
             return None
         ns -= sign * (zh * 3600 + zm * 60) * NS_PER_S
-    return ns
+    return ns if _INT64_MIN < ns <= _INT64_MAX else None
 
 
 # For digit strings without a leading zero the length alone gives the unit:

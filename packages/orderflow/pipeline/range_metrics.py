@@ -25,7 +25,13 @@ from itertools import chain
 
 import numpy as np
 
-from orderflow.core.calculator import InvalidSnapshot, snapshot_values, trade_sign
+from orderflow.core.calculator import (
+    InvalidSnapshot,
+    number_from_text,
+    snapshot_values,
+    trade_sign,
+)
+from orderflow.core.heatmap import HeatmapAccumulator
 from orderflow.core.ofi_columns import ofi_columns, top_arrays
 from orderflow.core.order_flow import BookTop
 from orderflow.store.input_repository import (
@@ -40,6 +46,7 @@ __all__ = ["DEFAULT_OFI_LEVELS", "RangeMetrics", "instrument_problem", "trade_re
 DEFAULT_OFI_LEVELS = 5
 """Levels of multi-level OFI (profile ``ofi_levels``)."""
 
+_ALL_LEVELS = 1 << 62
 _isfinite = math.isfinite
 _INF = math.inf
 
@@ -53,11 +60,8 @@ def _bad_number(value: object) -> bool:
     if type(value) is float or type(value) is int:
         return not (_isfinite(value) and value >= 0)
     if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return True
-        return not (_isfinite(number) and number >= 0)
+        number = number_from_text(value)
+        return number is None or not (_isfinite(number) and number >= 0)
     return True
 
 
@@ -105,6 +109,7 @@ class RangeMetrics:
         depth: int | None = None,
         instruments: Sequence[str] | None = None,
         ofi_levels: int = DEFAULT_OFI_LEVELS,
+        heatmap: HeatmapAccumulator | None = None,
         spill_rejects: Callable[[list[RejectRow]], None] | None = None,
         spill_every: int = 1000,
     ) -> None:
@@ -121,6 +126,8 @@ class RangeMetrics:
         self.end_ns = end_ns
         self.depth = depth
         self.ofi_levels = ofi_levels
+        self.heatmap = heatmap
+        """Given, it receives every valid snapshot's counted levels (the depth heatmap)."""
         self.instruments = list(instruments) if instruments else None
         self.signed_volume: dict[str, float] = {}
         self.heads: dict[str, BookTop] = {}
@@ -139,6 +146,9 @@ class RangeMetrics:
         cvd = self.signed_volume
         depth = self.depth
         levels = self.ofi_levels
+        heatmap = self.heatmap
+        # With a heatmap the BookTop holds every aggregated level; OFI needs the top ones.
+        top_levels = _ALL_LEVELS if heatmap is not None else levels
         add_trade = self._add_trade
         trade = next(trades, None)
         trade_ns = trade[-1] if trade is not None else _INF
@@ -174,10 +184,13 @@ class RangeMetrics:
                         obi_l5,
                         obi_l10,
                         top,
-                    ) = snapshot_values(bids, asks, depth, levels)
+                    ) = snapshot_values(bids, asks, depth, top_levels)
                 except InvalidSnapshot as exc:
                     self._reject("book", sid, str(exc))
                     continue
+                if heatmap is not None:
+                    heatmap.add(instrument, ns, *top)
+                    top = (top[0][:levels], top[1][:levels], top[2][:levels], top[3][:levels])
                 before = last.get(instrument, -1)
                 if before < 0:
                     heads[instrument] = top

@@ -88,6 +88,42 @@ GROUP BY instrument, bucket
 """
 
 
+# Coarser bases are combined from the finest one (86,400 rows a day, not every row).
+_CANDLES_COMBINE = """
+INSERT INTO agg_candles
+SELECT $width, instrument, (ts_ns // $width) * $width AS bucket, arg_min(open, ts_ns),
+       max(high), min(low), arg_max(close, ts_ns), sum(buy_volume), sum(sell_volume),
+       sum(trades)
+FROM agg_candles
+WHERE width = $fine AND ts_ns >= $since AND ($instrument IS NULL OR instrument = $instrument)
+GROUP BY instrument, bucket
+"""
+_METRICS_COMBINE = """
+INSERT INTO agg_metrics
+SELECT $width, instrument, (ts_ns // $width) * $width AS bucket,
+       sum(ofi), sum(mlofi), sum(ofi_steps),
+       min(obi_lo), max(obi_hi), sum(obi_sum), sum(obi_n),
+       min(cvd_lo), max(cvd_hi), arg_min(cvd_first, cvd_t0), arg_max(cvd_last, cvd_t1),
+       min(cvd_t0), max(cvd_t1),
+       min(mid_lo), max(mid_hi), arg_min(mid_first, mid_t0), arg_max(mid_last, mid_t1),
+       min(mid_t0), max(mid_t1)
+FROM agg_metrics
+WHERE width = $fine AND ts_ns >= $since AND ($instrument IS NULL OR instrument = $instrument)
+GROUP BY instrument, bucket
+"""
+
+
+def _fill(con: duckdb.DuckDBPyConnection, table: str, since: int, instrument: str | None) -> None:
+    """Insert every base's rows from ``since`` (a multiple of the largest base) on."""
+    fine, *coarse = BASES_NS
+    fill = _CANDLES_FILL if table == "trades" else _METRICS_FILL
+    combine = _CANDLES_COMBINE if table == "trades" else _METRICS_COMBINE
+    con.execute(fill, {"width": fine, "since": since, "instrument": instrument})
+    for width in coarse:
+        params = {"width": width, "fine": fine, "since": since, "instrument": instrument}
+        con.execute(combine, params)
+
+
 def refresh_aggregates(
     con: duckdb.DuckDBPyConnection,
     temporary: bool,
@@ -100,22 +136,19 @@ def refresh_aggregates(
     create = "TEMP TABLE" if temporary else "TABLE"
     con.execute(_CANDLES_DDL.format(create=create))
     con.execute(_METRICS_DDL.format(create=create))
-    targets = [(t, "agg_candles" if t == "trades" else "agg_metrics") for t in tables]
-    for table, agg in targets:
-        fill = _CANDLES_FILL if table == "trades" else _METRICS_FILL
+    for table in tables:
+        agg = "agg_candles" if table == "trades" else "agg_metrics"
         if since is None:
             con.execute(f"DELETE FROM {agg}")
-            for width in BASES_NS:
-                con.execute(fill, {"width": width, "since": -(2**62), "instrument": None})
+            _fill(con, table, -(2**62), None)
             continue
         for instrument, first_ns in since.items():
-            for width in BASES_NS:
-                start = first_ns // width * width
-                con.execute(
-                    f"DELETE FROM {agg} WHERE width = $w AND instrument = $i AND ts_ns >= $s",
-                    {"w": width, "i": instrument, "s": start},
-                )
-                con.execute(fill, {"width": width, "since": start, "instrument": instrument})
+            start = first_ns // BASES_NS[-1] * BASES_NS[-1]  # whole buckets of every base
+            con.execute(
+                f"DELETE FROM {agg} WHERE instrument = $i AND ts_ns >= $s",
+                {"i": instrument, "s": start},
+            )
+            _fill(con, table, start, instrument)
 
 
 def base_for(width_ns: int) -> int | None:

@@ -42,6 +42,7 @@ from orderflow.query.candle_flow import query_candle_flow
 from orderflow.query.candles import query_candles
 from orderflow.query.duckdb_connection import attach_sqlite, connect_duckdb
 from orderflow.query.footprint import DEFAULT_IMBALANCE_RATIO, infer_tick, query_footprint
+from orderflow.query.heatmap_ladder import build_heat_ladder, query_heat_ladder
 from orderflow.query.instants import install_macros
 from orderflow.query.series import query_series, query_window_sums
 from orderflow.query.store import (
@@ -169,7 +170,8 @@ class Dataset:
         if not same:
             self._seen = {"trades": (0, 0), "metrics": (0, 0)}
             return False
-        self._take_new_rows()
+        if not self._take_new_rows():
+            self._heat_ladder(full=False)  # heatmap rows may have come without new metrics
         return True
 
     def _save_meta(self) -> None:
@@ -195,7 +197,14 @@ class Dataset:
         self._load_metrics()
         if self.materialize:
             refresh_aggregates(self.con, not self.persistent, None)
+            self._heat_ladder(full=True)
         self._save_meta()
+
+    def _heat_ladder(self, *, full: bool) -> None:
+        """Decode the recording's depth heatmap (new buckets only unless ``full``) into
+        the ladder (orderflow.query.heatmap_ladder)."""
+        if "metrics_heatmap_grid" in self._tables:
+            build_heat_ladder(self.con, self.path, not self.persistent, full=full)
 
     def _create(self, name: str, select: str, *, materialize: bool | None = None) -> None:
         table = self.materialize if materialize is None else materialize
@@ -289,6 +298,7 @@ class Dataset:
             refresh_aggregates(self.con, not self.persistent, since, (table,))
             self._seen[table] = (lo, hi)
         if changed:
+            self._heat_ladder(full=False)
             self._save_meta()
         return changed
 
@@ -443,12 +453,18 @@ class Dataset:
         self, instrument: str, start_ns: int, end_ns: int, max_columns: int, max_rows: int
     ) -> HeatmapGrid | None:
         """The stored depth heatmap over [start_ns, end_ns) at about ``max_columns`` x
-        ``max_rows`` cells (orderflow.query.heatmap); None without one. It reads the
-        recording's ``metrics_heatmap`` table directly (read-only), not the copy."""
+        ``max_rows`` cells (orderflow.query.heatmap); None without one. A materialised
+        Dataset answers from its ladder of decoded buckets, a notebook query from the
+        recording's ``metrics_heatmap`` rows."""
         from orderflow.query.heatmap import heatmap  # it imports the notebook API, which imports us
 
-        if "metrics_heatmap" not in self._tables:
+        if "metrics_heatmap_grid" not in self._tables:
             return None
+        if self.materialize:
+            with self._lock:
+                return query_heat_ladder(
+                    self.con, instrument, start_ns, end_ns, max_columns, max_rows
+                )
         return heatmap(self.path, instrument, start_ns, end_ns, max_columns, max_rows)
 
     def band(

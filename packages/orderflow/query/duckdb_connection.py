@@ -52,6 +52,7 @@ def connect_duckdb(database: str = ":memory:") -> duckdb.DuckDBPyConnection:
         database,
         config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
     )
+    con.execute("SET enable_progress_bar = false")  # a long copy drew one on a server's stdout
     # LOAD takes no bind parameters; the path comes from our own package directory.
     con.execute(f"LOAD '{_sql_literal(str(sqlite_extension_path()))}'")
     return con

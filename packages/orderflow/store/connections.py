@@ -16,7 +16,14 @@ from urllib.parse import quote
 
 from orderflow.core.errors import InputFileError
 
-__all__ = ["PROBE_CACHE_KIB", "READ_CACHE_KIB", "open_readonly", "open_writer", "sqlite_uri"]
+__all__ = [
+    "PROBE_CACHE_KIB",
+    "READ_CACHE_KIB",
+    "open_readonly",
+    "open_writer",
+    "sqlite_problem",
+    "sqlite_uri",
+]
 
 READ_CACHE_KIB = 16_000
 """Page cache of a reader, KiB. Rows stream once, front to back, so the seed's
@@ -28,6 +35,30 @@ WRITE_CACHE_KIB = 16_000
 """Page cache of the writer, KiB: metrics are appended in time order, so only
 the right edge of each index b-tree is hot."""
 BUSY_TIMEOUT_S = 30.0
+
+
+def sqlite_problem(exc: sqlite3.Error) -> str:
+    """SQLite's error as a problem the user can act on; the caller names the file.
+
+    SQLite's own texts ("database is locked", "database or disk is full") name no
+    file and no cause, and the user cannot tell which file or what to do."""
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return (
+            f"another process holds a lock on this file ({text}): a program writing to it;"
+            " run again when it has finished"
+        )
+    if "disk is full" in text:
+        return (
+            f"no room to write into this file ({text}): free space on the disk that holds"
+            " it, then run again"
+        )
+    if "disk I/O error" in text:
+        return (
+            f"writing to this file failed ({text}): a full disk, a file-size limit or a"
+            " failing device"
+        )
+    return f"cannot be read as SQLite ({text})"
 
 
 def sqlite_uri(path: str | Path, mode: str) -> str:
@@ -48,7 +79,7 @@ def open_readonly(path: str | Path, cache_kib: int = READ_CACHE_KIB) -> sqlite3.
         conn.execute("PRAGMA temp_store = FILE")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as exc:
-        raise InputFileError(p, f"cannot be read as SQLite ({exc})") from None
+        raise InputFileError(p, sqlite_problem(exc)) from None
     return conn
 
 
@@ -63,5 +94,8 @@ def open_writer(path: str | Path) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute(f"PRAGMA cache_size = -{WRITE_CACHE_KIB}")
     except sqlite3.DatabaseError as exc:
-        raise InputFileError(p, f"cannot be opened for writing ({exc})") from None
+        problem = sqlite_problem(exc)
+        if problem.startswith("cannot be read"):
+            problem = f"cannot be opened for writing ({exc})"
+        raise InputFileError(p, problem) from None
     return conn

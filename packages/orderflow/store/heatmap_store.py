@@ -31,6 +31,8 @@ __all__ = [
     "HEATMAP_DDL",
     "HEATMAP_GRID_TABLE",
     "HEATMAP_TABLE",
+    "HEATMAP_TABLES",
+    "clear_heatmap",
     "decode_cells",
     "encode_cells",
     "read_grid",
@@ -59,6 +61,18 @@ CREATE TABLE IF NOT EXISTS metrics_heatmap_grid (
     source TEXT NOT NULL
 );
 """
+
+HEATMAP_TABLES = (HEATMAP_TABLE, HEATMAP_GRID_TABLE)
+
+
+def clear_heatmap(conn: sqlite3.Connection) -> None:
+    """Create the heatmap tables if needed and empty them (inside the caller's transaction)."""
+    for statement in HEATMAP_DDL.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    for table in HEATMAP_TABLES:
+        conn.execute(f"DELETE FROM {table}")  # fixed names, never user input
+
 
 _UPSERT = (
     "INSERT OR REPLACE INTO metrics_heatmap"

@@ -57,7 +57,7 @@ SAMPLE_EVERY = 1000
 FETCH_ROWS = 2000
 SCAN_ROWS = 20_000
 """Rows per fetch of the order scan: (id, timestamp) pairs are small."""
-UNPARSEABLE_REASON = "timestamp cannot be parsed"
+UNPARSEABLE_REASON = "timestamp cannot be parsed (or lies outside 1677-09-21 .. 2262-04-11 UTC)"
 """The recorded reject reason of a row whose timestamp does not parse."""
 PROBE_ROWS = 64
 """Rows a probe reads at a time once its first row's timestamp did not parse."""

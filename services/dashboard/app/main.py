@@ -28,8 +28,12 @@ from orderflow.charts.panel_data import (
 )
 from orderflow.charts.panels import build_panels
 from orderflow.query.candles import WINDOW_CHOICES_S
+from orderflow.query.dataset import Dataset
+from orderflow.query.timeline import Timeline
 
 REQUERY_DELAY_MS = 120
+TIMELINE = "*timeline*"
+"""The database selector's value for every file as one history."""
 PX_PER_CANDLE = 9
 ZOOM_LIMIT_SNAPSHOTS = 5
 
@@ -47,7 +51,12 @@ state = {
 }
 
 
-def dataset():
+def dataset() -> Dataset | Timeline:
+    """The selected file, or every file as one timeline."""
+    if state["database"] == TIMELINE:
+        if "timeline" not in state:
+            state["timeline"] = Timeline(config.databases, registry.get)
+        return state["timeline"]
     return registry.get(state["database"])
 
 
@@ -122,13 +131,16 @@ def show_whole_recording() -> None:
     requery()
 
 
+# Values are full paths; labels the last two path parts, which tell a user's files apart
+# without a screen-wide temp-directory prefix. Several files can also be seen as one.
+database_options = [(path, "/".join(Path(path).parts[-2:])) for path in config.databases]
+if len(config.databases) > 1:
+    database_options.append((TIMELINE, f"all {len(config.databases)} files, one timeline"))
 database_select = Select(
     title="Database",
     name="database",
     value=state["database"],
-    # Values are full paths; labels the last two path parts, which tell a user's
-    # files apart without a screen-wide temp-directory prefix.
-    options=[(path, "/".join(Path(path).parts[-2:])) for path in config.databases],
+    options=database_options,
     width=280,
 )
 

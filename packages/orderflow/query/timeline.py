@@ -1,0 +1,247 @@
+"""Several recordings asked as one: daily files shown as one timeline.
+
+Recorders roll their files (a file a day is common), and a month of them is one
+history to a trader. A Timeline answers the questions the chart asks
+(``orderflow.charts.panel_data``) by asking each file whose span meets the
+range, and joins the answers: candles, order flow and bands concatenated (a
+window cut by a file edge merged from its parts), the largest trades of all
+parts, one volume profile summed over the parts, one heatmap image per part.
+Each part answers from its own store and aggregates, so a month at hourly
+candles reads a few hundred rows per file.
+
+The files are expected to follow each other in time; where two overlap, their
+rows are both drawn (CVD, which every file starts at zero, simply restarts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from orderflow.query.dataset import Dataset
+from orderflow.query.heatmap import HeatmapGrid
+from orderflow.query.volume_profile import VolumeProfile, value_area
+
+__all__ = ["Timeline"]
+
+
+class Timeline:
+    """The recordings ``paths`` (opened through ``open_part``) as one history."""
+
+    def __init__(self, paths: Sequence[str], open_part: Callable[[str], Dataset]) -> None:
+        self.paths = list(paths)
+        self._open = open_part
+        self._extents: dict[tuple[str, str], tuple[int, int] | None] = {}
+
+    # -- the parts ------------------------------------------------------------------------
+
+    def _extent_of(self, path: str, instrument: str) -> tuple[int, int] | None:
+        key = (path, instrument)
+        if key not in self._extents:
+            self._extents[key] = self._open(path).extent(instrument)
+        return self._extents[key]
+
+    def _parts(self, instrument: str, start: int, end: int) -> list[Dataset]:
+        """The open Datasets whose span of ``instrument`` meets [start, end), in time order."""
+        met = []
+        for path in self.paths:
+            extent = self._extent_of(path, instrument)
+            if extent is not None and extent[0] < end and extent[1] >= start:
+                met.append((extent[0], path))
+        return [self._open(path) for _, path in sorted(met)]
+
+    def refresh(self) -> bool:
+        changed = False
+        for path in self.paths:
+            if self._open(path).refresh():
+                changed = True
+                self._extents = {k: v for k, v in self._extents.items() if k[0] != path}
+        return changed
+
+    # -- whole-history questions ----------------------------------------------------------
+
+    def instruments(self) -> list[str]:
+        return sorted({i for path in self.paths for i in self._open(path).instruments()})
+
+    def extent(self, instrument: str) -> tuple[int, int] | None:
+        spans = [e for p in self.paths if (e := self._extent_of(p, instrument)) is not None]
+        return (min(s[0] for s in spans), max(s[1] for s in spans)) if spans else None
+
+    def last_metric_ns(self, instrument: str) -> int | None:
+        ends = [self._open(p).last_metric_ns(instrument) for p in self.paths]
+        known = [e for e in ends if e is not None]
+        return max(known) if known else None
+
+    def median_interval_ns(self, instrument: str) -> int | None:
+        for path in self.paths:
+            if self._extent_of(path, instrument) is not None:
+                return self._open(path).median_interval_ns(instrument)
+        return None
+
+    def tick(self, instrument: str) -> float | None:
+        ticks = [t for p in self.paths if (t := self._open(p).tick(instrument)) is not None]
+        return min(ticks) if ticks else None
+
+    # -- range questions ------------------------------------------------------------------
+
+    def _concat(self, name: str, instrument: str, start: int, end: int, *args: object) -> pa.Table:
+        tables = [
+            getattr(part, name)(instrument, start, end, *args)
+            for part in self._parts(instrument, start, end)
+        ]
+        if not tables:
+            first = self._open(self.paths[0])
+            return getattr(first, name)(instrument, start, start, *args)
+        return pa.concat_tables(tables)
+
+    def candles(self, instrument: str, start: int, end: int, window: int) -> pa.Table:
+        return _merge_equal_ts(self._concat("candles", instrument, start, end, window), _CANDLE)
+
+    def candle_flow(self, instrument: str, start: int, end: int, window: int) -> pa.Table:
+        return _merge_equal_ts(self._concat("candle_flow", instrument, start, end, window), _SUMS)
+
+    def band(self, instrument: str, column: str, start: int, end: int, width: int) -> pa.Table:
+        tables = [
+            part.band(instrument, column, start, end, width)
+            for part in self._parts(instrument, start, end)
+        ]
+        if not tables:
+            return self._open(self.paths[0]).band(instrument, column, start, start, width)
+        return _merge_equal_ts(pa.concat_tables(tables), _BAND)
+
+    def points(self, instrument: str, column: str, start: int, end: int, buckets: int) -> pa.Table:
+        tables = [
+            part.points(instrument, column, start, end, buckets)
+            for part in self._parts(instrument, start, end)
+        ]
+        if not tables:
+            return self._open(self.paths[0]).points(instrument, column, start, start, buckets)
+        return pa.concat_tables(tables)
+
+    def footprint(self, instrument: str, start: int, end: int, *args: float) -> pa.Table:
+        return self._concat("footprint", instrument, start, end, *args)
+
+    def equity(self, instrument: str, start: int, end: int, buckets: int) -> pa.Table:
+        return self._concat("equity", instrument, start, end, buckets)
+
+    def alerts(
+        self, instrument: str, start: int, end: int, limit: int, kind: str | None = None
+    ) -> pa.Table:
+        table = self._concat("alerts", instrument, start, end, limit, kind)
+        return table.slice(0, limit)
+
+    def fills(self, instrument: str, start: int, end: int, limit: int) -> pa.Table:
+        return self._concat("fills", instrument, start, end, limit).slice(0, limit)
+
+    def large_trades(
+        self, instrument: str, start: int, end: int, min_size: float, limit: int
+    ) -> pa.Table:
+        table = self._concat("large_trades", instrument, start, end, min_size, limit)
+        if table.num_rows <= limit:
+            return table
+        top = pc.sort_indices(table, [("size", "descending"), ("ts_ns", "ascending")])
+        kept = table.take(top[:limit])
+        return kept.take(pc.sort_indices(kept, [("ts_ns", "ascending")]))
+
+    def values_at(self, instrument: str, column: str, ts_ns: list[int]) -> list[float | None]:
+        """Each instant's value from the last file that had begun by then."""
+        out: list[float | None] = []
+        for ts in ts_ns:
+            begun = [
+                (extent[0], path)
+                for path in self.paths
+                if (extent := self._extent_of(path, instrument)) is not None and extent[0] <= ts
+            ]
+            if not begun:
+                out.append(None)
+                continue
+            owner = self._open(max(begun)[1])
+            out.append(owner.values_at(instrument, column, [ts])[0])
+        return out
+
+    def volume_profile(self, instrument: str, start: int, end: int, tick: float) -> VolumeProfile:
+        """The parts' bins summed, then the POC and value area of the sum."""
+        volume: dict[int, list[float]] = {}
+        for part in self._parts(instrument, start, end):
+            p = part.volume_profile(instrument, start, end, tick)
+            for b, buy, sell in zip(p.bins, p.buy, p.sell, strict=True):
+                cell = volume.setdefault(b, [0.0, 0.0])
+                cell[0] += buy
+                cell[1] += sell
+        bins = sorted(volume)
+        buys = [volume[b][0] for b in bins]
+        sells = [volume[b][1] for b in bins]
+        totals = [b + s for b, s in zip(buys, sells, strict=True)]
+        area = value_area(bins, totals)
+        poc, low, high = area if area is not None else (None, None, None)
+        return VolumeProfile(tick, bins, buys, sells, totals, poc, low, high)
+
+    def heatmap(
+        self, instrument: str, start: int, end: int, max_columns: int, max_rows: int
+    ) -> list[HeatmapGrid]:
+        """One grid per part, each with its share of the columns."""
+        parts = self._parts(instrument, start, end)
+        span = max(1, end - start)
+        grids = []
+        for part in parts:
+            extent = self._extent_of(str(part.path), instrument) or (start, end)
+            share = (min(end, extent[1] + 1) - max(start, extent[0])) / span
+            columns = max(1, round(max_columns * share))
+            grid = part.heatmap(instrument, start, end, columns, max_rows)
+            if grid is not None:
+                grids.append(grid)
+        return grids
+
+
+def _first(a: object, b: object) -> object:
+    return a
+
+
+def _last(a: object, b: object) -> object:
+    return b
+
+
+def _sum(a: float, b: float) -> float:
+    return a + b
+
+
+_CANDLE = {
+    "open": _first, "high": max, "low": min, "close": _last, "buy_volume": _sum,
+    "sell_volume": _sum, "trades": _sum,
+}  # fmt: skip
+_SUMS = {"ofi": _sum, "mlofi": _sum, "snapshots": _sum}
+
+
+def _merge_band(a: dict, b: dict) -> dict:
+    n = a["samples"] + b["samples"]
+    return {
+        "lo": min(a["lo"], b["lo"]),
+        "hi": max(a["hi"], b["hi"]),
+        "mean": (a["mean"] * a["samples"] + b["mean"] * b["samples"]) / n,
+        "samples": n,
+    }
+
+
+_BAND = _merge_band
+
+
+def _merge_equal_ts(table: pa.Table, how: dict | Callable[[dict, dict], dict]) -> pa.Table:
+    """Rows sharing a ``ts_ns`` (a window cut by a file edge) merged, earlier part first."""
+    ts = table["ts_ns"].to_pylist()
+    if len(set(ts)) == len(ts):
+        return table
+    rows = table.to_pylist()
+    merged: list[dict] = []
+    for row in rows:
+        if merged and merged[-1]["ts_ns"] == row["ts_ns"]:
+            prev = merged[-1]
+            if callable(how):
+                prev.update(how(prev, row))
+            else:
+                for column, combine in how.items():
+                    prev[column] = combine(prev[column], row[column])
+        else:
+            merged.append(dict(row))
+    return pa.Table.from_pylist(merged, schema=table.schema)
