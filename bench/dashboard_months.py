@@ -175,13 +175,13 @@ def serve_and_open(files: list[Path], cache: Path) -> tuple[float, float, int, i
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             t0 = time.perf_counter()
             page.goto(url)
-            page.wait_for_function(ready, timeout=60_000)
+            page.wait_for_function(ready, timeout=240_000)
             opened = time.perf_counter() - t0
             for path in files[1:]:
                 status = page.evaluate(f"() => {model}('status').text")
                 page.evaluate(f"(v) => {{ {model}('database').value = v; }}", str(path))
                 page.wait_for_function(
-                    f"(s) => {model}('status').text !== s", arg=status, timeout=60_000
+                    f"(s) => {model}('status').text !== s", arg=status, timeout=240_000
                 )
             timeline = 0.0
             if len(files) > 1:
@@ -191,7 +191,7 @@ def serve_and_open(files: list[Path], cache: Path) -> tuple[float, float, int, i
                 page.wait_for_function(  # the view now reaches back to the first day
                     f"(e) => {model}('x_range').start < e - 86400000 && {ready[6:]}",
                     arg=extent,
-                    timeout=120_000,
+                    timeout=240_000,
                 )
                 timeline = time.perf_counter() - t0
             browser.close()
