@@ -39,7 +39,7 @@ from orderflow.query.aggregates import (
 from orderflow.query.bands import BAND_EXPRESSIONS, query_band
 from orderflow.query.candle_flow import query_candle_flow
 from orderflow.query.candles import query_candles
-from orderflow.query.duckdb_connection import attach_sqlite, connect_duckdb
+from orderflow.query.duckdb_connection import attach_sqlite, connect_duckdb, sqlite_read_error
 from orderflow.query.footprint import DEFAULT_IMBALANCE_RATIO, infer_tick, query_footprint
 from orderflow.query.instants import install_macros
 from orderflow.query.series import query_series, query_window_sums
@@ -122,10 +122,14 @@ class Dataset:
         attach_sqlite(self.con, self.path, "src")
         self._seen = {"trades": (0, 0), "metrics": (0, 0)}
         self._ticks: dict[str, float | None] = {}
-        self.reused = self._reuse_store()
-        """True when the rows came from a kept store (only newer rows were read)."""
-        if not self.reused:
-            self._load()
+        try:
+            self.reused = self._reuse_store()
+            """True when the rows came from a kept store (only newer rows were read)."""
+            if not self.reused:
+                self._load()
+        except duckdb.Error as exc:
+            self.close()
+            raise sqlite_read_error(self.path, exc) from None
 
     # -- the kept copy ----------------------------------------------------------------------
 
