@@ -111,7 +111,11 @@ def leave_wal(path: str | Path) -> bool:
     WAL lets the dashboard read while a run writes, but a WAL-mode file cannot be
     read where its ``-shm`` file cannot be created: recordings moved to an archive,
     a snapshot or a read-only share would be unreadable by DuckDB (dashboard,
-    reports) for good. A file still open elsewhere stays in WAL, which is harmless."""
+    reports) for good. A file another process has open (a dashboard following it)
+    stays in WAL: SQLite would let the switch happen under an idle reader, whose
+    cached pages would then never be refreshed."""
+    if _open_elsewhere(Path(path)):
+        return False
     try:
         conn = sqlite3.connect(sqlite_uri(path, "rw"), uri=True, timeout=LEAVE_WAL_WAIT_S)
         try:
@@ -122,6 +126,31 @@ def leave_wal(path: str | Path) -> bool:
         log.info("%s: stays in WAL mode (%s)", path, exc)
         return False
     return str(mode).lower() != "wal"
+
+
+def _open_elsewhere(path: Path) -> bool:
+    """Whether another process on this host has the file (or its -wal/-shm) open,
+    from /proc; True when that cannot be told (no /proc), so WAL is kept."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    real = str(path.resolve())
+    names = {real, real + "-wal", real + "-shm"}
+    me = str(os.getpid())
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or entry.name == me:
+            continue
+        try:
+            fds = list((entry / "fd").iterdir())
+        except OSError:
+            continue  # gone, or another user's
+        for fd in fds:
+            try:
+                if os.readlink(fd) in names:
+                    return True
+            except OSError:
+                continue
+    return False
 
 
 def _connect(uri: str, cache_kib: int) -> sqlite3.Connection:
