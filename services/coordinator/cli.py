@@ -32,7 +32,7 @@ from orderflow.console import configure_logging, format_table, run_main
 from orderflow.core.errors import InputFileError
 from orderflow.pipeline.storage import RunSummary, Storage
 from orderflow.profiles.profile import Profile, load_profile
-from orderflow.store.connections import open_readonly, sqlite_problem
+from orderflow.store.connections import leave_wal, open_readonly, sqlite_problem
 from orderflow.store.output_tables import check_output_tables
 
 __all__ = ["main"]
@@ -232,7 +232,10 @@ def _run_sharded(args: argparse.Namespace, profile: Profile, databases: list) ->
         print(f"{PROG}: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     finally:
-        coordinator.close()
+        coordinator.close()  # workers close the files before ...
+    for summary in summaries:  # ... they leave WAL, so read-only archives can read them
+        if not summary.skipped:
+            leave_wal(summary.path)
     return summaries
 
 
@@ -298,6 +301,8 @@ def _run(args: argparse.Namespace) -> int:
             )
             if summary is not None:
                 summaries.append(summary)
+                if not summary.skipped:
+                    leave_wal(path)
     if not args.quiet:
         print_summary(summaries)
     rejected = [s.path for s in summaries if s.rejects]

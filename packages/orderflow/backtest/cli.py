@@ -20,6 +20,7 @@ from orderflow.backtest.results import BacktestStats
 from orderflow.backtest.runner import BacktestSpec, run_backtest
 from orderflow.backtest.store import write_run
 from orderflow.console import configure_logging, format_table, run_main
+from orderflow.core.errors import InputFileError
 from orderflow.core.timestamps import format_instant_ns
 from orderflow.profiles.profile import Profile, load_profile
 from orderflow.strategies.alerts import Alert, detect_alerts, write_alerts
@@ -168,8 +169,13 @@ def _run(args: argparse.Namespace) -> int:
         alerts.sort(key=lambda a: (a.ts_ns, a.instrument, a.kind))
         run_id = None
         if not args.no_store:
-            run_id = write_run(path, spec.strategy, dict(spec.params), spec.costs, runs)
-            write_alerts(path, alerts, list(batches))
+            try:
+                run_id = write_run(path, spec.strategy, dict(spec.params), spec.costs, runs)
+                write_alerts(path, alerts, list(batches))
+            except InputFileError as exc:
+                raise InputFileError(
+                    path, f"{exc.problem}; pass --no-store to backtest without storing results"
+                ) from None
         stats = [s for _, s in runs]
         params = ", ".join(f"{k}={v}" for k, v in spec.params.items()) or "defaults"
         print(

@@ -19,7 +19,7 @@ import duckdb
 import numpy as np
 
 from orderflow.core.errors import InputFileError
-from orderflow.query.duckdb_connection import attach_sqlite, connect_duckdb
+from orderflow.query.duckdb_connection import attach_sqlite, connect_duckdb, read_only_wal
 from orderflow.store.connections import open_readonly
 
 __all__ = ["MetricsBatch", "MissingMetricsError", "load_metric_batches"]
@@ -112,6 +112,30 @@ def _check_metrics_table(path: Path) -> bool:
     return "ofi" in columns
 
 
+def _columns_read_only(path: Path, instrument_filter: str, params: list[object]) -> dict:
+    """``_SELECT``'s columns through SQLite itself, for a WAL-mode file in a read-only
+    directory: DuckDB's SQLite reader cannot open it there (it needs to create the
+    ``-shm`` file), ``open_readonly`` can (it falls back to an immutable open)."""
+    conn = open_readonly(path)
+    try:
+        rows = conn.execute(
+            "SELECT instrument, ts_ns, snapshot_id, obi, cvd, best_bid, best_ask FROM metrics"
+            f" WHERE ts_ns >= ? AND ts_ns < ? {instrument_filter}"
+            " ORDER BY instrument, ts_ns, snapshot_id",
+            params,
+        ).fetchall()
+    finally:
+        conn.close()
+    columns = list(zip(*rows, strict=True)) if rows else [()] * 7
+    names = ("instrument", "ts_ns", "snapshot_id", "obi", "cvd", "best_bid", "best_ask")
+    out: dict = {"instrument": np.asarray(columns[0], dtype=object)}
+    for name, column in zip(names[1:3], columns[1:3], strict=True):
+        out[name] = np.asarray(column, dtype=np.int64)
+    for name, column in zip(names[3:], columns[3:], strict=True):
+        out[name] = np.asarray(column, dtype=np.float64)  # None (NULL) becomes NaN
+    return out
+
+
 _SELECT = """
 SELECT instrument, ts_ns, snapshot_id,
        coalesce(obi, 'NaN'::DOUBLE) AS obi,
@@ -155,7 +179,9 @@ def load_metric_batches(
         )
         cols = con.execute(sql, params).fetchnumpy()
     except duckdb.Error as exc:
-        raise InputFileError(p, f"cannot read metrics ({exc})") from None
+        if not read_only_wal(p, exc):
+            raise InputFileError(p, f"cannot read metrics ({exc})") from None
+        cols = _columns_read_only(p, instrument_filter, params)
     finally:
         con.close()
     names = np.asarray(cols["instrument"], dtype=object)
