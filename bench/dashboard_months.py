@@ -177,11 +177,13 @@ def serve_and_open(files: list[Path], cache: Path) -> tuple[float, float, int, i
             page.goto(url)
             page.wait_for_function(ready, timeout=240_000)
             opened = time.perf_counter() - t0
-            for path in files[1:]:
-                status = page.evaluate(f"() => {model}('status').text")
+            for path in files[1:]:  # each file is another day: the view moves on
+                start = page.evaluate(f"() => {model}('overview').data['t'][0]")
                 page.evaluate(f"(v) => {{ {model}('database').value = v; }}", str(path))
                 page.wait_for_function(
-                    f"(s) => {model}('status').text !== s", arg=status, timeout=240_000
+                    f"(s) => {model}('overview').data['t'][0] > s && {ready[6:]}",
+                    arg=start,
+                    timeout=240_000,
                 )
             timeline = 0.0
             if len(files) > 1:

@@ -35,7 +35,8 @@ def free_port() -> int:
 @contextmanager
 def dashboard_server(paths: list[Path], *flags: str) -> Iterator[str]:
     """``orderflow-dashboard PATH...`` on a free port; yields its URL, and checks at
-    exit that the server logged no traceback."""
+    exit that the server logged no traceback and no Bokeh warning (such as columns
+    of unequal length)."""
     log = paths[0].with_suffix(".log")
     with log.open("w") as stderr:
         proc = subprocess.Popen(
@@ -54,7 +55,8 @@ def dashboard_server(paths: list[Path], *flags: str) -> Iterator[str]:
         proc.terminate()
         proc.wait(timeout=10)
         proc.stdout.close()
-    assert "Traceback" not in log.read_text(), log.read_text()
+    text = log.read_text()
+    assert "Traceback" not in text and "BokehUserWarning" not in text, text
 
 
 def server_env(folder: Path) -> dict[str, str]:

@@ -163,8 +163,8 @@ def test_heatmap_image_behind_the_candles(page: Page, recording: Path) -> None:
     dh, dw, row_height, column_ms = heat["shape"]
     assert dw / column_ms <= 600 and dh / row_height <= 130  # the pixel budget
     assert dw >= (end - start) / 1e6 - column_ms  # spans the view
-    bbo = source(page, "bbo")
-    assert bbo["bid"] and bbo["ask"] and min(bbo["ask"]) > 0
+    bid, ask = source(page, "best_bid"), source(page, "best_ask")
+    assert bid["value"] and ask["value"] and min(ask["value"]) > 0
     renderers = page.evaluate(f"() => {MODEL}('panel_candles').renderers.map((r) => r.name)")
     assert renderers[0] == "heatmap_image"  # drawn first: behind everything
 

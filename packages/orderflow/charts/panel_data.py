@@ -197,16 +197,6 @@ def heatmap_columns(
 _HEATMAP_KEYS = ("image", "x", "y", "dw", "dh", "high", "row_height", "column_ms")
 
 
-def bbo_columns(bids: pa.Table, asks: pa.Table) -> dict[str, list]:
-    """Best bid and ask lines (each M4-reduced on its own time axis)."""
-    return {
-        "bid_t": [v / NS_PER_MS for v in bids["ts_ns"].to_pylist()],
-        "bid": bids["value"].to_pylist(),
-        "ask_t": [v / NS_PER_MS for v in asks["ts_ns"].to_pylist()],
-        "ask": asks["value"].to_pylist(),
-    }
-
-
 def flow_columns(table: pa.Table, window_ns: int) -> dict[str, list]:
     """OFI and MLOFI per candle, at the candle's middle like the volume bars."""
     ts = table["ts_ns"].to_pylist()
@@ -383,12 +373,12 @@ def panel_data(
     )
     data["heatmap"] = heatmap_columns(grid, settings.heatmap_clip)
     if not data["heatmap"]["image"]:  # no depth recorded: no book lines either
-        data["bbo"] = {"bid_t": [], "bid": [], "ask_t": [], "ask": []}
+        data["best_bid"] = {"t": [], "value": []}
+        data["best_ask"] = {"t": [], "value": []}
     else:
-        data["bbo"] = bbo_columns(
-            dataset.points(instrument, "best_bid", start_ns, end_ns, buckets),
-            dataset.points(instrument, "best_ask", start_ns, end_ns, buckets),
-        )
+        # each side M4-reduced on its own instants: one source per line
+        for side in ("best_bid", "best_ask"):
+            data[side] = series_columns(dataset.points(instrument, side, start_ns, end_ns, buckets))
     drawn = _price_structure(data, dataset, instrument, start_ns, end_ns, window, settings)
     return data, drawn
 

@@ -100,7 +100,8 @@ _EMPTY = {
     ],
     "trades": ["t", "price", "size", "px", "side", "color"],
     "heatmap": ["image", "x", "y", "dw", "dh", "high", "row_height", "column_ms"],
-    "bbo": ["bid_t", "bid", "ask_t", "ask"],
+    "best_bid": ["t", "value"],
+    "best_ask": ["t", "value"],
     "fills": ["t", "price", "quantity", "side", "kind", "marker", "color", "fill_alpha"],
     "flow": ["t", "mid", "ofi", "mlofi", "snapshots", "color", "width"],
     "ofi_alerts": ["t", "value", "y", "marker", "color", "kind", "message"],
@@ -238,11 +239,9 @@ class Panels:
             image="image", x="x", y="y", dw="dw", dh="dh", source=self.sources["heatmap"],
             color_mapper=self.heat_colors, alpha=0.8, name="heatmap_image",
         )  # fmt: skip
-        bbo = self.sources["bbo"]
-        p.step("bid_t", "bid", source=bbo, mode="after", color="#1b5e20", line_width=1.2,
-               name="best_bid_line")  # fmt: skip
-        p.step("ask_t", "ask", source=bbo, mode="after", color="#b71c1c", line_width=1.2,
-               name="best_ask_line")  # fmt: skip
+        for side, color in (("best_bid", "#1b5e20"), ("best_ask", "#b71c1c")):
+            p.step("t", "value", source=self.sources[side], mode="after", color=color,
+                   line_width=1.2, name=f"{side}_line")  # fmt: skip
         cells = p.rect(
             "x", "y", "width", "height", source=foot, fill_color="color", fill_alpha="alpha",
             line_color="line_color", line_width=2, name="footprint_cells",
