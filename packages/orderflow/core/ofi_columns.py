@@ -12,6 +12,7 @@ therefore equal ``ofi_pair`` bit for bit (a property test checks it).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
 
 import numpy as np
 
@@ -23,19 +24,13 @@ __all__ = ["ofi_columns", "top_arrays"]
 def top_arrays(tops: Sequence[BookTop], levels: int) -> np.ndarray:
     """``(4, rows, levels)`` float64: bid prices, bid sizes, ask prices, ask sizes
     of each top, best first, NaN where a side has fewer levels."""
+    numbers = np.fromiter(chain.from_iterable(chain.from_iterable(tops)), np.float64)
+    if numbers.size == 4 * levels * len(tops):  # sides are cut at ``levels``: all full
+        return numbers.reshape(len(tops), 4, levels).transpose(1, 0, 2)
     out = np.full((4, len(tops), levels), np.nan)
-    if not tops:
-        return out
-    for k, column in enumerate(zip(*tops, strict=True)):
-        try:  # the usual batch: every side of every top has the same number of levels
-            block = np.array(column, dtype=np.float64)
-        except ValueError:
-            block = None
-        if block is not None and block.ndim == 2 and block.shape[1] <= levels:
-            out[k, :, : block.shape[1]] = block
-            continue
-        for i, side in enumerate(column):
-            out[k, i, : len(side)] = side[:levels]
+    for i, top in enumerate(tops):
+        for k, side in enumerate(top):
+            out[k, i, : len(side)] = side
     return out
 
 
