@@ -16,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 from orderflow_services.protocol import Result, Task
 
+from orderflow.core.heatmap import HeatmapAccumulator
 from orderflow.native import KERNEL, UNAVAILABLE_REASON
 from orderflow.pipeline.result_columns import F64, I32, VALUE_COLUMNS, ResultColumns
 from orderflow.store.connections import BUSY_TIMEOUT_S
@@ -66,8 +67,6 @@ def native_result(
     _tell_once()
     if KERNEL is None or conn is None or not isinstance(repo, TimeOrderedReader):
         return None
-    if task.heatmap_ticks:
-        return None  # the kernel does not accumulate the depth heatmap (yet): Python does
     from orderflow.native.shard import KernelRange, supports
 
     if not supports(task.book_scan, task.trade_scan, task.order_index):
@@ -85,6 +84,7 @@ def native_result(
         ofi_levels=task.ofi_levels,
         instruments=task.instruments,
         tick=tick,
+        heatmap=bool(task.heatmap_ticks),
     ).compute()
     # Instruments numbered by first appearance, as ResultColumns.from_rows numbers them.
     found, first = np.unique(got.codes, return_index=True)
@@ -103,6 +103,11 @@ def native_result(
         ),
     )
     heads, tails = got.heads_and_tails()
+    heatmap = None
+    if got.heatmap_levels is not None:
+        accumulator = HeatmapAccumulator(task.heatmap_ticks, task.heatmap_bucket_ms)
+        accumulator.add_many(got.names, got.codes, got.ns, *got.heatmap_levels)
+        heatmap = accumulator.partials()
     return Result(
         task_id=task.task_id,
         **columns.buffers(),
@@ -112,4 +117,5 @@ def native_result(
         signed_volume=got.signed_volume,
         trades=got.trades,
         seconds=time.perf_counter() - started,
+        heatmap=heatmap,
     )

@@ -20,9 +20,12 @@ from tests.native.test_range import ordered_recording
 pytestmark = pytest.mark.skipif(native.KERNEL is None, reason=str(native.UNAVAILABLE_REASON))
 
 
+@pytest.mark.parametrize("heatmap", [False, True], ids=["plain", "heatmap"])
 @pytest.mark.parametrize("probe", [False, True], ids=["scanned", "probed"])
 @pytest.mark.parametrize("shards", [1, 7, 40])
-def test_every_shard_equals_the_python_path(tmp_path: Path, probe: bool, shards: int) -> None:
+def test_every_shard_equals_the_python_path(
+    tmp_path: Path, probe: bool, shards: int, heatmap: bool
+) -> None:
     path = ordered_recording(tmp_path / "ordered.db")
     repo = SQLiteOrderflowRepository(path)
     conn = repo.connect()
@@ -44,12 +47,15 @@ def test_every_shard_equals_the_python_path(tmp_path: Path, probe: bool, shards:
             trade_scan=trim_scan(plan.trade_scan, shard.start_ns, shard.end_ns),
             depth=None,
             instruments=None,
+            heatmap_ticks={"A": 0.5, "B": 0.3} if heatmap else {},
+            heatmap_bucket_ms=2,
         )
         got = native_result(task, reader, conn, lambda: ticks.append(1))
         assert got is not None
         want = compute_shard(task, reader, conn, use_native=False)
         got, want = (msgspec.structs.replace(r, seconds=0.0) for r in (got, want))
         assert sorted(got.rejects) == sorted(want.rejects)
+        assert (want.heatmap is not None) == heatmap
         assert msgspec.structs.replace(got, rejects=[]) == msgspec.structs.replace(want, rejects=[])
     assert ticks, "the kernel path ticks (the worker heartbeats from the tick)"
     conn.close()
