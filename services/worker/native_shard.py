@@ -45,32 +45,35 @@ log = logging.getLogger("orderflow.worker")
 _told: list[bool] = []
 
 
-def _tell_once() -> None:
-    """Say in the worker's log, once, which path computes its shards."""
-    if not _told:
+def _tell_once(computing: bool) -> None:
+    """Say in the worker's log, once, which path computes its shards: that the kernel
+    is unavailable at the first task, or that it computes them at the first shard it
+    really computes (a task it cannot take says nothing, so the line is evidence)."""
+    if _told:
+        return
+    if KERNEL is None:
         _told.append(True)
-        if KERNEL is None:
-            log.info(
-                "native kernel unavailable (%s); the Python path computes shards",
-                UNAVAILABLE_REASON,
-            )
-        else:
-            log.info(
-                "shards are computed by the native kernel (SQLite %s)", KERNEL.sqlite_version()
-            )
+        log.info(
+            "native kernel unavailable (%s); the Python path computes shards",
+            UNAVAILABLE_REASON,
+        )
+    elif computing:
+        _told.append(True)
+        log.info("shards are computed by the native kernel (SQLite %s)", KERNEL.sqlite_version())
 
 
 def native_result(
     task: Task, repo: object, conn: sqlite3.Connection | None, tick: Callable[[], None]
 ) -> Result | None:
     """The task's Result computed by the kernel, or None when it cannot be used here."""
-    _tell_once()
+    _tell_once(computing=False)
     if KERNEL is None or conn is None or not isinstance(repo, TimeOrderedReader):
         return None
     from orderflow.native.shard import KernelRange, supports
 
     if not supports(task.book_scan, task.trade_scan, task.order_index):
         return None
+    _tell_once(computing=True)
     started = time.perf_counter()
     reader = _READERS.open(str(repo.repo.path))
     got = KernelRange(
