@@ -16,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 from orderflow_services.protocol import Result, Task
 
+from orderflow.core.heatmap import HeatmapAccumulator
 from orderflow.native import KERNEL, UNAVAILABLE_REASON
 from orderflow.pipeline.result_columns import F64, I32, VALUE_COLUMNS, ResultColumns
 from orderflow.store.connections import BUSY_TIMEOUT_S
@@ -44,34 +45,35 @@ log = logging.getLogger("orderflow.worker")
 _told: list[bool] = []
 
 
-def _tell_once() -> None:
-    """Say in the worker's log, once, which path computes its shards."""
-    if not _told:
+def _tell_once(computing: bool) -> None:
+    """Say in the worker's log, once, which path computes its shards: that the kernel
+    is unavailable at the first task, or that it computes them at the first shard it
+    really computes (a task it cannot take says nothing, so the line is evidence)."""
+    if _told:
+        return
+    if KERNEL is None:
         _told.append(True)
-        if KERNEL is None:
-            log.info(
-                "native kernel unavailable (%s); the Python path computes shards",
-                UNAVAILABLE_REASON,
-            )
-        else:
-            log.info(
-                "shards are computed by the native kernel (SQLite %s)", KERNEL.sqlite_version()
-            )
+        log.info(
+            "native kernel unavailable (%s); the Python path computes shards",
+            UNAVAILABLE_REASON,
+        )
+    elif computing:
+        _told.append(True)
+        log.info("shards are computed by the native kernel (SQLite %s)", KERNEL.sqlite_version())
 
 
 def native_result(
     task: Task, repo: object, conn: sqlite3.Connection | None, tick: Callable[[], None]
 ) -> Result | None:
     """The task's Result computed by the kernel, or None when it cannot be used here."""
-    _tell_once()
+    _tell_once(computing=False)
     if KERNEL is None or conn is None or not isinstance(repo, TimeOrderedReader):
         return None
-    if task.heatmap_ticks:
-        return None  # the kernel does not accumulate the depth heatmap (yet): Python does
     from orderflow.native.shard import KernelRange, supports
 
     if not supports(task.book_scan, task.trade_scan, task.order_index):
         return None
+    _tell_once(computing=True)
     started = time.perf_counter()
     reader = _READERS.open(str(repo.repo.path))
     got = KernelRange(
@@ -85,6 +87,7 @@ def native_result(
         ofi_levels=task.ofi_levels,
         instruments=task.instruments,
         tick=tick,
+        heatmap=bool(task.heatmap_ticks),
     ).compute()
     # Instruments numbered by first appearance, as ResultColumns.from_rows numbers them.
     found, first = np.unique(got.codes, return_index=True)
@@ -103,6 +106,11 @@ def native_result(
         ),
     )
     heads, tails = got.heads_and_tails()
+    heatmap = None
+    if got.heatmap_levels is not None:
+        accumulator = HeatmapAccumulator(task.heatmap_ticks, task.heatmap_bucket_ms)
+        accumulator.add_many(got.names, got.codes, got.ns, *got.heatmap_levels)
+        heatmap = accumulator.partials()
     return Result(
         task_id=task.task_id,
         **columns.buffers(),
@@ -112,4 +120,5 @@ def native_result(
         signed_volume=got.signed_volume,
         trades=got.trades,
         seconds=time.perf_counter() - started,
+        heatmap=heatmap,
     )

@@ -129,14 +129,40 @@ class _Pending:
 
     Keeping the snapshot's own level sequences (no copy per level) and turning
     them into arrays once per binning (``np.fromiter`` over the chained
-    sequences) is the cheapest way from Python floats to numpy found.
+    sequences) is the cheapest way from Python floats to numpy found. Snapshots
+    added in bulk (``add_many``) arrive as arrays already and wait as blocks;
+    ``seal`` turns the loose snapshots into a block, so the order is kept.
     """
 
-    __slots__ = ("levels", "ts")
+    __slots__ = ("blocks", "levels", "ts")
 
     def __init__(self) -> None:
         self.ts: list[int] = []
         self.levels: list[tuple[Sequence[float], ...]] = []
+        self.blocks: list[tuple[np.ndarray, ...]] = []
+        """(ts, then per side: levels per snapshot, prices, sizes)."""
+
+    def seal(self) -> None:
+        if self.ts:
+            block: list[np.ndarray] = [np.asarray(self.ts, dtype=np.int64)]
+            for side in (BIDS, ASKS):
+                per_snapshot = np.fromiter(
+                    (len(lv[2 * side]) for lv in self.levels), np.int64, len(self.levels)
+                )
+                n = int(per_snapshot.sum())
+                block += [
+                    per_snapshot,
+                    _flat(self.levels, 2 * side, n),
+                    _flat(self.levels, 2 * side + 1, n),
+                ]
+            self.blocks.append(tuple(block))
+            self.ts, self.levels = [], []
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """Every snapshot in the order added: (ts, bid counts, bid prices, bid sizes,
+        ask counts, ask prices, ask sizes)."""
+        self.seal()
+        return tuple(np.concatenate(column) for column in zip(*self.blocks, strict=True))
 
 
 def _flat(levels: list[tuple[Sequence[float], ...]], field: int, count: int) -> np.ndarray:
@@ -196,6 +222,63 @@ class HeatmapAccumulator:
         """
         return (self._span[0], self._span[1]) if self._span else None
 
+    def add_many(
+        self,
+        names: Sequence[str],
+        codes: np.ndarray,
+        ts_ns: np.ndarray,
+        bid_counts: np.ndarray,
+        bid_prices: np.ndarray,
+        bid_sizes: np.ndarray,
+        ask_counts: np.ndarray,
+        ask_prices: np.ndarray,
+        ask_sizes: np.ndarray,
+    ) -> None:
+        """``add`` for many snapshots at once, in row order: row r is instrument
+        ``names[codes[r]]`` at ``ts_ns[r]`` with ``bid_counts[r]`` bid levels (the
+        next ones of the flat ``bid_prices``/``bid_sizes``) and likewise asks.
+
+        The compiled kernel hands its rows over this way, without a Python object
+        per level. The result is bit for bit that of calling ``add`` row by row:
+        same levels in the same order, binned at the same snapshots.
+        """
+        codes = np.asarray(codes)
+        ts_ns = np.asarray(ts_ns, dtype=np.int64)
+        bid_counts = np.asarray(bid_counts, dtype=np.int64)
+        ask_counts = np.asarray(ask_counts, dtype=np.int64)
+        bid_starts = np.cumsum(bid_counts) - bid_counts
+        ask_starts = np.cumsum(ask_counts) - ask_counts
+        taken = [c for c, name in enumerate(names) if name in self.ticks]
+        rows = np.flatnonzero(np.isin(codes, taken))
+        while len(rows):
+            # add() bins once the pending levels exceed COMPACT_LEVELS after a snapshot
+            running = self._pending_levels + np.cumsum(bid_counts[rows] + ask_counts[rows])
+            over = np.flatnonzero(running > COMPACT_LEVELS)
+            cut = int(over[0]) + 1 if len(over) else len(rows)
+            part, rows = rows[:cut], rows[cut:]
+            for code in np.unique(codes[part]).tolist():
+                mine = part[codes[part] == code]
+                p = self._pending.get(names[code])
+                if p is None:
+                    p = self._pending[names[code]] = _Pending()
+                p.seal()
+                p.blocks.append(
+                    (
+                        ts_ns[mine],
+                        bid_counts[mine],
+                        *_gather(bid_prices, bid_sizes, bid_starts[mine], bid_counts[mine]),
+                        ask_counts[mine],
+                        *_gather(ask_prices, ask_sizes, ask_starts[mine], ask_counts[mine]),
+                    )
+                )
+            low, high = int(ts_ns[part].min()), int(ts_ns[part].max())
+            self._span = (
+                [min(self._span[0], low), max(self._span[1], high)] if self._span else [low, high]
+            )
+            self._pending_levels = int(running[cut - 1])
+            if self._pending_levels > COMPACT_LEVELS:
+                self._chunks.append(self._bin_pending())
+
     def partials(self) -> HeatmapPartials:
         """Everything added so far as partial cells, and a fresh start."""
         self._span = []
@@ -207,29 +290,22 @@ class HeatmapAccumulator:
 
     def _bin_pending(self) -> HeatmapPartials:
         instruments = sorted(self._pending)
-        keys, snaps, rows, bins, sizes = [], [], [], [], []
+        keys, snaps, rows, bins, sizes_ = [], [], [], [], []
         n_rows = 0
         for index, name in enumerate(instruments):
-            p = self._pending[name]
-            buckets = np.asarray(p.ts, dtype=np.int64) // self.bucket_ns
+            ts, *sides = self._pending[name].arrays()
+            buckets = ts // self.bucket_ns
             unique_buckets, counts = np.unique(buckets, return_counts=True)
             tick = self.ticks[name]
             for side in (BIDS, ASKS):
-                per_snapshot = np.fromiter(
-                    (len(lv[2 * side]) for lv in p.levels), np.int64, len(p.levels)
-                )
-                n = int(per_snapshot.sum())
+                per_snapshot, prices, sizes = sides[3 * side : 3 * side + 3]
                 # rows run bucket by bucket, bids then asks: row = first + 2 * bucket_row + side
                 bucket_row = np.searchsorted(unique_buckets, np.repeat(buckets, per_snapshot))
-                if n:
-                    cell = _sum_cells(
-                        bucket_row,
-                        price_bins(_flat(p.levels, 2 * side, n), tick),
-                        _flat(p.levels, 2 * side + 1, n),
-                    )
+                if len(prices):
+                    cell = _sum_cells(bucket_row, price_bins(prices, tick), sizes)
                     rows.append(n_rows + 2 * cell[0] + side)
                     bins.append(cell[1])
-                    sizes.append(cell[2])
+                    sizes_.append(cell[2])
             block = np.empty((2 * len(unique_buckets), 3), dtype=np.int64)
             block[:, 0] = index
             block[:, 1] = np.repeat(unique_buckets, 2)
@@ -239,7 +315,17 @@ class HeatmapAccumulator:
             n_rows += len(block)
         self._pending.clear()
         self._pending_levels = 0
-        return _pack(instruments, keys, snaps, rows, bins, sizes, summed=True)
+        return _pack(instruments, keys, snaps, rows, bins, sizes_, summed=True)
+
+
+def _gather(
+    prices: np.ndarray, sizes: np.ndarray, starts: np.ndarray, counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The levels of the rows starting at ``starts`` (``counts`` each), in row order."""
+    ends = np.cumsum(counts)
+    total = int(ends[-1]) if len(ends) else 0
+    picks = np.repeat(starts - (ends - counts), counts) + np.arange(total)
+    return np.asarray(prices, np.float64)[picks], np.asarray(sizes, np.float64)[picks]
 
 
 def _pack(

@@ -293,6 +293,7 @@ cell_instrument(Names *names, sqlite3_stmt *st, int col)
 
 typedef struct {
     Buf id, ns, status, instrument, values[N_VALUES], levels, counts, ts_blob, ts_offsets;
+    Buf hm_counts, hm_bid_price, hm_bid_size, hm_ask_price, hm_ask_size;
 } BookColumns;
 
 static const char *VALUE_NAMES[N_VALUES] = {
@@ -315,7 +316,28 @@ typedef struct {
     long limit;
     int timestamps;
     long long byte_budget; /* stop after this much side text too: huge books still tick */
+    int heatmap;           /* also every aggregated level of both sides (hm_* columns) */
 } BookArgs;
+
+/* Every aggregated level of the side reduce_side last sorted into w (equal prices
+ * summed in recorded order, best first, as order_flow.aggregate_side), appended to
+ * price/size; *n gets their number. Returns 0 only when out of memory. */
+static int
+put_all_levels(const Work *w, Buf *price, Buf *size, int32_t *n)
+{
+    int32_t k = 0;
+    size_t i = 0;
+    while (i < w->counted) {
+        double p = w->price[i], total = w->size[i];
+        for (i++; i < w->counted && w->price[i] == p; i++)
+            total += w->size[i];
+        if (!buf_put(price, &p, 8) || !buf_put(size, &total, 8))
+            return 0;
+        k++;
+    }
+    *n = k;
+    return 1;
+}
 
 /* Steps the book rows; returns an SQLite code (SQLITE_DONE or SQLITE_ROW when the
  * limit stopped it), SQLITE_NOMEM for an allocation failure. */
@@ -327,6 +349,7 @@ step_book(Reader *r, const BookArgs *a, BookColumns *c, int64_t *last_id, long *
     double values[N_VALUES];
     double level_row[4 * MAX_OFI_LEVELS];
     unsigned char counts[2];
+    int32_t hm_counts[2];
     int rc;
     int64_t offset = 0;
     long long side_bytes = 0;
@@ -341,6 +364,7 @@ step_book(Reader *r, const BookArgs *a, BookColumns *c, int64_t *last_id, long *
         unsigned char status = ROW_DECLINED;
         int32_t code = -1;
         SideTop bid, ask;
+        hm_counts[0] = hm_counts[1] = 0;
         int ok = sqlite3_column_type(st, 0) == SQLITE_INTEGER && cell_instant(st, 4, &ns);
         if (ok) {
             code = cell_instrument(&r->names, st, 1);
@@ -363,7 +387,11 @@ step_book(Reader *r, const BookArgs *a, BookColumns *c, int64_t *last_id, long *
                 return SQLITE_NOMEM;
             if (bids == SIDE_OK && asks == SIDE_OK) {
                 if (!reduce_side(&r->work, &r->work.bids, 1, a->depth, &bid) ||
-                    !reduce_side(&r->work, &r->work.asks, 0, a->depth, &ask))
+                    (a->heatmap && !put_all_levels(&r->work, &c->hm_bid_price,
+                                                   &c->hm_bid_size, &hm_counts[0])) ||
+                    !reduce_side(&r->work, &r->work.asks, 0, a->depth, &ask) ||
+                    (a->heatmap && !put_all_levels(&r->work, &c->hm_ask_price,
+                                                   &c->hm_ask_size, &hm_counts[1])))
                     return SQLITE_NOMEM;
                 status = ROW_COMPUTED;
             }
@@ -380,7 +408,8 @@ step_book(Reader *r, const BookArgs *a, BookColumns *c, int64_t *last_id, long *
         if (!buf_put(&c->id, &id, 8) || !buf_put(&c->ns, &ns, 8) ||
             !buf_put(&c->status, &status, 1) || !buf_put(&c->instrument, &code, 4) ||
             !buf_put(&c->levels, level_row, 4 * (size_t)m * sizeof(double)) ||
-            !buf_put(&c->counts, counts, 2))
+            !buf_put(&c->counts, counts, 2) ||
+            (a->heatmap && !buf_put(&c->hm_counts, hm_counts, sizeof(hm_counts))))
             return SQLITE_NOMEM;
         for (int i = 0; i < N_VALUES; i++)
             if (!buf_put(&c->values[i], &values[i], 8))
@@ -440,16 +469,18 @@ static PyObject *
 Reader_book(Reader *r, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"id_lo",      "id_hi", "start_ns",   "end_ns",      "depth",
-                             "ofi_levels", "limit", "timestamps", "byte_budget", NULL};
+                             "ofi_levels", "limit", "timestamps", "byte_budget", "heatmap",
+                             NULL};
     BookArgs a = {.depth = -1,
                   .ofi_levels = 5,
                   .limit = LONG_MAX,
                   .timestamps = 1,
-                  .byte_budget = LLONG_MAX};
+                  .byte_budget = LLONG_MAX,
+                  .heatmap = 0};
     PyObject *depth_obj = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "LLLL|OilpL", kwlist, &a.id_lo, &a.id_hi,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "LLLL|OilpLp", kwlist, &a.id_lo, &a.id_hi,
                                      &a.start_ns, &a.end_ns, &depth_obj, &a.ofi_levels,
-                                     &a.limit, &a.timestamps, &a.byte_budget))
+                                     &a.limit, &a.timestamps, &a.byte_budget, &a.heatmap))
         return NULL;
     if (depth_obj != Py_None) {
         a.depth = PyLong_AsLong(depth_obj);
@@ -480,21 +511,34 @@ Reader_book(Reader *r, PyObject *args, PyObject *kwds)
     sqlite3_reset(r->book);
     Py_END_ALLOW_THREADS
     r->busy = 0;
-    const char *names[4 + N_VALUES + 4] = {"id", "ns", "status", "instrument"};
-    Buf *bufs[4 + N_VALUES + 4] = {&c.id, &c.ns, &c.status, &c.instrument};
+    const char *names[4 + N_VALUES + 9] = {"id", "ns", "status", "instrument"};
+    Buf *bufs[4 + N_VALUES + 9] = {&c.id, &c.ns, &c.status, &c.instrument};
+    int n = 4;
     for (int i = 0; i < N_VALUES; i++) {
-        names[4 + i] = VALUE_NAMES[i];
-        bufs[4 + i] = &c.values[i];
+        names[n] = VALUE_NAMES[i];
+        bufs[n++] = &c.values[i];
     }
-    names[4 + N_VALUES] = "levels";
-    bufs[4 + N_VALUES] = &c.levels;
-    names[5 + N_VALUES] = "counts";
-    bufs[5 + N_VALUES] = &c.counts;
-    names[6 + N_VALUES] = "ts_blob";
-    bufs[6 + N_VALUES] = &c.ts_blob;
-    names[7 + N_VALUES] = "ts_offsets";
-    bufs[7 + N_VALUES] = &c.ts_offsets;
-    PyObject *columns = columns_dict(names, bufs, 4 + N_VALUES + (a.timestamps ? 4 : 2));
+    names[n] = "levels";
+    bufs[n++] = &c.levels;
+    names[n] = "counts";
+    bufs[n++] = &c.counts;
+    if (a.timestamps) {
+        names[n] = "ts_blob";
+        bufs[n++] = &c.ts_blob;
+        names[n] = "ts_offsets";
+        bufs[n++] = &c.ts_offsets;
+    }
+    if (a.heatmap) {
+        const char *hm_names[5] = {"hm_counts", "hm_bid_price", "hm_bid_size", "hm_ask_price",
+                                   "hm_ask_size"};
+        Buf *hm_bufs[5] = {&c.hm_counts, &c.hm_bid_price, &c.hm_bid_size, &c.hm_ask_price,
+                           &c.hm_ask_size};
+        for (int i = 0; i < 5; i++) {
+            names[n] = hm_names[i];
+            bufs[n++] = hm_bufs[i];
+        }
+    }
+    PyObject *columns = columns_dict(names, bufs, n);
     book_columns_free(&c);
     return finish_step(r, rc, last_id, rows, columns);
 }
@@ -673,9 +717,11 @@ Reader_close(Reader *r, PyObject *unused)
 static PyMethodDef Reader_methods[] = {
     {"book", (PyCFunction)(void (*)(void))Reader_book, METH_VARARGS | METH_KEYWORDS,
      "book(id_lo, id_hi, start_ns, end_ns, depth=None, ofi_levels=5, limit=..., "
-     "timestamps=True, byte_budget=...) -> (next_after_id or None, rows, columns)\n\n"
+     "timestamps=True, byte_budget=..., heatmap=False) -> (next_after_id or None, rows, columns)\n\n"
      "Book rows with id_lo <= id <= id_hi in id order, as raw column bytes. status per "
-     "row: 0 computed, 1 instant outside [start_ns, end_ns), 2 declined to Python."},
+     "row: 0 computed, 1 instant outside [start_ns, end_ns), 2 declined to Python. "
+     "heatmap: also every aggregated level (hm_counts int32 bids/asks per row, "
+     "hm_{bid,ask}_{price,size} float64)."},
     {"trades", (PyCFunction)(void (*)(void))Reader_trades, METH_VARARGS | METH_KEYWORDS,
      "trades(id_lo, id_hi, start_ns, end_ns, limit=...) -> (next_after_id or None, rows, "
      "columns)\n\nTrade rows as raw column bytes; status as for book()."},

@@ -46,6 +46,7 @@ typedef struct {
     double *tmp_price;
     double *tmp_size;
     size_t cap;
+    size_t counted; /* levels in price/size after the last reduce_side */
 } Work;
 
 static void
@@ -134,6 +135,7 @@ reduce_side(Work *w, const Levels *lv, int is_bid, long depth, SideTop *out)
             counted++;
         }
     }
+    w->counted = counted;
     out->n = 0;
     out->best = NAN;
     out->obi_total = depth < 0 ? total : 0.0;

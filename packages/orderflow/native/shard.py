@@ -50,6 +50,8 @@ _FETCH_IDS = 500
 _MIN_NS = -(2**63)
 _MAX_NS = 2**63 - 1
 _COMPUTED, _OUTSIDE, _DECLINED = 0, 1, 2
+_ALL_LEVELS = 1 << 62
+_HEATMAP_LEVELS = ("hm_bid_price", "hm_bid_size", "hm_ask_price", "hm_ask_size")
 
 
 def supports(book_scan: OrderScan, trade_scan: OrderScan, order_index: str | None) -> bool:
@@ -79,6 +81,10 @@ class RangeColumns:
     """(n, 4 * ofi_levels): bid prices, bid sizes, ask prices, ask sizes, best first."""
     counts: np.ndarray
     """(n, 2): levels per side in ``levels``."""
+    heatmap_levels: tuple[np.ndarray, ...] | None = None
+    """With ``heatmap``: every aggregated level of every row, in row order, as
+    (bid counts, bid prices, bid sizes, ask counts, ask prices, ask sizes), the
+    arguments ``HeatmapAccumulator.add_many`` takes after the instants."""
     rejects: list[tuple[str, int, str]] = field(default_factory=list)
     signed_volume: dict[str, float] = field(default_factory=dict)
     trades: int = 0
@@ -133,6 +139,7 @@ class KernelRange:
         ofi_levels: int = 5,
         instruments: Sequence[str] | None = None,
         tick: Callable[[], None] = lambda: None,
+        heatmap: bool = False,
     ) -> None:
         if KERNEL is None:
             raise RuntimeError(f"the native kernel is unavailable: {UNAVAILABLE_REASON}")
@@ -149,6 +156,7 @@ class KernelRange:
         self._m = ofi_levels
         self._wanted = set(instruments) if instruments else None
         self._tick = tick
+        self._heatmap = heatmap
         self.rejects: list[tuple[str, int, str]] = []
         self._reject_keys: list[tuple[int, int, int]] = []
 
@@ -177,6 +185,7 @@ class KernelRange:
             values=values,
             levels=book["levels"],
             counts=book["counts"],
+            heatmap_levels=book["heatmap_levels"],
             rejects=[r for _, r in sorted(zip(self._reject_keys, self.rejects, strict=True))],
             signed_volume={names[c]: float(totals[c]) for c in np.flatnonzero(traded)},
             trades=len(signed),
@@ -191,7 +200,16 @@ class KernelRange:
         after: int | None = id_lo - 1
         while after is not None:
             after, _, columns = self._reader.book(  # type: ignore[attr-defined]
-                after + 1, id_hi, self._lo, self._hi, self._depth, m, CHUNK_ROWS, True, CHUNK_BYTES
+                after + 1,
+                id_hi,
+                self._lo,
+                self._hi,
+                self._depth,
+                m,
+                CHUNK_ROWS,
+                True,
+                CHUNK_BYTES,
+                self._heatmap,
             )
             chunks.append(columns)
             self._tick()
@@ -203,12 +221,15 @@ class KernelRange:
         levels = _concat(chunks, "levels", "<f8").reshape(-1, 4 * m).copy()
         counts = _concat(chunks, "counts", np.uint8).reshape(-1, 2).copy()
         blob, offsets = _timestamp_blob(chunks)
+        everything = _HeatmapLevels(chunks) if self._heatmap else None
         valid = status == _COMPUTED
         declined = np.flatnonzero(status == _DECLINED)
         if len(declined):
             rows = self._fetch("book", ids[declined])
             for i in declined:
-                valid[i] = self._book_row(rows[int(ids[i])], i, ns, codes, values, levels, counts)
+                valid[i] = self._book_row(
+                    rows[int(ids[i])], i, ns, codes, values, levels, counts, everything
+                )
         self._check_order("book", ids, ns, status)
         if self._wanted is not None:
             valid &= self._wanted_codes(codes)
@@ -223,6 +244,7 @@ class KernelRange:
             "counts": np.ascontiguousarray(counts[keep]),
             "timestamps": kept_blob,
             "timestamp_offsets": kept_offsets,
+            "heatmap_levels": everything.rows(keep) if everything is not None else None,
         }
 
     def _book_row(
@@ -234,9 +256,11 @@ class KernelRange:
         values: dict[str, np.ndarray],
         levels: np.ndarray,
         counts: np.ndarray,
+        everything: _HeatmapLevels | None,
     ) -> bool:
         """The reference's verdict on one declined snapshot, written into row ``i``
-        (its timestamp text stays the cell's own, as the kernel stored it)."""
+        (its timestamp text stays the cell's own, as the kernel stored it; with a
+        heatmap, all its aggregated levels go to ``everything``)."""
         row_id, instrument, bids, asks, timestamp = row
         timestamp = cell_text(timestamp)  # an INTEGER or REAL cell is stored as SQLite's text
         instrument = cell_text(instrument)
@@ -250,14 +274,17 @@ class KernelRange:
             self._reject("book", row_id, instrument_problem(instrument), instant)
             return False
         try:
-            reference = snapshot_values(bids, asks, self._depth, self._m)
+            top = _ALL_LEVELS if everything is not None else self._m
+            reference = snapshot_values(bids, asks, self._depth, top)
         except InvalidSnapshot as exc:
             self._reject("book", row_id, str(exc), instant)
             return False
         for name, value in zip(KERNEL_COLUMNS, reference[:11], strict=True):
             values[name][i] = np.nan if value is None else value
-        bid_prices, bid_sizes, ask_prices, ask_sizes = reference[11]
         m = self._m
+        if everything is not None:
+            everything.replace(i, reference[11])
+        bid_prices, bid_sizes, ask_prices, ask_sizes = (side[:m] for side in reference[11])
         levels[i] = 0.0
         levels[i, : len(bid_prices)] = bid_prices
         levels[i, m : m + len(bid_sizes)] = bid_sizes
@@ -374,6 +401,40 @@ class KernelRange:
         unparseable rows (no instant) first, as a range's first fetch reports them."""
         self._reject_keys.append((ns, 1 if table == "book" else 0, row_id))
         self.rejects.append((table, row_id, reason))
+
+
+class _HeatmapLevels:
+    """Every aggregated level of a range's rows (the kernel's ``hm_*`` columns), and
+    those of rows the reference computed instead, kept at the end of the flat arrays."""
+
+    def __init__(self, chunks: list[dict[str, bytes]]) -> None:
+        self.counts = _concat(chunks, "hm_counts", "<i4").reshape(-1, 2).astype(np.int64)
+        self.starts = np.cumsum(self.counts, axis=0) - self.counts
+        self.flat = [_concat(chunks, name, "<f8") for name in _HEATMAP_LEVELS]
+        self.extra: list[list[float]] = [[], [], [], []]
+
+    def replace(self, i: int, top: BookTop) -> None:
+        """Row ``i``'s levels are ``top`` (all of them, as ``snapshot_values`` gives them)."""
+        for side in (0, 1):
+            self.starts[i, side] = len(self.flat[2 * side]) + len(self.extra[2 * side])
+            self.counts[i, side] = len(top[2 * side])
+            self.extra[2 * side] += top[2 * side]
+            self.extra[2 * side + 1] += top[2 * side + 1]
+
+    def rows(self, keep: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Rows ``keep``'s levels, in that order (``RangeColumns.heatmap_levels``)."""
+        flat = [
+            np.concatenate((column, np.asarray(extra, np.float64)))
+            for column, extra in zip(self.flat, self.extra, strict=True)
+        ]
+        out: list[np.ndarray] = []
+        for side in (0, 1):
+            counts = self.counts[keep, side]
+            ends = np.cumsum(counts)
+            picks = np.repeat(self.starts[keep, side] - (ends - counts), counts)
+            picks += np.arange(int(ends[-1]) if len(ends) else 0)
+            out += [counts, flat[2 * side][picks], flat[2 * side + 1][picks]]
+        return tuple(out)
 
 
 def _timestamp_blob(chunks: list[dict[str, bytes]]) -> tuple[np.ndarray, np.ndarray]:
