@@ -20,7 +20,8 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from orderflow.query.duckdb_connection import connect_duckdb
+import duckdb
+import duckdb_extension_sqlite_scanner
 
 __all__ = ["run_duckdb"]
 
@@ -56,9 +57,19 @@ ORDER BY s.ms, s.id
 """
 
 
+def _connect() -> duckdb.DuckDBPyConnection:
+    """DuckDB with the sqlite extension from its wheel (as ``orderflow.query`` loads it,
+    without importing that package, whose pandas import alone takes seconds)."""
+    con = duckdb.connect(config={"autoinstall_known_extensions": False})
+    wheel = Path(duckdb_extension_sqlite_scanner.__file__).parent
+    extension = wheel / "extensions" / f"v{duckdb.__version__}" / "sqlite_scanner.duckdb_extension"
+    con.execute(f"LOAD '{str(extension).replace(chr(39), chr(39) * 2)}'")
+    return con
+
+
 def run_duckdb(path: str | Path) -> int:
     """Compute and store ``duck_metrics``; returns the number of rows written."""
-    con = connect_duckdb()
+    con = _connect()
     try:
         # ATTACH takes no bind parameter: the path goes in as a quoted literal.
         literal = str(Path(path).resolve()).replace("'", "''")

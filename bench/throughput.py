@@ -22,7 +22,9 @@ the run's whole process tree (``RUSAGE_CHILDREN``: the coordinator reaps its
 workers). Peak memory is the high-water mark (VmHWM) of the main process and of
 the largest worker, sampled from /proc while they run. Reported: medians, every
 rate as a ratio to plain, to the DuckDB script and to ``w=1`` of the same kind,
-and CPU-s / wall-s.
+CPU-s / wall-s, and snapshots per CPU-second with its ratio to plain's (on a
+shared, overloaded machine the wall-clock rates say more about the neighbours
+than about the code; CPU-seconds much less so).
 """
 
 from __future__ import annotations
@@ -229,6 +231,8 @@ def measure(
                 _ratio(rate[variant], rate.get(own_w1)) if is_coord else "-",
                 f"{cpu[variant]:.2f}",
                 f"{cpu[variant] / median[variant]:.2f}",
+                f"{snapshots / cpu[variant]:,.0f}" if cpu[variant] else "-",
+                _ratio(cpu["plain"], cpu[variant]) if "plain" in cpu and cpu[variant] else "-",
                 f"{max(s.main_peak_kib for s in runs) / 1024:.0f}",
                 f"{max(s.worker_peak_kib for s in runs) / 1024:.0f}" if is_coord else "-",
             ]
@@ -284,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
         "vs w=1",
         "CPU-s",
         "CPU-s / s",
+        "snapshots / CPU-s",
+        "vs plain, CPU",
         "main peak MiB",
         "worker peak MiB",
     ]

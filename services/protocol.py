@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from orderflow.core.heatmap import DEFAULT_BUCKET_MS, HeatmapPartials
 from orderflow.core.order_flow import BookTop
 from orderflow.pipeline.range_metrics import DEFAULT_OFI_LEVELS
 from orderflow.pipeline.result_columns import ResultColumns
@@ -98,6 +99,9 @@ class Task(_Wire):
     """Scratch (instant, id) index for tables whose ids are out of time order."""
     ofi_levels: int = DEFAULT_OFI_LEVELS
     """Levels of multi-level OFI (profile ``ofi_levels``)."""
+    heatmap_ticks: dict[str, float] = {}
+    """Heatmap bin width per instrument, decided for the whole run (empty: no heatmap)."""
+    heatmap_bucket_ms: int = DEFAULT_BUCKET_MS
 
 
 class RowsRequest(_Wire):
@@ -117,13 +121,13 @@ class Rows(_Wire):
 
     task_id: int
     book_ids: list[int]
-    book_instruments: list[str | None]
+    book_instruments: list[Any]  # text, or NULL and BLOB cells the worker rejects
     book_bids: list[str | None]
     book_asks: list[str | None]
     book_timestamps: list[str]
     book_ns: list[int]
     trade_ids: list[int]
-    trade_instruments: list[str | None]
+    trade_instruments: list[Any]
     trade_prices: list[Any]
     trade_sizes: list[Any]
     trade_sides: list[Any]
@@ -162,6 +166,9 @@ class Result(_Wire):
     signed_volume: dict[str, float]
     trades: int
     seconds: float
+    heatmap: HeatmapPartials | None = None
+    """The shard's depth-heatmap cells (sums and counts; edge buckets are completed
+    by the coordinator from the neighbouring shard's part)."""
 
     def columns(self) -> ResultColumns:
         """The metric columns as arrays; raises ValueError when they do not fit."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import shlex
+import shutil
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -25,10 +27,13 @@ from orderflow_services.coordinator.run_state import (
     ShardFailed,
 )
 
+from orderflow import native
 from orderflow.console import configure_logging, format_table, run_main
 from orderflow.core.errors import InputFileError
 from orderflow.pipeline.storage import RunSummary, Storage
 from orderflow.profiles.profile import Profile, load_profile
+from orderflow.store.connections import leave_wal, open_readonly, sqlite_problem
+from orderflow.store.output_tables import check_output_tables
 
 __all__ = ["main"]
 
@@ -39,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG,
         description="Compute order book imbalance and cumulative volume delta for recordings.",
+        epilog=f"Keys for remote workers: '{PROG} keygen DIR --worker NAME' writes CURVE keys"
+        f" for --bind/--curve-keys (see '{PROG} keygen --help').",
     )
     p.add_argument("paths", nargs="*", metavar="PATH", help="SQLite files, directories or globs")
     p.add_argument("--profile", help="YAML dataset profile (configs/*.yaml)")
@@ -86,10 +93,23 @@ def resolve_profile(args: argparse.Namespace) -> Profile:
 
 
 def print_summary(summaries: list[RunSummary]) -> None:
+    """The table of computed databases; a skipped one gets a line of its own, since a
+    row of zeros there would read as "nothing in it"."""
+    for s in summaries:
+        if s.skipped:
+            print(
+                f"{s.path}: already computed ({stored_snapshots(s.path):,} snapshots;"
+                " --force to recompute)"
+            )
+        elif s.resumed:
+            print(
+                f"{s.path}: resumed; {s.resumed:,} snapshots were already computed by an"
+                " earlier run, the figures below are this run's"
+            )
     rows = [
         [
             s.path,
-            "skipped" if s.skipped else "done",
+            "done",
             s.snapshots,
             s.rejects,
             s.shards,
@@ -98,7 +118,10 @@ def print_summary(summaries: list[RunSummary]) -> None:
             round(s.rate),
         ]
         for s in summaries
+        if not s.skipped
     ]
+    if not rows:
+        return
     print(
         format_table(
             [
@@ -114,6 +137,27 @@ def print_summary(summaries: list[RunSummary]) -> None:
             rows,
         )
     )
+
+
+def command(name: str) -> str:
+    """How to run one of our programs from this shell: the bare name when it is on
+    PATH, else its path in this interpreter's environment (a venv not activated)."""
+    if shutil.which(name):
+        return name
+    beside = Path(sys.executable).parent / name
+    return shlex.quote(str(beside)) if beside.is_file() else name
+
+
+def stored_snapshots(path: str) -> int:
+    """Snapshots the finished run of a skipped database stored (read-only)."""
+    conn = open_readonly(path)
+    try:
+        row = conn.execute(
+            "SELECT coalesce(sum(snapshots), 0) FROM metrics_runs WHERE status = 'finished'"
+        ).fetchone()
+    finally:
+        conn.close()
+    return row[0]
 
 
 def build_keygen_parser() -> argparse.ArgumentParser:
@@ -154,6 +198,8 @@ def _run_sharded(args: argparse.Namespace, profile: Profile, databases: list) ->
         depth=profile.obi_depth,
         instruments=profile.instruments or None,
         ofi_levels=profile.ofi_levels,
+        heatmap_bucket_ms=profile.heatmap_bucket_ms,
+        heatmap_ticks=dict(profile.heatmap_ticks),
         shard_rows=args.shard_rows,
         shards=args.shards,
         force=args.force,
@@ -186,7 +232,10 @@ def _run_sharded(args: argparse.Namespace, profile: Profile, databases: list) ->
         print(f"{PROG}: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     finally:
-        coordinator.close()
+        coordinator.close()  # workers close the files before ...
+    for summary in summaries:  # ... they leave WAL, so read-only archives can read them
+        if not summary.skipped:
+            leave_wal(summary.path)
     return summaries
 
 
@@ -230,6 +279,8 @@ def _run(args: argparse.Namespace) -> int:
     databases = profile.databases()
     started = time.perf_counter()
     if profile.workers > 0 or args.bind:
+        if native.KERNEL is None and not args.quiet:
+            print(f"native kernel unavailable ({native.UNAVAILABLE_REASON}); using the Python path")
         summaries = _run_sharded(args, profile, databases)
     else:
         summaries = []
@@ -239,6 +290,8 @@ def _run(args: argparse.Namespace) -> int:
                 depth=profile.obi_depth,
                 instruments=profile.instruments,
                 ofi_levels=profile.ofi_levels,
+                heatmap_bucket_ms=profile.heatmap_bucket_ms,
+                heatmap_ticks=profile.heatmap_ticks,
                 batch_size=profile.batch_size,
                 log_frequency=profile.log_frequency,
                 quiet=args.quiet,
@@ -248,11 +301,10 @@ def _run(args: argparse.Namespace) -> int:
             )
             if summary is not None:
                 summaries.append(summary)
-    if summaries and not args.quiet:  # after a lone error, an empty table says nothing
+                if not summary.skipped:
+                    leave_wal(path)
+    if not args.quiet:
         print_summary(summaries)
-    skipped = [s.path for s in summaries if s.skipped]
-    if skipped and not args.quiet:
-        print(f"{len(skipped)} database(s) already finished; pass --force to recompute.")
     rejected = [s.path for s in summaries if s.rejects]
     if rejected and not args.quiet:
         print(
@@ -260,11 +312,16 @@ def _run(args: argparse.Namespace) -> int:
             ' "SELECT source_table, row_id, reason FROM metrics_rejects"'
         )
     total = sum(s.snapshots for s in summaries)
-    if summaries:
+    if any(not s.skipped for s in summaries):
         print(f"metrics written: {total:,} snapshots in {time.perf_counter() - started:.2f}s")
     if total and not args.quiet:
         names = " ".join(shlex.quote(s.path) for s in summaries)
-        print(f"next: orderflow-dashboard {names}   (or orderflow-backtest, orderflow-report)")
+        dashboard, backtest, report = (
+            command("orderflow-dashboard"),
+            command("orderflow-backtest"),
+            command("orderflow-report"),
+        )
+        print(f"next: {dashboard} {names}   (or {backtest}, {report})")
     failed = len(databases) - len(summaries)
     if failed:
         if len(databases) > 1:  # one database: its own line already says it all
@@ -281,9 +338,13 @@ def _unless_unreadable(path: Path, work: Callable[[], RunSummary]) -> RunSummary
     other databases of the run still get their metrics."""
     try:
         with RunLock(path):
+            check_output_tables(path)  # before anything, the switch to WAL included, is written
             return work()
     except InputFileError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
+        return None
+    except sqlite3.OperationalError as exc:  # locked, full, I/O: name the file and the cause
+        print(f"{PROG}: {path}: {sqlite_problem(exc)}", file=sys.stderr)
         return None
 
 

@@ -67,10 +67,11 @@ from orderflow_services.protocol import (
 from orderflow_services.shipped_rows import collect_rows
 from orderflow_services.worker.worker import SHUTDOWN_REASON
 
-from orderflow.core.errors import TableOutOfOrder
+from orderflow.core.errors import InputFileError, TableOutOfOrder
 from orderflow.pipeline.progress import ProgressReporter
 from orderflow.pipeline.storage import RunSummary, config_key
 from orderflow.store.connections import PROBE_CACHE_KIB
+from orderflow.store.heatmap_ticks import decide_ticks
 from orderflow.store.input_repository import OrderScan, SQLiteOrderflowRepository
 from orderflow.store.metrics_repository import SQLiteMetricsRepository
 from orderflow.store.order_index import TimeOrderedReader, build_order_index
@@ -170,11 +171,15 @@ class Coordinator:
         """
         started = time.perf_counter()
         try:
-            summary = self._process(path, full_scan=False)
-        except TableOutOfOrder as exc:
-            log.warning("%s: %s; planning again from a full scan", path.name, exc)
-            self._abandon_in_flight()
-            summary = self._process(path, full_scan=True)
+            try:
+                summary = self._process(path, full_scan=False)
+            except TableOutOfOrder as exc:
+                log.warning("%s: %s; planning again from a full scan", path.name, exc)
+                self._abandon_in_flight()
+                summary = self._process(path, full_scan=True)
+        except (InputFileError, sqlite3.OperationalError):
+            self._abandon_in_flight()  # the next database must not take these answers
+            raise
         if summary.skipped:
             return summary
         return msgspec.structs.replace(summary, seconds=time.perf_counter() - started)
@@ -188,8 +193,15 @@ class Coordinator:
         metrics = SQLiteMetricsRepository(path)
         try:
             fingerprint = repo.input_fingerprint(reader)
-            key = config_key(s.depth, s.instruments, fingerprint, s.ofi_levels)
-            writer = ShardWriter(metrics, key, s.ofi_levels)
+            key = config_key(
+                s.depth,
+                s.instruments,
+                fingerprint,
+                s.ofi_levels,
+                s.heatmap_bucket_ms,
+                s.heatmap_ticks,
+            )
+            writer = ShardWriter(metrics, key, s.ofi_levels, heatmap_bucket_ms=s.heatmap_bucket_ms)
             if writer.is_finished() and not s.force:
                 return RunSummary(str(path), 0, 0, 0, 0.0, skipped=True)
             if not self.local.processes:
@@ -199,7 +211,14 @@ class Coordinator:
                 planning = pool.submit(self._plan, path, repo, reader, full_scan)
                 self._wait_for(planning)
                 plan, index, rows_reader = planning.result()
+                # The heatmap's bin widths: parsing sampled books takes a moment too.
+                if s.heatmap_bucket_ms:
+                    deciding = pool.submit(decide_ticks, reader, s.heatmap_ticks, s.instruments)
+                    self._wait_for(deciding)
+                    writer.decide_ticks = deciding.result
             todo = writer.begin(plan, repo, reader, force=s.force or full_scan)
+            # An earlier run's committed shards are not this run's work (or its rate).
+            before = (writer.snapshots, writer.rejects) if writer.resumed_shards else (0, 0)
             progress = ProgressReporter(
                 path.name, plan.book_scan.rows, quiet=s.quiet, updates=s.log_frequency
             )
@@ -233,12 +252,13 @@ class Coordinator:
                 Path(index).unlink(missing_ok=True)
         return RunSummary(
             str(path),
-            writer.snapshots,
-            writer.rejects,
+            writer.snapshots - before[0],
+            writer.rejects - before[1],
             writer.trades,
             0.0,
-            shards=len(writer.shards),
+            shards=len(writer.shards) - writer.resumed_shards,
             workers=run.peak_workers,
+            resumed=before[0],
         )
 
     def _plan(
@@ -307,7 +327,14 @@ class Coordinator:
         self.indexes_built += 1
         index = f"{self._tmp.name}/order-{self.indexes_built}.db"
         started = time.perf_counter()
-        build_order_index(path, index, [sc.table for sc in unordered])
+        try:
+            build_order_index(path, index, [sc.table for sc in unordered])
+        except sqlite3.OperationalError as exc:
+            raise InputFileError(
+                self._tmp.name,
+                f"the scratch directory has no room to sort the ids of {path} ({exc});"
+                " set TMPDIR to a directory with more space",
+            ) from None
         log.info(
             "%s: ids of %s are out of time order; sorted them in %.2fs",
             path.name,
@@ -358,6 +385,8 @@ class Coordinator:
                 depth=self.settings.depth,
                 instruments=self.settings.instruments,
                 ofi_levels=self.settings.ofi_levels,
+                heatmap_ticks=run.writer.heatmap_ticks,
+                heatmap_bucket_ms=run.writer.heatmap_bucket_ms,
             )
             self.in_flight[task_id] = InFlight(shard, identity, time.monotonic(), task)
             worker.task_id = task_id

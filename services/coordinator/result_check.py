@@ -25,6 +25,7 @@ import numpy as np
 from orderflow_services.protocol import Result, Task
 
 from orderflow.core.timestamps import parse_instant_ns
+from orderflow.pipeline.result_columns import VALUE_COLUMNS
 from orderflow.store.input_repository import OrderScan
 
 __all__ = ["BadResult", "ResultCheck", "max_result_bytes"]
@@ -35,6 +36,15 @@ BYTES_PER_ROW = 512
 """Generous bytes per shard row in a result (a metric row is about 80, plus its
 timestamp text); a result larger than the shard could produce is refused unread."""
 MAX_REASON_CHARS = 4096
+_NOT_NEGATIVE = {
+    "best_bid",
+    "best_ask",
+    "mid",
+    "weighted_mid",
+    "bid_size_1",
+    "ask_size_1",
+}
+"""Value columns that metrics.md never makes negative (NaN, i.e. NULL, passes)."""
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 
@@ -60,36 +70,27 @@ class _Columns:
     ts_ns: np.ndarray  # int64
     index: np.ndarray  # per row, into names
     names: list[str]
-    values: list[np.ndarray]  # float64 columns, NaN for NULL
+    values: dict[str, np.ndarray]  # float64 columns by name, NaN for NULL
 
 
 def _columns(result: Result) -> _Columns:
-    """Raises BadResult when the columns are not of one length or not numbers."""
-    lists = (
-        result.snapshot_ids,
-        result.timestamps,
-        result.obi,
-        result.cvd,
-        result.best_bid,
-        result.best_ask,
-        result.instruments,
-        result.ts_ns,
-    )
-    if len({len(c) for c in lists}) > 1:
-        raise BadResult(f"columns of different lengths {[len(c) for c in lists]}")
+    """Raises BadResult when the columns are not of one length, the timestamp texts
+    do not fit their offsets, or a name is given twice."""
     try:
-        ids = np.array(result.snapshot_ids, dtype=np.int64)
-        ts_ns = np.array(result.ts_ns, dtype=np.int64)
-    except OverflowError:
-        raise BadResult("an id or instant beyond 64 bits") from None
-    names = sorted(set(result.instruments))
-    position = {name: i for i, name in enumerate(names)}
-    index = np.fromiter((position[n] for n in result.instruments), np.int64, len(ids))
-    values = [
-        np.array([math.nan if v is None else v for v in column], dtype=np.float64)
-        for column in (result.obi, result.cvd, result.best_bid, result.best_ask)
-    ]
-    return _Columns(ids, ts_ns, index, names, values)
+        cols = result.columns()
+        offsets = cols.timestamp_offsets
+        if len(offsets) and (
+            offsets[0] != 0 or offsets[-1] != len(cols.timestamps) or (np.diff(offsets) < 0).any()
+        ):
+            raise ValueError("timestamp offsets do not cut the timestamp blob")
+        cols.timestamps.decode()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadResult(str(exc)) from None
+    names = cols.instrument_names
+    if len(set(names)) != len(names):
+        raise BadResult("an instrument name given twice")
+    values = dict(zip(VALUE_COLUMNS, cols.values, strict=True))
+    return _Columns(cols.snapshot_ids, cols.ts_ns, cols.instrument_index, names, values)
 
 
 def _id_range(scan: OrderScan, task: Task) -> tuple[int, int]:
@@ -134,12 +135,16 @@ class ResultCheck:
         dts, dids = np.diff(ts), np.diff(ids)
         if (dts < 0).any() or ((dts == 0) & (dids <= 0)).any():
             raise BadResult("rows not in (instant, id) order, or a snapshot id twice")
-        obi, cvd, bid, ask = cols.values
-        if (np.abs(obi) > 1).any() or not np.isfinite(cvd).all():
-            raise BadResult("obi outside [-1, 1] or a CVD that is not a finite number")
-        for column in (bid, ask):
-            if (column < 0).any() or np.isinf(column).any():
-                raise BadResult("a best price that is negative or infinite")
+        values = cols.values
+        if not np.isfinite(values["cvd"]).all():
+            raise BadResult("a CVD that is not a finite number")
+        for name, column in values.items():
+            if np.isinf(column).any():
+                raise BadResult(f"an infinite {name}")
+            if name.startswith("obi") and (np.abs(column) > 1).any():
+                raise BadResult(f"{name} outside [-1, 1]")
+            if name in _NOT_NEGATIVE and (column < 0).any():
+                raise BadResult(f"a negative {name}")
 
     def _check_instruments(self, task: Task, result: Result, cols: _Columns) -> None:
         """Every instrument named is the recorded one of its first row; CVD offsets
@@ -158,6 +163,12 @@ class ResultCheck:
             if parse_instant_ns(found[1]) != int(cols.ts_ns[row]):
                 raise BadResult(f"snapshot {snapshot_id} is not at the instant sent")
         present = set(cols.names)
+        for field, tops in (("heads", result.heads), ("tails", result.tails)):
+            if set(tops) - present:
+                raise BadResult(f"{field} for instruments without rows in the result")
+            for top in tops.values():
+                if not all(math.isfinite(x) and x >= 0 for side in top for x in side):
+                    raise BadResult(f"{field} with a level that is negative or not finite")
         for name, volume in result.signed_volume.items():
             if not (isinstance(volume, float | int) and math.isfinite(volume)):
                 raise BadResult(f"CVD offset {volume!r} of {name!r}")

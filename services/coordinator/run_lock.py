@@ -73,7 +73,9 @@ class RunLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise InputFileError(
-                self.database, f"cannot create the run lock {self.path.name} ({exc.strerror})"
+                self.database,
+                f"its directory cannot be written ({exc.strerror}): metrics are stored in the"
+                " recording itself, so compute them on a copy in a writable directory",
             ) from None
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=0)
         try:

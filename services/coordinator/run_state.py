@@ -46,6 +46,8 @@ class CoordinatorSettings:
     depth: int | None = None
     instruments: list[str] | None = None
     ofi_levels: int = 5
+    heatmap_bucket_ms: int = 1000
+    heatmap_ticks: dict[str, float] = field(default_factory=dict)
     shard_rows: int | None = None
     shards: int | None = None
     force: bool = False

@@ -8,6 +8,11 @@ plan, a resumed run rebuilds the CVD offsets by summing their recorded signed
 volumes in the same order an uninterrupted run would, and continues from the
 first missing shard with bit-identical results.
 
+The depth heatmap's bucket cut by a shard edge is completed the same way: the
+shard's part is added to the row its predecessor committed (``write_heatmap``),
+in the shard's transaction. The bin widths are decided when the run starts and
+stored with the heatmap; a resumed run reads them back.
+
 OFI needs each instrument's previous snapshot, which for a shard's first row
 lies in an earlier shard: workers leave that row's ``ofi``/``mlofi`` NULL and
 send the instrument's first and last ``BookTop``; at commit the writer fills
@@ -26,17 +31,20 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import msgspec
 from orderflow_services.coordinator.planner import Shard, ShardPlan, input_key
 from orderflow_services.protocol import Result
 
+from orderflow.core.heatmap import DEFAULT_BUCKET_MS
 from orderflow.core.order_flow import BookTop, ofi_pair
 from orderflow.pipeline.range_metrics import DEFAULT_OFI_LEVELS
 from orderflow.pipeline.result_columns import VALUE_COLUMNS, ResultColumns
 from orderflow.pipeline.storage import report_upgrade
 from orderflow.store.column_writer import Column, insert_columns
+from orderflow.store.heatmap_store import clear_heatmap, write_grid, write_heatmap
 from orderflow.store.input_repository import UNPARSEABLE_REASON, SQLiteOrderflowRepository
 from orderflow.store.metrics_repository import METRIC_ROW_COLUMNS, SQLiteMetricsRepository
 from orderflow.store.schema import METRICS_TABLE
@@ -80,8 +88,16 @@ class ShardWriter:
         metrics: SQLiteMetricsRepository,
         config_key: str,
         ofi_levels: int = DEFAULT_OFI_LEVELS,
+        *,
+        heatmap_bucket_ms: int = DEFAULT_BUCKET_MS,
+        decide_ticks: Callable[[], dict[str, tuple[float | None, str]]] = dict,
     ) -> None:
         self.metrics = metrics
+        self.heatmap_bucket_ms = heatmap_bucket_ms
+        self.decide_ticks = decide_ticks
+        """Called when the run starts afresh: (tick, source) per instrument."""
+        self.heatmap_ticks: dict[str, float] = {}
+        """Bin width per instrument for this run's tasks (from the grid table on resume)."""
         self.conn = metrics.conn
         self.config_key = config_key
         self.ofi_levels = ofi_levels
@@ -110,6 +126,7 @@ class ShardWriter:
         if not force and stored and self._resumable(stored, plan):
             self.shards = [Shard(no, s, e) for no, s, e, *_ in stored]
             self._replay(stored)
+            self._read_ticks()
             self.rejects += plan.book_scan.unparseable + plan.trade_scan.unparseable
             log.info(
                 "%s: resuming, %d of %d shards already committed",
@@ -165,7 +182,10 @@ class ShardWriter:
         self, plan: ShardPlan, key: str, repo: SQLiteOrderflowRepository, reader: object
     ) -> None:
         """Drop earlier output and store the plan and the unparseable rows, atomically."""
+        ticks = self.decide_ticks()
         with self.metrics.transaction() as conn:
+            clear_heatmap(conn)
+            write_grid(conn, ticks, self.heatmap_bucket_ms)
             for table in ("metrics", "metrics_rejects", "metrics_runs", "metrics_shards"):
                 conn.execute(f"DELETE FROM {table}")  # fixed names, never user input
             conn.execute(
@@ -185,6 +205,21 @@ class ShardWriter:
                         (), ((scan.table, i, UNPARSEABLE_REASON) for i in ids)
                     )
         self.rejects = plan.book_scan.unparseable + plan.trade_scan.unparseable
+        self._read_ticks()
+
+    def _read_ticks(self) -> None:
+        """The stored grid's ticks and bucket width: what every shard of the run bins with."""
+        clear = not self.metrics.table_exists("metrics_heatmap_grid")
+        rows = (
+            []
+            if clear
+            else self.conn.execute(
+                "SELECT instrument, tick, bucket_ms FROM metrics_heatmap_grid WHERE tick > 0"
+            ).fetchall()
+        )
+        self.heatmap_ticks = {name: tick for name, tick, _ in rows}
+        if rows:
+            self.heatmap_bucket_ms = int(rows[0][2])
 
     # --- running: buffer out-of-order results, commit the contiguous prefix
 
@@ -209,11 +244,20 @@ class ShardWriter:
         columns = result.columns()
         columns.add_cvd_offsets(self.offsets)
         self._stitch(columns, result.heads)
+        shard = self.shards[shard_no]
         with self.metrics.transaction() as conn:
             insert_columns(
                 conn, METRICS_TABLE, METRIC_ROW_COLUMNS, metric_columns(columns), len(columns)
             )
             self.metrics.write_in_transaction((), result.rejects)
+            if result.heatmap is not None:
+                write_heatmap(
+                    conn,
+                    result.heatmap,
+                    shard.start_ns,
+                    shard.end_ns,
+                    self.heatmap_bucket_ms * 1_000_000,
+                )
             conn.execute(
                 "UPDATE metrics_shards SET committed_at = ?, snapshots = ?, rejects = ?,"
                 " trades = ?, signed_volume = ?, worker = ?, tails = ?"

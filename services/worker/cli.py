@@ -12,7 +12,7 @@ import signal
 import sys
 
 from orderflow_services.worker.shard_compute import PathMap
-from orderflow_services.worker.worker import Worker, load_client_keys
+from orderflow_services.worker.worker import NotAccepted, Worker, load_client_keys
 
 from orderflow.console import configure_logging
 
@@ -75,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         parent_pid=args.exit_with_parent,
         give_up_after_s=args.give_up_after,
     )
-    return worker.run()
+    try:
+        return worker.run()
+    except NotAccepted as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

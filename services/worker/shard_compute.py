@@ -16,8 +16,10 @@ from pathlib import Path
 
 from orderflow_services.protocol import Result, Task
 from orderflow_services.shipped_rows import ShippedRows
+from orderflow_services.worker.native_shard import native_result
 
 from orderflow.core.errors import InputFileError
+from orderflow.core.heatmap import HeatmapAccumulator
 from orderflow.pipeline.range_metrics import RangeMetrics
 from orderflow.pipeline.result_columns import ResultColumns
 from orderflow.store.input_repository import SQLiteOrderflowRepository
@@ -88,9 +90,20 @@ def compute_shard(
     repo: TimeOrderedReader | ShippedRows,
     conn: sqlite3.Connection | None,
     tick: Callable[[], None] = lambda: None,
+    *,
+    use_native: bool = True,
 ) -> Result:
-    """Run ``RangeMetrics`` over the task's range and pack its output as columns."""
+    """Run ``RangeMetrics`` over the task's range and pack its output as columns (the
+    compiled kernel computes the same when it can and ``use_native``: ``native_result``)."""
+    native = native_result(task, repo, conn, tick) if use_native else None
+    if native is not None:
+        return native
     started = time.perf_counter()
+    heatmap = (
+        HeatmapAccumulator(task.heatmap_ticks, task.heatmap_bucket_ms)
+        if task.heatmap_ticks
+        else None
+    )
     work = RangeMetrics(
         repo,
         conn,
@@ -101,6 +114,7 @@ def compute_shard(
         depth=task.depth,
         instruments=task.instruments,
         ofi_levels=task.ofi_levels,
+        heatmap=heatmap,
     )
     rows: list[tuple] = []
     stream = work.rows()
@@ -116,6 +130,7 @@ def compute_shard(
         signed_volume=dict(work.signed_volume),
         trades=work.trades,
         seconds=time.perf_counter() - started,
+        heatmap=heatmap.partials() if heatmap is not None else None,
     )
 
 

@@ -40,6 +40,7 @@ from orderflow_services.protocol import (
     Task,
 )
 from orderflow_services.shipped_rows import ShippedRows
+from orderflow_services.worker.handshake import NotAccepted, await_handshake
 from orderflow_services.worker.liveness import beating
 from orderflow_services.worker.shard_compute import (
     PathMap,
@@ -50,7 +51,7 @@ from orderflow_services.worker.shard_compute import (
 
 from orderflow.core.errors import TableOutOfOrder
 
-__all__ = ["CurveClientKeys", "Worker", "load_client_keys"]
+__all__ = ["CurveClientKeys", "NotAccepted", "Worker", "load_client_keys"]
 
 log = logging.getLogger("orderflow.worker")
 
@@ -107,24 +108,26 @@ class Worker:
         self.codec = MessageCodec()
         self.readers = ReaderCache()
         self.socket: zmq.Socket | None = None
+        self.accepted = False
         self.waiting_for_rows: Task | None = None
         self.last_sent = 0.0
         self.last_heard = time.monotonic()
         self.shards_done = 0
 
     def run(self) -> int:
-        """Serve until the coordinator says shutdown, the parent dies or we give up."""
+        """Serve until the coordinator says shutdown, the parent dies or we give up;
+        raises NotAccepted when the coordinator refuses this worker."""
         delay = RECONNECT_MIN_S
         try:
             while True:
-                self._connect()
-                if self._serve():
+                if self._connect() and self._serve():
                     return 0
                 self._close()
                 if self._given_up():
                     log.warning("coordinator silent for %.0fs; giving up", self.give_up_after_s)
                     return 1
                 if self._parent_gone():
+                    log.info("coordinator process is gone; exiting")
                     return 0
                 log.info("coordinator silent; reconnecting in %.1fs", delay)
                 time.sleep(delay)
@@ -220,27 +223,39 @@ class Worker:
             self._send(Heartbeat())
 
     def _send(self, message: Message) -> None:
-        if self.socket is None:
+        """Only ever on a socket the coordinator accepted, so a send cannot block forever."""
+        if self.socket is None or not self.accepted:
             return
         self.socket.send(self.codec.encode(message), copy=False)
         self.last_sent = time.monotonic()
 
-    def _connect(self) -> None:
+    def _connect(self) -> bool:
+        """Connect and say Ready once accepted; False when we stopped waiting for an
+        unreachable coordinator (given up, or the parent is gone)."""
         sock = self.context.socket(zmq.DEALER)
         sock.linger = 0
         if self.curve is not None:
             sock.curve_publickey = self.curve.public
             sock.curve_secretkey = self.curve.secret
             sock.curve_serverkey = self.curve.server_public
-        sock.connect(self.endpoint)
         self.socket = sock
+        self.accepted = False
+        log.info("waiting for the coordinator at %s to accept this worker", self.endpoint)
+        if not await_handshake(
+            sock, self.endpoint, lambda: not self._given_up() and not self._parent_gone()
+        ):
+            return False
+        self.accepted = True
+        self.last_heard = time.monotonic()
         self._send(Ready(os.getpid(), socket.gethostname()))
         log.info("connected to %s", self.endpoint)
+        return True
 
     def _close(self) -> None:
         if self.socket is not None:
             self.socket.close(linger=0)
             self.socket = None
+            self.accepted = False
 
     def _parent_gone(self) -> bool:
         return self.parent_pid is not None and os.getppid() != self.parent_pid

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from orderflow.backtest.engine import CostModel, simulate
 from orderflow.backtest.results import closing_pnls, compute_stats, max_drawdown, sharpe_per_day
 from orderflow.strategies.batch import MetricsBatch
-from orderflow.strategies.builtin import CvdMomentum, ObiThreshold
+from orderflow.strategies.builtin import CvdMomentum, ObiThreshold, OfiMomentum
 
 S = 1_000_000_000
 MS = 1_000_000
@@ -85,7 +85,7 @@ row = st.tuples(st.integers(0, 20), value, price, price, st.floats(-50, 50))
 @given(
     st.lists(row, min_size=2, max_size=40),
     st.lists(row, min_size=40, max_size=40),
-    st.sampled_from(["obi-threshold", "obi-hysteresis", "cvd-momentum"]),
+    st.sampled_from(["obi-threshold", "obi-hysteresis", "cvd-momentum", "ofi-momentum"]),
     st.sampled_from([0, 15]),
     st.data(),
 )
@@ -94,13 +94,16 @@ def test_changing_snapshots_after_a_fill_cannot_change_that_fill(
 ):
     def make(rs):
         steps, obi, bid, ask, dcvd = zip(*rs, strict=True)
-        return MetricsBatch.from_columns("X", np.cumsum(steps) * MS, obi, np.cumsum(dcvd), bid, ask)
+        return MetricsBatch.from_columns(
+            "X", np.cumsum(steps) * MS, obi, np.cumsum(dcvd), bid, ask, ofi=dcvd
+        )
 
     def fills(b):
         s = {
             "obi-threshold": ObiThreshold(theta=0.3),
             "obi-hysteresis": ObiThreshold(theta=0.3, hysteresis=0.25, min_hold_s=0.02),
             "cvd-momentum": CvdMomentum(window_s=0.03),
+            "ofi-momentum": OfiMomentum(window_s=0.03, threshold=5, min_hold_s=0.02),
         }[strategy]
         sim = simulate(b, s.on_metrics(b), CostModel(fee_bps=3, latency_ms=latency_ms))
         ok = sim.filled

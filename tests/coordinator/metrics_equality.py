@@ -11,12 +11,15 @@ import sqlite3
 from pathlib import Path
 
 from orderflow.core.timestamps import parse_instant_ns
+from orderflow.store.heatmap_store import decode_cells
 from orderflow.store.schema import FLOW_COLUMNS
 
 __all__ = [
+    "assert_heatmaps_equal",
     "assert_metrics_equal",
     "book_sizes",
     "input_digest",
+    "read_heatmap",
     "read_metrics",
     "read_rejects",
     "traded_volume",
@@ -122,6 +125,38 @@ def assert_metrics_equal(reference: Path, candidate: Path) -> None:
                 tolerance = 1e-12 * abs(want or 0.0)
             assert _close(have, want, tolerance), (sid, name, have, want)
     assert read_rejects(reference) == read_rejects(candidate)
+    assert_heatmaps_equal(reference, candidate)
+
+
+def read_heatmap(path: Path) -> dict[tuple[str, int, int], tuple[int, dict[int, float]]]:
+    """(instrument, side, bucket) -> (snapshots, {bin: summed size}) without zero bins."""
+    out = {}
+    with sqlite3.connect(path) as conn:
+        for name, side, bucket, snaps, first, offsets, sums in conn.execute(
+            "SELECT instrument, side, bucket, snapshots, first_bin, offsets, sums"
+            " FROM metrics_heatmap"
+        ):
+            bins, values = decode_cells(first, offsets, sums)
+            cells = {int(b): float(v) for b, v in zip(bins, values, strict=True) if v}
+            out[(name, side, bucket)] = (snaps, cells)
+    return out
+
+
+def assert_heatmaps_equal(reference: Path, candidate: Path) -> None:
+    """Same grid (ticks, bucket width), same cells and snapshot counts; sums within
+    float32 rounding (1e-6 relative), whatever the shards and workers were."""
+    with sqlite3.connect(reference) as conn:
+        grid_ref = sorted(conn.execute("SELECT * FROM metrics_heatmap_grid"))
+    with sqlite3.connect(candidate) as conn:
+        grid_got = sorted(conn.execute("SELECT * FROM metrics_heatmap_grid"))
+    assert grid_ref == grid_got
+    ref, got = read_heatmap(reference), read_heatmap(candidate)
+    assert ref.keys() == got.keys()
+    for key, (snaps, cells) in ref.items():
+        assert got[key][0] == snaps, key
+        assert got[key][1].keys() == cells.keys(), key
+        for j, value in cells.items():
+            assert abs(got[key][1][j] - value) <= 1e-6 * abs(value), (key, j)
 
 
 def input_digest(path: Path) -> str:

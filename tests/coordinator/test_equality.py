@@ -7,6 +7,7 @@ and CVD is also checked against a brute-force sum computed here.
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import sqlite3
@@ -146,3 +147,38 @@ def test_a_directory_of_recordings_shares_the_workers(tmp_path: Path) -> None:
     assert done.stderr.count("joined") == 2  # started once, used for both files
     for name, ref in refs.items():
         assert_metrics_equal(ref, folder / name)
+
+
+def test_tie_file_heatmap_is_the_definition(tmp_path: Path) -> None:
+    """Stored heatmap cells against metrics.md computed here from the book rows: decimal
+    floor(price / tick), valid snapshots only, every instant's epoch-aligned bucket."""
+    from decimal import Decimal
+
+    from tests.coordinator.metrics_equality import read_heatmap
+
+    src = tmp_path / "src.db"
+    make_tie_recording(src, shuffle_ids=True)
+    got = _sharded(tmp_path, src, 2, "--shard-rows", 1)
+    with sqlite3.connect(got) as conn:
+        valid = {sid for (sid,) in conn.execute("SELECT snapshot_id FROM metrics")}
+        ticks = dict(conn.execute("SELECT instrument, tick FROM metrics_heatmap_grid"))
+        book = conn.execute("SELECT id, instrument, bids, asks, timestamp FROM book").fetchall()
+    expected: dict = {}
+    for sid, name, bids, asks, ts in book:
+        if sid not in valid:
+            continue
+        bucket = parse_instant_ns(ts) // 1_000_000_000
+        for side, raw in enumerate((bids, asks)):
+            snaps, cells = expected.setdefault((name, side, bucket), [0, {}])
+            expected[(name, side, bucket)][0] = snaps + 1
+            for level in json.loads(raw):
+                if float(level[1]) > 0:
+                    j = int((Decimal(str(level[0])) / Decimal(str(ticks[name]))) // 1)
+                    cells[j] = cells.get(j, 0.0) + float(level[1])
+    stored = read_heatmap(got)
+    assert stored.keys() == expected.keys()
+    for key, (snaps, cells) in expected.items():
+        assert stored[key][0] == snaps, key
+        assert stored[key][1].keys() == {j for j, v in cells.items() if v}, key
+        for j, v in stored[key][1].items():
+            assert abs(v - cells[j]) <= 1e-6 * abs(cells[j]), (key, j)

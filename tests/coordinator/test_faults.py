@@ -188,7 +188,7 @@ def test_finished_database_is_skipped_unless_force(
     stamps = committed_shards(db)
     again = run_coord("--workers", 2, db)
     assert again.returncode == 0
-    assert "skipped" in again.stdout and "--force" in again.stdout
+    assert "already computed" in again.stdout and "--force" in again.stdout
     assert committed_shards(db) == stamps
     forced = run_coord("--workers", 2, "--force", "--shards", 3, db)
     assert forced.returncode == 0, forced.stderr
@@ -203,7 +203,7 @@ def test_finished_database_is_skipped_unless_force(
         )
     conn.close()
     grown = run_coord("--workers", 2, db)
-    assert grown.returncode == 0 and "skipped" not in grown.stdout
+    assert grown.returncode == 0 and "already computed" not in grown.stdout
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM metrics").fetchone()[0] == before + 1
     conn.close()

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import msgspec
+import numpy as np
 import pytest
 import zmq
 from orderflow_services.protocol import (
@@ -101,10 +102,10 @@ def _lies() -> list[tuple[str, Callable[[Result], Result]]]:
     """(what the coordinator should say, tampering of an honest result)."""
     r = msgspec.structs.replace
     return [
-        ("columns of different lengths", lambda res: r(res, obi=res.obi[:-1])),
+        ("columns of different lengths", lambda res: r(res, snapshot_ids=res.snapshot_ids[:-8])),
         (
             "is not of instrument 'EVIL'",
-            lambda res: r(res, instruments=["EVIL", *res.instruments[1:]]),
+            lambda res: r(res, instrument_names=["EVIL", *res.instrument_names[1:]]),
         ),
         (
             "names table 'sqlite_master'",
@@ -112,7 +113,9 @@ def _lies() -> list[tuple[str, Callable[[Result], Result]]]:
         ),
         (
             "outside the shard's ids",
-            lambda res: r(res, snapshot_ids=[i + 10**6 for i in res.snapshot_ids]),
+            lambda res: r(
+                res, snapshot_ids=(np.frombuffer(res.snapshot_ids, np.int64) + 10**6).tobytes()
+            ),
         ),
         ("CVD offset for 'EVIL'", lambda res: r(res, signed_volume={"EVIL": 1e9})),
         (

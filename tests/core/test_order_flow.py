@@ -8,12 +8,15 @@ JSON) against those functions on arbitrary sides.
 from __future__ import annotations
 
 import json
+import struct
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from orderflow.core.calculator import InvalidSnapshot, snapshot_values
+from orderflow.core.ofi_columns import ofi_columns, top_arrays
 from orderflow.core.order_flow import (
     aggregate_side,
     book_top,
@@ -218,3 +221,27 @@ def test_fast_path_on_sorted_books_equals_the_reference(raw, data) -> None:
     ref_b = aggregate_side([b[0] for b in bids], [b[1] for b in bids], bids=True)
     ref_a = aggregate_side([a[0] for a in asks], [a[1] for a in asks], bids=False)
     assert got[3:] == (*flow_values(*ref_b, *ref_a), book_top(*ref_b, *ref_a, 5))
+
+
+def _bits(value: float | None) -> object:
+    return None if value is None or value != value else struct.pack("<d", value)
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 2), sides, sides), min_size=1, max_size=30),
+    st.integers(min_value=1, max_value=6),
+)
+def test_batch_columns_equal_ofi_pair_bit_for_bit(snapshots, levels) -> None:
+    """ofi_columns (the pipeline's batch form) against ofi_pair, row by row, with
+    interleaved instruments, empty sides and fewer levels than ``levels``."""
+    tops, previous, expected, last = [], [], [], {}
+    for instrument, bids, asks in snapshots:
+        cur = book_top(*_side_top(bids, bids=True), *_side_top(asks, bids=False), levels)
+        before = last.get(instrument, -1)
+        expected.append(ofi_pair(tops[before] if before >= 0 else None, cur, levels))
+        previous.append(before)
+        last[instrument] = len(tops)
+        tops.append(cur)
+    ofi_col, mlofi_col = ofi_columns(top_arrays(tops, levels), np.array(previous))
+    got = list(zip(ofi_col.tolist(), mlofi_col.tolist(), strict=True))
+    assert [(_bits(a), _bits(b)) for a, b in got] == [(_bits(a), _bits(b)) for a, b in expected]

@@ -18,7 +18,8 @@ import pytest
 from orderflow import native
 from orderflow.core.errors import TableOutOfOrder
 from orderflow.pipeline.range_metrics import RangeMetrics
-from orderflow.store.input_repository import SQLiteOrderflowRepository
+from orderflow.store.input_repository import UNPARSEABLE_REASON, SQLiteOrderflowRepository
+from orderflow.store.schema import FLOW_COLUMNS
 from tests.coordinator.harness import make_tie_recording
 from tests.recordings import write_recording
 
@@ -52,13 +53,18 @@ def run_both(path: Path, bounds=(None, None), *, probe: bool = False, **kw):
 def assert_same(ref, ref_rows, got) -> None:
     assert got.ids.tolist() == [r[0] for r in ref_rows]
     assert got.ns.tolist() == [r[7] for r in ref_rows]
-    assert got.timestamps == [r[1] for r in ref_rows]
+    offsets = got.timestamp_offsets.tolist()
+    texts = [got.timestamps[a:b].decode() for a, b in itertools.pairwise(offsets)]
+    assert texts == [str(r[1]) for r in ref_rows]
     assert [got.names[c] for c in got.codes] == [r[6] for r in ref_rows]
     v = got.values
     assert [nan_to_none(x) for x in v["obi"].tolist()] == [r[2] for r in ref_rows]
     assert v["cvd"].tolist() == [r[3] for r in ref_rows]
     assert [nan_to_none(x) for x in v["best_bid"].tolist()] == [r[4] for r in ref_rows]
     assert [nan_to_none(x) for x in v["best_ask"].tolist()] == [r[5] for r in ref_rows]
+    for k, name in enumerate(FLOW_COLUMNS):
+        assert [nan_to_none(x) for x in v[name].tolist()] == [r[8 + k] for r in ref_rows], name
+    assert got.heads_and_tails() == (ref.heads, ref.tails)
     assert sorted(got.rejects) == sorted(ref.rejects)
     assert got.signed_volume == ref.signed_volume
     assert got.trades == ref.trades
@@ -115,7 +121,7 @@ def test_probed_scan_reports_unparseable_rows_of_its_range(tmp_path: Path) -> No
     for bounds in itertools.pairwise(cuts):
         ref, ref_rows, got = run_both(path, bounds, probe=True)
         assert_same(ref, ref_rows, got)
-        reported += [r for r in ref.rejects if r[2] == "timestamp cannot be parsed"]
+        reported += [r for r in ref.rejects if r[2] == UNPARSEABLE_REASON]
     assert reported, "the file was meant to have unparseable timestamps"
 
 

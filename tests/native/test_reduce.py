@@ -2,21 +2,38 @@
 
 Best prices and OBI (all levels and a depth cut) must be identical to
 ``snapshot_metrics`` whenever the kernel accepts a snapshot; a snapshot the kernel
-accepts is never one the reference rejects. The order-flow family is checked
-against ``spec_values`` below, a direct transcription of metrics.md."""
+accepts is never one the reference rejects. The order-flow family must equal
+``snapshot_values`` (the reference, ``orderflow.core.order_flow``) bit for bit, and
+``spec_values`` below, a direct transcription of metrics.md, within 1e-12."""
 
 from __future__ import annotations
 
 import json
 import math
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from orderflow import native
-from orderflow.core.calculator import InvalidSnapshot, snapshot_metrics
+from orderflow.core.calculator import InvalidSnapshot, snapshot_metrics, snapshot_values
+from orderflow.core.order_flow import ofi_pair
 from tests.native.strategies import side_texts
+
+NAMES = (
+    "best_bid",
+    "best_ask",
+    "obi",
+    "spread",
+    "mid",
+    "weighted_mid",
+    "bid_size_1",
+    "ask_size_1",
+    "obi_l1",
+    "obi_l5",
+    "obi_l10",
+)
 
 pytestmark = pytest.mark.skipif(native.KERNEL is None, reason=str(native.UNAVAILABLE_REASON))
 kernel = native.KERNEL
@@ -70,26 +87,16 @@ def test_accepted_snapshots_equal_the_reference(bids: str, asks: str, depth: int
     if got is None:
         return  # declined: the reference decides, whatever it says
     try:
-        ref = snapshot_metrics(bids, asks, depth)
+        ref = snapshot_values(bids, asks, depth, 5)
     except InvalidSnapshot as exc:  # pragma: no cover - the failure being tested for
         pytest.fail(f"kernel accepted a snapshot the reference rejects: {exc}")
-    assert (got["best_bid"], got["best_ask"], got["obi"]) == ref
+    assert [got[name] for name in NAMES] == list(ref[:11])
+    bid_prices, bid_sizes, ask_prices, ask_sizes = ref[11]
+    assert got["bid_levels"] == list(zip(bid_prices, bid_sizes, strict=True))
+    assert got["ask_levels"] == list(zip(ask_prices, ask_sizes, strict=True))
     spec = spec_values(json.loads(bids), json.loads(asks))
-    for name in (
-        "spread",
-        "mid",
-        "weighted_mid",
-        "bid_size_1",
-        "ask_size_1",
-        "obi_l1",
-        "obi_l5",
-        "obi_l10",
-    ):
+    for name in ("spread", "mid", "weighted_mid", "obi_l1", "obi_l5", "obi_l10"):
         assert close(got[name], spec[name]), (name, got[name], spec[name])
-    for side in ("bid_levels", "ask_levels"):
-        assert len(got[side]) == min(5, len(spec[side]))  # type: ignore[arg-type]
-        for (p, q), (sp, sq) in zip(got[side], spec[side], strict=False):  # type: ignore[call-overload]
-            assert p == sp and close(q, sq)
 
 
 def plain_side(levels: list[tuple[float, float]], as_text: bool) -> str:
@@ -169,3 +176,64 @@ def test_hand_computed_family() -> None:
     one_sided = kernel.reduce_sides("[[102, 1]]", "[]")
     assert one_sided["mid"] is None and one_sided["ask_size_1"] is None
     assert one_sided["obi_l1"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("count", "accepted"),
+    [
+        ("0", True),
+        ('"15"', True),
+        ("12345678901234567", True),
+        ('"9999999999999999999"', True),
+        ('"1.5"', True),
+        ("2.5e1", True),
+        ("01", False),
+        ('"01"', False),
+        ('"1e400"', False),
+        ("99999999999999999999", False),
+        ('"-1"', False),
+        ('"x"', False),
+        ('"3', False),
+    ],
+)
+def test_counts_are_checked_not_parsed(count: str, accepted: bool) -> None:
+    """liq_count/order_count values do not matter, only that the reference accepts them."""
+    side = f'[["100.5", "2", {count}, {count}]]'
+    got = kernel.reduce_sides(side, "[]")
+    assert (got is not None) == accepted
+    if got is not None:
+        assert (got["best_bid"], got["best_ask"], got["obi"]) == snapshot_metrics(side, "[]")
+
+
+_tick_price = st.integers(990, 1010).map(lambda n: n / 10)
+_small_side = st.lists(st.tuples(_tick_price, st.integers(0, 4).map(lambda n: n / 2)), max_size=8)
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from([0, 1]), _small_side, _small_side), max_size=25),
+    st.integers(1, 12),
+)
+def test_order_flow_equals_the_reference(snapshots: list, levels: int) -> None:
+    """OFI and MLOFI over a sequence of snapshots of two instruments, bit for bit
+    ``order_flow.ofi_pair`` of the reference's ``BookTop``s."""
+    codes, rows, counts, want = [], [], [], []
+    previous: dict[int, object] = {}
+    for code, bids, asks in snapshots:
+        b, a = plain_side(bids, True), plain_side(asks, False)
+        top = snapshot_values(b, a, None, levels)[11]
+        want.append(ofi_pair(previous.get(code), top, levels))  # type: ignore[arg-type]
+        previous[code] = top
+        row = np.zeros(4 * levels)
+        for k, part in enumerate(top):
+            row[k * levels : k * levels + len(part)] = part
+        codes.append(code)
+        rows.append(row)
+        counts.append((len(top[0]), len(top[2])))
+    ofi, mlofi = kernel.order_flow(
+        np.array(codes, "<i4"),
+        np.array(rows, "<f8").reshape(-1, 4 * levels),
+        np.array(counts, np.uint8).reshape(-1, 2),
+        levels,
+    )
+    got = zip(np.frombuffer(ofi).tolist(), np.frombuffer(mlofi).tolist(), strict=True)
+    assert [(None if o != o else o, None if m != m else m) for o, m in got] == want

@@ -103,3 +103,32 @@ def test_nice_and_aligned_factors() -> None:
                 assert hi // f - lo // f + 1 <= max(limit, 2 if lo < 0 <= hi else 1)
     with pytest.raises(ValueError):
         heatmap("/nonexistent.db", "A", max_columns=0)
+
+
+def test_sparse_rows_of_both_widths_decode_in_place(tmp_path: Path) -> None:
+    """Deep books at a fine tick are stored sparse (uint16 or uint32 offsets); a range
+    mixing them with dense rows gives the same cells as the definition."""
+    snaps = [
+        (0, [(1.0, 1.0), (1000.0, 2.0)], [(1.5, 3.0)]),  # bids sparse, u16 offsets
+        (S, [(1.0, 4.0), (40_000.0, 8.0)], [(2.0, 1.0), (2.5, 1.0)]),  # bids u32, asks dense
+        (2 * S, [(3.0, 5.0), (3.5, 6.0)], []),  # dense
+    ]
+    grid = heatmap(_file(tmp_path, snaps, tick=0.5), "A", max_columns=10)
+    assert grid is not None
+    cells = {
+        (float(grid.prices[r]), c): float(grid.bids[r, c])
+        for r, c in zip(*np.nonzero(np.nan_to_num(grid.bids)), strict=True)
+    }
+    assert cells == {
+        (1.0, 0): 1.0,
+        (1000.0, 0): 2.0,
+        (1.0, 1): 4.0,
+        (40_000.0, 1): 8.0,
+        (3.0, 2): 5.0,
+        (3.5, 2): 6.0,
+    }
+    asks = {
+        (float(grid.prices[r]), c): float(grid.asks[r, c])
+        for r, c in zip(*np.nonzero(np.nan_to_num(grid.asks)), strict=True)
+    }
+    assert asks == {(1.5, 0): 3.0, (2.0, 1): 1.0, (2.5, 1): 1.0}

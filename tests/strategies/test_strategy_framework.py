@@ -14,7 +14,7 @@ from orderflow.pipeline.storage import Storage
 from orderflow.store.input_repository import SQLiteOrderflowRepository
 from orderflow.strategies.base import StrategyError, hold_targets
 from orderflow.strategies.batch import MissingMetricsError, load_metric_batches
-from orderflow.strategies.builtin import CvdMomentum, ObiThreshold
+from orderflow.strategies.builtin import CvdMomentum, ObiThreshold, OfiMomentum
 from orderflow.strategies.default import DefaultStrategy
 from orderflow.strategies.loader import load_strategy
 from orderflow.synth.generator import SynthConfig, generate
@@ -94,7 +94,15 @@ def _live_book(path, instrument):
     return book
 
 
-@pytest.mark.parametrize("strategy", [ObiThreshold(theta=0.2), CvdMomentum(window_s=5)])
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        ObiThreshold(theta=0.2),
+        ObiThreshold(theta=0.4, hysteresis=0.3, min_hold_s=2),
+        CvdMomentum(window_s=5),
+        OfiMomentum(window_s=3, threshold=0.5, min_hold_s=1),
+    ],
+)
 def test_on_booktick_gives_the_backtest_target_for_the_latest_snapshot(synth_db, strategy):
     book = _live_book(synth_db, "ETH-USDT")
     stored = load_metric_batches(synth_db, ["ETH-USDT"])["ETH-USDT"]

@@ -41,9 +41,10 @@ def test_worker_started_first_reconnects_and_serves_a_late_coordinator(tmp_path:
     coord = None
     try:
         deadline = time.monotonic() + 20
-        while "reconnecting" not in worker_log.read_text():  # at least one silent cycle
+        while "waiting for the coordinator" not in worker_log.read_text():
             assert time.monotonic() < deadline
             time.sleep(0.05)
+        time.sleep(1.5)  # it keeps waiting, with nothing listening yet
         coord = start_coord(tmp_path / "c.log", "--workers", 0, "--bind", endpoint, db)
         assert coord.wait(timeout=60) == 0, (tmp_path / "c.log").read_text()
         assert worker.wait(timeout=10) == 0

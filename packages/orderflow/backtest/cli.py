@@ -20,6 +20,7 @@ from orderflow.backtest.results import BacktestStats
 from orderflow.backtest.runner import BacktestSpec, run_backtest
 from orderflow.backtest.store import write_run
 from orderflow.console import configure_logging, format_table, run_main
+from orderflow.core.errors import InputFileError
 from orderflow.core.timestamps import format_instant_ns
 from orderflow.profiles.profile import Profile, load_profile
 from orderflow.strategies.alerts import Alert, detect_alerts, write_alerts
@@ -127,8 +128,9 @@ def _num(value: float | None) -> object:
 
 
 def print_alerts(alerts: list[Alert]) -> None:
-    kinds = {k: sum(1 for a in alerts if a.kind == k) for k in ("obi", "cvd")}
-    print(f"alerts: {len(alerts)} ({kinds['obi']} obi, {kinds['cvd']} cvd)")
+    kinds = {k: sum(1 for a in alerts if a.kind == k) for k in ("obi", "cvd", "ofi")}
+    ofi = f", {kinds['ofi']} ofi" if kinds["ofi"] else ""
+    print(f"alerts: {len(alerts)} ({kinds['obi']} obi, {kinds['cvd']} cvd{ofi})")
     for alert in alerts[:ALERTS_SHOWN]:
         print(f"  {format_instant_ns(alert.ts_ns)}  {alert.kind}  {alert.message}")
     if len(alerts) > ALERTS_SHOWN:
@@ -167,8 +169,13 @@ def _run(args: argparse.Namespace) -> int:
         alerts.sort(key=lambda a: (a.ts_ns, a.instrument, a.kind))
         run_id = None
         if not args.no_store:
-            run_id = write_run(path, spec.strategy, dict(spec.params), spec.costs, runs)
-            write_alerts(path, alerts, list(batches))
+            try:
+                run_id = write_run(path, spec.strategy, dict(spec.params), spec.costs, runs)
+                write_alerts(path, alerts, list(batches))
+            except InputFileError as exc:
+                raise InputFileError(
+                    path, f"{exc.problem}; pass --no-store to backtest without storing results"
+                ) from None
         stats = [s for _, s in runs]
         params = ", ".join(f"{k}={v}" for k, v in spec.params.items()) or "defaults"
         print(

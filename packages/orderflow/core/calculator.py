@@ -39,6 +39,7 @@ __all__ = [
     "SideSummary",
     "SnapshotValues",
     "decode_side",
+    "number_from_text",
     "obi_from_totals",
     "snapshot_metrics",
     "snapshot_values",
@@ -68,6 +69,19 @@ _SIDE_DECODER = msgspec.json.Decoder(list[OrderbookLevel], strict=False)
 _FOUR_FIELD_SIDE = msgspec.json.Decoder(list[tuple[float, float, int, int]], strict=False)
 _isfinite = math.isfinite
 _prod = math.prod
+_TEXT_NUMBER = msgspec.json.Decoder(float, strict=False)
+_TEXT = msgspec.json.Encoder()
+
+
+def number_from_text(text: str) -> float | None:
+    """A numeric string by the rule book levels follow (msgspec's: JSON number syntax,
+    plus ``inf``/``nan``), or None. Trades use it too, so ``"1_000"``, ``" 1.5"``,
+    ``"+1"`` or Arabic-Indic digits, which Python's ``float()`` takes, are not
+    numbers anywhere."""
+    try:
+        return _TEXT_NUMBER.decode(_TEXT.encode(text))
+    except msgspec.ValidationError:
+        return None
 
 
 class InvalidSnapshot(ValueError):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import chain
 
 import msgspec
 import numpy as np
@@ -41,6 +42,9 @@ __all__ = [
 
 DEFAULT_BUCKET_MS = 1000
 """Bucket width ``w`` (profile ``heatmap_bucket_ms``)."""
+COMPACT_LEVELS = 400_000
+"""Pending levels after which the accumulator bins what it holds: a long range
+then keeps partial cells in memory, not a Python float per level."""
 BIDS, ASKS = 0, 1
 _NUDGE = 1e-12
 NS_PER_MS = 1_000_000
@@ -121,26 +125,22 @@ class HeatmapPartials(msgspec.Struct, frozen=True, array_like=True):
 
 
 class _Pending:
-    """One instrument's snapshots since the last ``partials``: flat level lists."""
+    """One instrument's snapshots since the last binning: instants and level tuples.
 
-    __slots__ = (
-        "ask_counts",
-        "ask_prices",
-        "ask_sizes",
-        "bid_counts",
-        "bid_prices",
-        "bid_sizes",
-        "ts",
-    )
+    Keeping the snapshot's own level sequences (no copy per level) and turning
+    them into arrays once per binning (``np.fromiter`` over the chained
+    sequences) is the cheapest way from Python floats to numpy found.
+    """
+
+    __slots__ = ("levels", "ts")
 
     def __init__(self) -> None:
         self.ts: list[int] = []
-        self.bid_counts: list[int] = []
-        self.ask_counts: list[int] = []
-        self.bid_prices: list[float] = []
-        self.bid_sizes: list[float] = []
-        self.ask_prices: list[float] = []
-        self.ask_sizes: list[float] = []
+        self.levels: list[tuple[Sequence[float], ...]] = []
+
+
+def _flat(levels: list[tuple[Sequence[float], ...]], field: int, count: int) -> np.ndarray:
+    return np.fromiter(chain.from_iterable(lv[field] for lv in levels), np.float64, count)
 
 
 class HeatmapAccumulator:
@@ -156,6 +156,9 @@ class HeatmapAccumulator:
         self.ticks = {name: float(t) for name, t in ticks.items() if t is not None and t > 0}
         self.bucket_ns = bucket_ms * NS_PER_MS
         self._pending: dict[str, _Pending] = {}
+        self._pending_levels = 0
+        self._chunks: list[HeatmapPartials] = []
+        self._span: list[int] = []
 
     def add(
         self,
@@ -173,15 +176,36 @@ class HeatmapAccumulator:
         if p is None:
             p = self._pending[instrument] = _Pending()
         p.ts.append(ts_ns)
-        p.bid_counts.append(len(bid_prices))
-        p.ask_counts.append(len(ask_prices))
-        p.bid_prices.extend(bid_prices)
-        p.bid_sizes.extend(bid_sizes)
-        p.ask_prices.extend(ask_prices)
-        p.ask_sizes.extend(ask_sizes)
+        p.levels.append((bid_prices, bid_sizes, ask_prices, ask_sizes))
+        span = self._span
+        if not span:
+            span += (ts_ns, ts_ns)
+        elif ts_ns > span[1]:
+            span[1] = ts_ns
+        elif ts_ns < span[0]:
+            span[0] = ts_ns
+        self._pending_levels += len(bid_prices) + len(ask_prices)
+        if self._pending_levels > COMPACT_LEVELS:
+            self._chunks.append(self._bin_pending())
+
+    def pending_span(self) -> tuple[int, int] | None:
+        """(first, last) instant added since the last ``partials``; None when nothing was.
+
+        A caller flushing a time-ordered stream in pieces writes the buckets of
+        these two instants as edges: the pieces before and after may share them.
+        """
+        return (self._span[0], self._span[1]) if self._span else None
 
     def partials(self) -> HeatmapPartials:
         """Everything added so far as partial cells, and a fresh start."""
+        self._span = []
+        last = self._bin_pending()
+        if not self._chunks:
+            return last
+        chunks, self._chunks = [*self._chunks, last], []
+        return merge_partials(chunks)
+
+    def _bin_pending(self) -> HeatmapPartials:
         instruments = sorted(self._pending)
         keys, snaps, rows, bins, sizes = [], [], [], [], []
         n_rows = 0
@@ -190,15 +214,22 @@ class HeatmapAccumulator:
             buckets = np.asarray(p.ts, dtype=np.int64) // self.bucket_ns
             unique_buckets, counts = np.unique(buckets, return_counts=True)
             tick = self.ticks[name]
-            for side, level_counts, prices, side_sizes in (
-                (BIDS, p.bid_counts, p.bid_prices, p.bid_sizes),
-                (ASKS, p.ask_counts, p.ask_prices, p.ask_sizes),
-            ):
-                bucket_row = np.searchsorted(unique_buckets, np.repeat(buckets, level_counts))
+            for side in (BIDS, ASKS):
+                per_snapshot = np.fromiter(
+                    (len(lv[2 * side]) for lv in p.levels), np.int64, len(p.levels)
+                )
+                n = int(per_snapshot.sum())
                 # rows run bucket by bucket, bids then asks: row = first + 2 * bucket_row + side
-                rows.append(n_rows + 2 * bucket_row + side)
-                bins.append(price_bins(np.asarray(prices, dtype=np.float64), tick))
-                sizes.append(np.asarray(side_sizes, dtype=np.float64))
+                bucket_row = np.searchsorted(unique_buckets, np.repeat(buckets, per_snapshot))
+                if n:
+                    cell = _sum_cells(
+                        bucket_row,
+                        price_bins(_flat(p.levels, 2 * side, n), tick),
+                        _flat(p.levels, 2 * side + 1, n),
+                    )
+                    rows.append(n_rows + 2 * cell[0] + side)
+                    bins.append(cell[1])
+                    sizes.append(cell[2])
             block = np.empty((2 * len(unique_buckets), 3), dtype=np.int64)
             block[:, 0] = index
             block[:, 1] = np.repeat(unique_buckets, 2)
@@ -207,7 +238,8 @@ class HeatmapAccumulator:
             snaps.append(np.repeat(counts, 2))
             n_rows += len(block)
         self._pending.clear()
-        return _pack(instruments, keys, snaps, rows, bins, sizes)
+        self._pending_levels = 0
+        return _pack(instruments, keys, snaps, rows, bins, sizes, summed=True)
 
 
 def _pack(
@@ -217,18 +249,21 @@ def _pack(
     rows: list[np.ndarray],
     bins: list[np.ndarray],
     sizes: list[np.ndarray],
+    *,
+    summed: bool = False,
 ) -> HeatmapPartials:
     """Partials from row keys (instrument index, bucket, side) and their levels
-    (row, bin, size), summing the sizes of equal (row, bin)."""
+    (row, bin, size), summing the sizes of equal (row, bin). ``summed``: each part
+    already holds distinct (row, bin) sorted, and no row spans two parts."""
     key = np.concatenate(keys) if keys else np.empty((0, 3), dtype=np.int64)
     row = np.concatenate(rows) if rows else np.empty(0, dtype=np.int64)
     bin_ = np.concatenate(bins) if bins else np.empty(0, dtype=np.int64)
     size = np.concatenate(sizes) if sizes else np.empty(0)
-    order = np.lexsort((bin_, row))
-    row, bin_, size = row[order], bin_[order], size[order]
-    if len(row):
-        starts = np.flatnonzero(np.r_[True, (np.diff(row) != 0) | (np.diff(bin_) != 0)])
-        row, bin_, size = row[starts], bin_[starts], np.add.reduceat(size, starts)
+    if summed:
+        order = np.argsort(row, kind="stable")
+        row, bin_, size = row[order], bin_[order], size[order]
+    elif len(row):
+        row, bin_, size = _sum_cells(row, bin_, size)
     ends = np.searchsorted(row, np.arange(len(key)), side="right")
     return HeatmapPartials(
         instruments=instruments,
@@ -240,6 +275,25 @@ def _pack(
         bins=bin_.astype("<i8").tobytes(),
         sums=size.astype("<f8").tobytes(),
     )
+
+
+def _sum_cells(
+    row: np.ndarray, bin_: np.ndarray, size: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Equal (row, bin) summed, sorted by (row, bin). A book's bins cluster near
+    the price, so a counting pass over (row, bin - lowest bin) usually beats a sort."""
+    low, first = int(bin_.min()), int(row.min())
+    span = int(bin_.max()) - low + 1
+    cells = (int(row.max()) - first + 1) * span
+    if cells <= 4 * len(row) + 1024:
+        key = (row - first) * span + (bin_ - low)
+        totals = np.bincount(key, weights=size, minlength=cells)
+        present = np.flatnonzero(np.bincount(key, minlength=cells))
+        return present // span + first, present % span + low, totals[present]
+    order = np.lexsort((bin_, row))
+    row, bin_, size = row[order], bin_[order], size[order]
+    starts = np.flatnonzero(np.r_[True, (np.diff(row) != 0) | (np.diff(bin_) != 0)])
+    return row[starts], bin_[starts], np.add.reduceat(size, starts)
 
 
 def merge_partials(parts: Sequence[HeatmapPartials]) -> HeatmapPartials:

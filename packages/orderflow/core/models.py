@@ -14,8 +14,13 @@ import msgspec
 __all__ = ["Book", "BookSnapshot", "Metric", "OrderbookLevel", "Trade"]
 
 
-class OrderbookLevel(msgspec.Struct, array_like=True, gc=False, frozen=True):
+class OrderbookLevel(
+    msgspec.Struct, array_like=True, gc=False, frozen=True, forbid_unknown_fields=True
+):
     """One price level, in the recorded order ``[price, size, liq_count, order_count]``.
+
+    A fifth element makes the level (and so the snapshot) invalid: the spec knows
+    four fields, and an extra one was once ignored whatever it held.
 
     The counts are floats because venues send them as numeric strings and some
     send fractions; both may be absent (2-element levels are valid).

@@ -8,8 +8,8 @@ order the other paths must repeat it:
 - a side's levels are aggregated by price in the order they were recorded
   (``0.0 + s1 + s2 ...``) and ranked best first;
 - top-k sums run left to right from the best level (``sum``);
-- ``e_m = dW_m - dV_m`` and ``mlofi = ((0.0 + e_1) + e_2) + ...``, so ``ofi``,
-  which is ``e_1``, equals ``mlofi`` with M = 1 bit for bit.
+- ``e_m = dW_m - dV_m`` (a missing side's term is 0.0), ``ofi = e_1`` and
+  ``mlofi = ((0.0 + e_1) + e_2) + ...``, so with M = 1 it equals ``ofi``.
 
 A snapshot's ``BookTop`` (the best ``ofi_levels`` aggregated levels of each
 side) is all OFI needs of it; it is what workers hand the coordinator at shard
@@ -115,13 +115,24 @@ def book_top(
     )
 
 
+def _bid_term(p_now: float, p_before: float, r_now: float, r_before: float) -> float:
+    """``dW_m`` of one bid level."""
+    return r_now if p_now > p_before else (r_now - r_before if p_now == p_before else -r_before)
+
+
+def _ask_term(p_now: float, p_before: float, q_now: float, q_before: float) -> float:
+    """``dV_m`` of one ask level."""
+    return -q_before if p_now > p_before else (q_now - q_before if p_now == p_before else q_now)
+
+
 def ofi_pair(prev: BookTop | None, cur: BookTop, levels: int) -> tuple[float | None, float | None]:
     """(ofi, mlofi over ``levels`` levels) of ``cur`` against the previous valid
     snapshot ``prev`` of the same instrument (None: there is none).
 
     Both are NULL at an instrument's first snapshot and when either snapshot
-    lacks a side; a level missing on one side of either snapshot adds 0 for that
-    side's term.
+    lacks a side. ``e_m = dW_m - dV_m``, a side's term being 0 when either
+    snapshot has fewer than m levels on that side; ``mlofi = ((0.0 + e_1) + e_2)
+    + ...`` and ``ofi = e_1``.
     """
     if prev is None:
         return None, None
@@ -129,33 +140,24 @@ def ofi_pair(prev: BookTop | None, cur: BookTop, levels: int) -> tuple[float | N
     cbp, cbs, cap, cas = cur
     if not (pbp and pap and cbp and cap):
         return None, None
-    n_bid = min(len(pbp), len(cbp), levels)
-    n_ask = min(len(pap), len(cap), levels)
-    total = 0.0
-    first = 0.0
-    for m in range(max(n_bid, n_ask)):
-        bid_term = 0.0
-        if m < n_bid:
-            p_now, p_before = cbp[m], pbp[m]
-            if p_now > p_before:
-                bid_term = cbs[m]
-            elif p_now == p_before:
-                bid_term = cbs[m] - pbs[m]
-            else:
-                bid_term = -pbs[m]
-        ask_term = 0.0
-        if m < n_ask:
-            p_now, p_before = cap[m], pap[m]
-            if p_now > p_before:
-                ask_term = -pas[m]
-            elif p_now == p_before:
-                ask_term = cas[m] - pas[m]
-            else:
-                ask_term = cas[m]
-        e = bid_term - ask_term
-        if m == 0:
-            first = e
-        total += e
+    # Levels both sides of both snapshots have (zip stops at the first to run out):
+    both = zip(cbp[:levels], pbp, cbs, pbs, cap, pap, cas, pas, strict=False)
+    b, b0, r, r0, a, a0, q, q0 = next(both)
+    first = (r if b > b0 else (r - r0 if b == b0 else -r0)) - (
+        -q0 if a > a0 else (q - q0 if a == a0 else q)
+    )
+    total = 0.0 + first
+    for b, b0, r, r0, a, a0, q, q0 in both:
+        total += (r if b > b0 else (r - r0 if b == b0 else -r0)) - (
+            -q0 if a > a0 else (q - q0 if a == a0 else q)
+        )
+    bid_n = min(len(cbp), len(pbp), levels)
+    ask_n = min(len(cap), len(pap), levels)
+    # Deeper levels only one side has (the other side's term is 0), in level order.
+    for m in range(ask_n, bid_n):
+        total += _bid_term(cbp[m], pbp[m], cbs[m], pbs[m]) - 0.0
+    for m in range(bid_n, ask_n):
+        total += 0.0 - _ask_term(cap[m], pap[m], cas[m], pas[m])
     return first, total
 
 

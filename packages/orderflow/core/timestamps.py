@@ -5,6 +5,9 @@ ordering and range decision in Orderflow uses the parsed instant and never the r
 text. Integer epochs are told apart by magnitude: below 1e11 they are seconds
 (good until the year 5138), below 1e14 milliseconds, below 1e17 microseconds,
 otherwise nanoseconds. ISO-8601 takes ``Z``, an offset, or nothing (naive = UTC).
+An instant must fit a signed 64-bit count of nanoseconds (1677-09-21 to
+2262-04-11): anything outside does not parse, so its row is a recorded reject
+rather than a row that no range holds.
 """
 
 from __future__ import annotations
@@ -14,10 +17,15 @@ from collections.abc import Sequence
 from datetime import date
 from typing import cast
 
-__all__ = ["format_instant_ns", "parse_instant_ns", "parse_instants_ns"]
+__all__ = ["cell_text", "format_instant_ns", "parse_instant_ns", "parse_instants_ns"]
 
 NS_PER_S = 1_000_000_000
 _INT64_MAX = 2**63 - 1
+_INT64_MIN = -(2**63)
+_INT64_DIGITS = 19
+_FRACTION_DIGITS = 18
+"""Fraction digits that can matter: units are at most 1e9 ns, so digits past the
+18th never move the instant by a whole nanosecond."""
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _SECONDS_BELOW = 10**11
 _MILLIS_BELOW = 10**14
@@ -31,7 +39,11 @@ _ISO = re.compile(
 
 
 def _epoch_ns(digits: str, fraction: str) -> int | None:
+    digits = digits.lstrip("0") or "0"
+    if len(digits) > _INT64_DIGITS:
+        return None  # beyond any instant, and int() of thousands of digits raises
     whole = int(digits)
+    fraction = fraction[:_FRACTION_DIGITS]
     if whole < _SECONDS_BELOW:
         scale = NS_PER_S
     elif whole < _MILLIS_BELOW:
@@ -65,7 +77,7 @@ def _iso_ns(match: re.Match[str]) -> int | None:
         if zh > 23 or zm > 59:
             return None
         ns -= sign * (zh * 3600 + zm * 60) * NS_PER_S
-    return ns
+    return ns if _INT64_MIN < ns <= _INT64_MAX else None
 
 
 # For digit strings without a leading zero the length alone gives the unit:
@@ -106,8 +118,29 @@ def parse_instant_ns(value: object) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return _epoch_ns(str(value), "")
     if isinstance(value, float) and value >= 0 and value == value and value != float("inf"):
-        return parse_instant_ns(repr(value)) if "e" not in repr(value) else None
+        text = cell_text(value)
+        return parse_instant_ns(text) if "e" not in text else None  # type: ignore[arg-type]
     return None
+
+
+def cell_text(value: object) -> object:
+    """A numeric cell as the text SQLite makes of it (``CAST(x AS TEXT)``, and what a
+    TEXT column stores), other cells unchanged.
+
+    Recorders often store epochs as INTEGER or REAL. Every path reads such cells as
+    this text (the readers' SQL casts them), so the ``timestamp`` written to
+    ``metrics`` and the instant parsed from it are the same on every path: SQLite
+    renders a REAL with 15 significant digits, which is what ``parse_instant_ns``
+    parses a float cell by too."""
+    if type(value) is int:
+        return str(value)
+    if type(value) is float:
+        text = "%.15g" % value  # noqa: UP031 -- printf's %g is SQLite's rendering
+        if "e" in text:
+            mantissa, _, exponent = text.partition("e")
+            return f"{mantissa if '.' in mantissa else mantissa + '.0'}e{exponent}"
+        return text if "." in text or "n" in text else text + ".0"
+    return value
 
 
 def parse_instants_ns(values: Sequence[object]) -> list[int | None]:

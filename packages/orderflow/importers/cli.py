@@ -58,13 +58,28 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="files (gzip ok)")
     p.add_argument("--out", required=True, type=Path, help="SQLite file to write")
     p.add_argument(
-        "--interval-ms", type=float, default=100.0, help="snapshot grid (0: every update)"
+        "--interval-ms",
+        type=float,
+        default=100.0,
+        help="snapshot grid in ms (0: every update; default: %(default)g)",
     )
-    p.add_argument("--depth", type=int, default=25, help="levels per side in each snapshot")
     p.add_argument(
-        "--instrument", action="append", default=None, help="keep only this one (repeatable)"
+        "--depth",
+        type=int,
+        default=25,
+        help="levels per side in each snapshot (default: %(default)s)",
     )
-    p.add_argument("--append", action="store_true", help="add to --out instead of replacing it")
+    p.add_argument(
+        "--instrument",
+        action="append",
+        default=None,
+        help="keep only this one (repeatable; default: every instrument)",
+    )
+    p.add_argument(
+        "--append",
+        action="store_true",
+        help="add to --out instead of replacing it (default: replace)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
 
@@ -130,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"orderflow-import: error: {exc}", file=sys.stderr)
         return 2
     instruments = set(args.instrument) if args.instrument else None
+    existed = args.out.exists()
     try:
         report = run_import(
             args.format,
@@ -148,5 +164,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"orderflow-import: error: {exc}", file=sys.stderr)
         return 1
     print(report.summary())
+    if report.messages == 0:
+        if not existed and not args.append:
+            args.out.unlink(missing_ok=True)  # an empty database would pass for an import
+        print(
+            f"orderflow-import: error: no valid {args.format} message in"
+            f" {', '.join(map(str, args.inputs))} ({report.malformed:,} malformed lines);"
+            f" is it a {args.format} recording?",
+            file=sys.stderr,
+        )
+        return 1
     print(f"wrote {args.out}")
     return 0

@@ -26,10 +26,8 @@ typedef struct {
 } Buf;
 
 static int
-buf_reserve(Buf *b, size_t extra)
+buf_grow(Buf *b, size_t extra)
 {
-    if (b->len + extra <= b->cap)
-        return 1;
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->len + extra)
         cap *= 2;
@@ -41,10 +39,13 @@ buf_reserve(Buf *b, size_t extra)
     return 1;
 }
 
-static int
+/* Inlined, so the fixed-size appends of a row compile to plain stores. */
+static inline __attribute__((always_inline)) int
 buf_put(Buf *b, const void *src, size_t n)
 {
-    if (!buf_reserve(b, n))
+    if (n == 0)
+        return 1; /* b->data may still be NULL: memcpy must not see it */
+    if (b->len + n > b->cap && !buf_grow(b, n))
         return 0;
     memcpy(b->data + b->len, src, n);
     b->len += n;
@@ -313,6 +314,7 @@ typedef struct {
     int ofi_levels;
     long limit;
     int timestamps;
+    long long byte_budget; /* stop after this much side text too: huge books still tick */
 } BookArgs;
 
 /* Steps the book rows; returns an SQLite code (SQLITE_DONE or SQLITE_ROW when the
@@ -327,6 +329,7 @@ step_book(Reader *r, const BookArgs *a, BookColumns *c, int64_t *last_id, long *
     unsigned char counts[2];
     int rc;
     int64_t offset = 0;
+    long long side_bytes = 0;
     sqlite3_reset(st);
     sqlite3_bind_int64(st, 1, a->id_lo);
     sqlite3_bind_int64(st, 2, a->id_hi);
@@ -353,6 +356,7 @@ step_book(Reader *r, const BookArgs *a, BookColumns *c, int64_t *last_id, long *
             size_t nb = (size_t)sqlite3_column_bytes(st, 2);
             const char *s = (const char *)sqlite3_column_text(st, 3);
             size_t ns_ = (size_t)sqlite3_column_bytes(st, 3);
+            side_bytes += (long long)(nb + ns_);
             int bids = b ? parse_side(b, nb, &r->work.bids) : SIDE_DECLINED;
             int asks = bids == SIDE_OK && s ? parse_side(s, ns_, &r->work.asks) : SIDE_DECLINED;
             if (bids == SIDE_NO_MEMORY || asks == SIDE_NO_MEMORY)
@@ -392,7 +396,7 @@ step_book(Reader *r, const BookArgs *a, BookColumns *c, int64_t *last_id, long *
                 return SQLITE_NOMEM;
         }
         *last_id = id;
-        if (++*rows >= a->limit)
+        if (++*rows >= a->limit || side_bytes >= a->byte_budget)
             break;
     }
     return rc;
@@ -435,13 +439,17 @@ finish_step(Reader *r, int rc, int64_t last_id, long rows, PyObject *columns)
 static PyObject *
 Reader_book(Reader *r, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"id_lo",      "id_hi", "start_ns",   "end_ns",
-                             "depth",      "ofi_levels", "limit", "timestamps", NULL};
-    BookArgs a = {.depth = -1, .ofi_levels = 5, .limit = LONG_MAX, .timestamps = 1};
+    static char *kwlist[] = {"id_lo",      "id_hi", "start_ns",   "end_ns",      "depth",
+                             "ofi_levels", "limit", "timestamps", "byte_budget", NULL};
+    BookArgs a = {.depth = -1,
+                  .ofi_levels = 5,
+                  .limit = LONG_MAX,
+                  .timestamps = 1,
+                  .byte_budget = LLONG_MAX};
     PyObject *depth_obj = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "LLLL|Oilp", kwlist, &a.id_lo, &a.id_hi,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "LLLL|OilpL", kwlist, &a.id_lo, &a.id_hi,
                                      &a.start_ns, &a.end_ns, &depth_obj, &a.ofi_levels,
-                                     &a.limit, &a.timestamps))
+                                     &a.limit, &a.timestamps, &a.byte_budget))
         return NULL;
     if (depth_obj != Py_None) {
         a.depth = PyLong_AsLong(depth_obj);
@@ -665,7 +673,7 @@ Reader_close(Reader *r, PyObject *unused)
 static PyMethodDef Reader_methods[] = {
     {"book", (PyCFunction)(void (*)(void))Reader_book, METH_VARARGS | METH_KEYWORDS,
      "book(id_lo, id_hi, start_ns, end_ns, depth=None, ofi_levels=5, limit=..., "
-     "timestamps=True) -> (next_after_id or None, rows, columns)\n\n"
+     "timestamps=True, byte_budget=...) -> (next_after_id or None, rows, columns)\n\n"
      "Book rows with id_lo <= id <= id_hi in id order, as raw column bytes. status per "
      "row: 0 computed, 1 instant outside [start_ns, end_ns), 2 declined to Python."},
     {"trades", (PyCFunction)(void (*)(void))Reader_trades, METH_VARARGS | METH_KEYWORDS,
@@ -990,77 +998,6 @@ kernel_reduce_sides(PyObject *self, PyObject *args, PyObject *kwds)
     return d;
 }
 
-static int
-levels_from_sequence(PyObject *prices, PyObject *sizes, Levels *lv)
-{
-    PyObject *pf = PySequence_Fast(prices, "prices must be a sequence");
-    PyObject *sf = pf ? PySequence_Fast(sizes, "sizes must be a sequence") : NULL;
-    int ok = pf != NULL && sf != NULL;
-    if (ok && PySequence_Fast_GET_SIZE(pf) != PySequence_Fast_GET_SIZE(sf)) {
-        PyErr_SetString(PyExc_ValueError, "prices and sizes differ in length");
-        ok = 0;
-    }
-    lv->n = 0;
-    for (Py_ssize_t i = 0; ok && i < PySequence_Fast_GET_SIZE(pf); i++) {
-        double p = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(pf, i));
-        double s = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(sf, i));
-        if (PyErr_Occurred())
-            ok = 0;
-        else if (!(p >= 0 && s >= 0 && p < INFINITY && s < INFINITY)) {
-            PyErr_SetString(PyExc_ValueError, "levels must be finite and >= 0");
-            ok = 0;
-        } else if (!levels_push(lv, p, s)) {
-            PyErr_NoMemory();
-            ok = 0;
-        }
-    }
-    Py_XDECREF(pf);
-    Py_XDECREF(sf);
-    return ok;
-}
-
-static PyObject *
-kernel_reduce_levels(PyObject *self, PyObject *args)
-{
-    PyObject *bp, *bs, *ap, *as, *depth_obj;
-    int m;
-    long depth = -1;
-    if (!PyArg_ParseTuple(args, "OOOOOi", &bp, &bs, &ap, &as, &depth_obj, &m))
-        return NULL;
-    if (depth_obj != Py_None) {
-        depth = PyLong_AsLong(depth_obj);
-        if (depth == -1 && PyErr_Occurred())
-            return NULL;
-        if (depth < 1) {
-            PyErr_SetString(PyExc_ValueError, "depth must be None or at least 1");
-            return NULL;
-        }
-    }
-    if (m < 1 || m > MAX_OFI_LEVELS) {
-        PyErr_Format(PyExc_ValueError, "ofi_levels must be within 1..%d", MAX_OFI_LEVELS);
-        return NULL;
-    }
-    Work w;
-    memset(&w, 0, sizeof(w));
-    SideTop bid, ask;
-    double v[N_VALUES];
-    double row[4 * MAX_OFI_LEVELS];
-    unsigned char counts[2];
-    if (!levels_from_sequence(bp, bs, &w.bids) || !levels_from_sequence(ap, as, &w.asks)) {
-        work_free(&w);
-        return NULL;
-    }
-    int ok = reduce_side(&w, &w.bids, 1, depth, &bid) && reduce_side(&w, &w.asks, 0, depth, &ask);
-    work_free(&w);
-    if (!ok)
-        return PyErr_NoMemory();
-    snapshot_values(&bid, &ask, v);
-    top_levels(&bid, &ask, m, row, counts);
-    return Py_BuildValue("(y#y#y#)", (const char *)v, (Py_ssize_t)sizeof(v), (const char *)row,
-                         (Py_ssize_t)(4 * (size_t)m * sizeof(double)), (const char *)counts,
-                         (Py_ssize_t)2);
-}
-
 static PyObject *
 sqlite_version(PyObject *self, PyObject *unused)
 {
@@ -1078,10 +1015,6 @@ static PyMethodDef kernel_methods[] = {
      METH_VARARGS | METH_KEYWORDS,
      "reduce_sides(bids, asks, depth=None, ofi_levels=5) -> dict of the snapshot's values "
      "(None = SQL NULL) and top levels, or None when declined."},
-    {"reduce_levels", kernel_reduce_levels, METH_VARARGS,
-     "reduce_levels(bid_prices, bid_sizes, ask_prices, ask_sizes, depth, ofi_levels) -> "
-     "(values, levels, counts) bytes: the kernel's reduction of levels the reference "
-     "decoded (a snapshot the parser declined but msgspec accepted)."},
     {"order_flow", kernel_order_flow, METH_VARARGS,
      "order_flow(instrument_i32, levels_f64, counts_u8, ofi_levels) -> (ofi, mlofi) bytes; "
      "rows in (instant, id) order, NaN at each instrument's first row."},

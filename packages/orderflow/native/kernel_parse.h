@@ -28,7 +28,7 @@ static const double EXACT_POW10[23] = {
  * correctly rounded multiply or divide by an exact power of ten gives the double
  * msgspec and float() give. */
 static const char *
-parse_plain_number(const char *p, const char *end, double *out)
+parse_plain_number_careful(const char *p, const char *end, double *out)
 {
     uint64_t mantissa = 0;
     int significant = 0;
@@ -91,6 +91,71 @@ parse_plain_number(const char *p, const char *end, double *out)
     return p;
 }
 
+/* The same grammar and result as parse_plain_number_careful, in one pass for the
+ * common case of at most 19 digits in all (so the mantissa cannot overflow); longer
+ * digit strings, where leading zeros decide, go to the careful version. */
+static inline __attribute__((always_inline)) const char *
+parse_plain_number(const char *p, const char *end, double *out)
+{
+    const char *start = p;
+    uint64_t mantissa = 0;
+    unsigned d;
+    if (p >= end || (d = (unsigned char)*p - '0') > 9)
+        return NULL;
+    p++;
+    if (d != 0) {
+        mantissa = d;
+        while (p < end && (d = (unsigned char)*p - '0') <= 9) {
+            mantissa = mantissa * 10 + d;
+            p++;
+        }
+    }
+    int digits = (int)(p - start);
+    int exponent = 0;
+    if (p < end && *p == '.') {
+        const char *fraction = ++p;
+        while (p < end && (d = (unsigned char)*p - '0') <= 9) {
+            mantissa = mantissa * 10 + d;
+            p++;
+        }
+        if (p == fraction)
+            return NULL;
+        exponent = -(int)(p - fraction);
+        digits -= exponent;
+    }
+    if (digits > 19)
+        return parse_plain_number_careful(start, end, out);
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        int negative = 0, written = 0;
+        p++;
+        if (p < end && (*p == '+' || *p == '-')) {
+            negative = *p == '-';
+            p++;
+        }
+        const char *first = p;
+        while (p < end && (d = (unsigned char)*p - '0') <= 9) {
+            if (p - first == 4)
+                return NULL;
+            written = written * 10 + (int)d;
+            p++;
+        }
+        if (p == first)
+            return NULL;
+        exponent += negative ? -written : written;
+    }
+    if (mantissa >= MANTISSA_LIMIT)
+        return NULL;
+    if (mantissa == 0) {
+        *out = 0.0;
+        return p;
+    }
+    if (exponent < -22 || exponent > 22)
+        return NULL;
+    *out = exponent >= 0 ? (double)mantissa * EXACT_POW10[exponent]
+                         : (double)mantissa / EXACT_POW10[-exponent];
+    return p;
+}
+
 /* The whole text is one plain number (float() of it equals *out). */
 static int
 parse_number_text(const char *p, size_t n, double *out)
@@ -103,13 +168,15 @@ parse_number_text(const char *p, size_t n, double *out)
 static inline const char *
 skip_ws(const char *p, const char *end)
 {
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+    /* Most sides have no whitespace at all: one comparison settles it. */
+    while (p < end && (unsigned char)*p <= ' ' &&
+           (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
         p++;
     return p;
 }
 
 /* One element of a level: a plain number or a string holding exactly one. */
-static const char *
+static inline __attribute__((always_inline)) const char *
 parse_element(const char *p, const char *end, double *out)
 {
     if (p < end && *p == '"') {
@@ -128,7 +195,7 @@ typedef struct {
     size_t cap;
 } Levels;
 
-static int
+static inline int
 levels_push(Levels *lv, double price, double size)
 {
     if (lv->n == lv->cap) {
@@ -158,43 +225,81 @@ levels_free(Levels *lv)
     lv->n = lv->cap = 0;
 }
 
+
+/* liq_count / order_count: only whether the reference accepts them matters, not
+ * their value, and any JSON integer of at most 19 digits is accepted (as a float, or
+ * as an int by the calculator's fast path). Anything else is parsed in full. */
+static inline __attribute__((always_inline)) const char *
+skip_count(const char *p, const char *end)
+{
+    int quoted = p < end && *p == '"';
+    const char *q = p + quoted;
+    const char *first = q;
+    if (q < end && *q == '0')
+        q++;
+    else
+        while (q < end && (unsigned char)(*q - '0') <= 9)
+            q++;
+    if (q == first || q - first > 19 || (q < end && (*q == '.' || *q == 'e' || *q == 'E'))) {
+        double ignored;
+        return parse_element(p, end, &ignored);
+    }
+    if (!quoted)
+        return q;
+    return q < end && *q == '"' ? q + 1 : NULL;
+}
+
+#define SKIP_WS(p, end)                                                                    \
+    do {                                                                                   \
+        if ((p) < (end) && (unsigned char)*(p) <= ' ')                                     \
+            (p) = skip_ws((p), (end));                                                     \
+    } while (0)
+
 enum { SIDE_OK = 1, SIDE_DECLINED = 0, SIDE_NO_MEMORY = -1 };
 
 /* A side as the reference decodes it (list of [price, size(, liq_count(, order_count))]),
  * restricted to plain non-negative numbers; anything else (other shapes, nesting,
- * escapes, signs, NaN text, more digits) is declined. Levels go to ``lv`` (reset). */
+ * escapes, signs, NaN text, more digits) is declined. Levels go to ``lv`` (reset).
+ * Whitespace is skipped only where present: recorders rarely write any. */
 static int
 parse_side(const char *p, size_t n, Levels *lv)
 {
     const char *end = p + n;
     lv->n = 0;
-    p = skip_ws(p, end);
+    SKIP_WS(p, end);
     if (p >= end || *p != '[')
         return SIDE_DECLINED;
-    p = skip_ws(p + 1, end);
+    p++;
+    SKIP_WS(p, end);
     if (p < end && *p == ']') {
         p = skip_ws(p + 1, end);
         return p == end ? SIDE_OK : SIDE_DECLINED;
     }
     for (;;) {
-        double values[4];
+        double values[2];
         int count = 0;
         if (p >= end || *p != '[')
             return SIDE_DECLINED;
-        p = skip_ws(p + 1, end);
+        p++;
         for (;;) {
-            if (count == 4)
+            SKIP_WS(p, end);
+            if (count < 2)
+                p = parse_element(p, end, &values[count]);
+            else if (count < 4)
+                p = skip_count(p, end);
+            else
                 return SIDE_DECLINED; /* a fifth element: the reference rejects it */
-            p = parse_element(p, end, &values[count]);
             if (p == NULL)
                 return SIDE_DECLINED;
             count++;
-            p = skip_ws(p, end);
-            if (p < end && *p == ',') {
-                p = skip_ws(p + 1, end);
+            SKIP_WS(p, end);
+            if (p >= end)
+                return SIDE_DECLINED;
+            if (*p == ',') {
+                p++;
                 continue;
             }
-            if (p < end && *p == ']')
+            if (*p == ']')
                 break;
             return SIDE_DECLINED;
         }
@@ -202,12 +307,16 @@ parse_side(const char *p, size_t n, Levels *lv)
             return SIDE_DECLINED;
         if (!levels_push(lv, values[0], values[1]))
             return SIDE_NO_MEMORY;
-        p = skip_ws(p + 1, end);
-        if (p < end && *p == ',') {
-            p = skip_ws(p + 1, end);
+        p++;
+        SKIP_WS(p, end);
+        if (p >= end)
+            return SIDE_DECLINED;
+        if (*p == ',') {
+            p++;
+            SKIP_WS(p, end);
             continue;
         }
-        if (p < end && *p == ']') {
+        if (*p == ']') {
             p = skip_ws(p + 1, end);
             return p == end ? SIDE_OK : SIDE_DECLINED;
         }

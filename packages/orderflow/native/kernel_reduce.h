@@ -238,14 +238,19 @@ order_flow(const double *prev, const unsigned char *prev_counts, const double *c
         *ofi = *mlofi = NAN;
         return;
     }
+    /* Levels present on a side in both snapshots; past them a side's term is 0, and
+     * levels past both sides add nothing (not even 0.0, as order_flow.ofi_pair). */
+    int n_bid = prev_counts[0] < cur_counts[0] ? prev_counts[0] : cur_counts[0];
+    int n_ask = prev_counts[1] < cur_counts[1] ? prev_counts[1] : cur_counts[1];
+    int n = n_bid > n_ask ? n_bid : n_ask;
     double total = 0.0;
-    for (int i = 0; i < m; i++) {
+    for (int i = 0; i < n && i < m; i++) {
         double dw = 0.0, dv = 0.0;
-        if (i < prev_counts[0] && i < cur_counts[0]) {
+        if (i < n_bid) {
             double p = cur[i], p0 = prev[i], r = cur[m + i], r0 = prev[m + i];
             dw = p > p0 ? r : (p == p0 ? r - r0 : -r0);
         }
-        if (i < prev_counts[1] && i < cur_counts[1]) {
+        if (i < n_ask) {
             double p = cur[2 * m + i], p0 = prev[2 * m + i];
             double q = cur[3 * m + i], q0 = prev[3 * m + i];
             dv = p > p0 ? -q0 : (p == p0 ? q - q0 : q);

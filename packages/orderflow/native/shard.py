@@ -14,21 +14,21 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import pairwise
 
 import numpy as np
 
-from orderflow.core.calculator import InvalidSnapshot, decode_side, snapshot_metrics, trade_sign
+from orderflow.core.calculator import InvalidSnapshot, snapshot_values, trade_sign
 from orderflow.core.errors import TableOutOfOrder
-from orderflow.core.timestamps import parse_instant_ns
+from orderflow.core.order_flow import BookTop
+from orderflow.core.timestamps import cell_text, parse_instant_ns
 from orderflow.native import KERNEL, UNAVAILABLE_REASON
-from orderflow.pipeline.range_metrics import trade_reject_reason
+from orderflow.pipeline.range_metrics import instrument_problem, trade_reject_reason
 from orderflow.store.input_repository import UNPARSEABLE_REASON, OrderScan
 from orderflow.store.near_order import check_columns
 
-__all__ = ["VALUE_COLUMNS", "KernelRange", "RangeColumns", "supports"]
+__all__ = ["KERNEL_COLUMNS", "KernelRange", "RangeColumns", "supports"]
 
-VALUE_COLUMNS = (
+KERNEL_COLUMNS = (
     "best_bid",
     "best_ask",
     "obi",
@@ -43,7 +43,9 @@ VALUE_COLUMNS = (
 )
 """The per-snapshot float columns the kernel computes, in its order (NaN = NULL)."""
 CHUNK_ROWS = 4096
-"""Rows per kernel call: the caller's tick runs between calls."""
+"""Rows per kernel call at most: the caller's tick runs between calls."""
+CHUNK_BYTES = 4 << 20
+"""Side text per kernel call at most, so books of thousands of levels tick as often."""
 _FETCH_IDS = 500
 _MIN_NS = -(2**63)
 _MAX_NS = 2**63 - 1
@@ -67,10 +69,12 @@ class RangeColumns:
     codes: np.ndarray
     """Index into ``names`` per snapshot."""
     names: list[str]
-    timestamps: list[object]
-    """The raw ``timestamp`` cell of each snapshot."""
+    timestamps: bytes
+    """The raw ``timestamp`` text of every snapshot, one after another (UTF-8)."""
+    timestamp_offsets: np.ndarray
+    """Row i's text is ``timestamps[o[i]:o[i + 1]]``."""
     values: dict[str, np.ndarray]
-    """``VALUE_COLUMNS`` plus ``cvd``, ``ofi`` and ``mlofi``, float64, NaN = NULL."""
+    """``KERNEL_COLUMNS`` plus ``cvd``, ``ofi`` and ``mlofi``, float64, NaN = NULL."""
     levels: np.ndarray
     """(n, 4 * ofi_levels): bid prices, bid sizes, ask prices, ask sizes, best first."""
     counts: np.ndarray
@@ -78,6 +82,31 @@ class RangeColumns:
     rejects: list[tuple[str, int, str]] = field(default_factory=list)
     signed_volume: dict[str, float] = field(default_factory=dict)
     trades: int = 0
+
+    def top(self, row: int) -> BookTop:
+        """Row ``row``'s best aggregated levels as ``order_flow.BookTop``."""
+        m = self.levels.shape[1] // 4
+        nb, na = self.counts[row].tolist()
+        level = self.levels[row].tolist()
+        return (
+            tuple(level[:nb]),
+            tuple(level[m : m + nb]),
+            tuple(level[2 * m : 2 * m + na]),
+            tuple(level[3 * m : 3 * m + na]),
+        )
+
+    def heads_and_tails(self) -> tuple[dict[str, BookTop], dict[str, BookTop]]:
+        """Each instrument's first and last snapshot's ``BookTop`` (OFI across ranges)."""
+        heads: dict[str, BookTop] = {}
+        tails: dict[str, BookTop] = {}
+        if len(self.codes):
+            found, first = np.unique(self.codes, return_index=True)
+            _, last_reversed = np.unique(self.codes[::-1], return_index=True)
+            last = len(self.codes) - 1 - last_reversed
+            for code, a, b in zip(found.tolist(), first.tolist(), last.tolist(), strict=True):
+                heads[self.names[code]] = self.top(a)
+                tails[self.names[code]] = self.top(b)
+        return heads, tails
 
 
 def _concat(chunks: list[dict[str, bytes]], name: str, dtype: str) -> np.ndarray:
@@ -121,6 +150,7 @@ class KernelRange:
         self._wanted = set(instruments) if instruments else None
         self._tick = tick
         self.rejects: list[tuple[str, int, str]] = []
+        self._reject_keys: list[tuple[int, int, int]] = []
 
     def compute(self) -> RangeColumns:
         """Raises TableOutOfOrder as ``RangeMetrics`` does for an unverified scan."""
@@ -143,10 +173,11 @@ class KernelRange:
             codes=book["codes"],
             names=names,
             timestamps=book["timestamps"],
+            timestamp_offsets=book["timestamp_offsets"],
             values=values,
             levels=book["levels"],
             counts=book["counts"],
-            rejects=self.rejects,
+            rejects=[r for _, r in sorted(zip(self._reject_keys, self.rejects, strict=True))],
             signed_volume={names[c]: float(totals[c]) for c in np.flatnonzero(traded)},
             trades=len(signed),
         )
@@ -160,7 +191,7 @@ class KernelRange:
         after: int | None = id_lo - 1
         while after is not None:
             after, _, columns = self._reader.book(  # type: ignore[attr-defined]
-                after + 1, id_hi, self._lo, self._hi, self._depth, m, CHUNK_ROWS, True
+                after + 1, id_hi, self._lo, self._hi, self._depth, m, CHUNK_ROWS, True, CHUNK_BYTES
             )
             chunks.append(columns)
             self._tick()
@@ -168,23 +199,21 @@ class KernelRange:
         ns = _concat(chunks, "ns", "<i8").copy()
         status = _concat(chunks, "status", np.uint8).copy()
         codes = _concat(chunks, "instrument", "<i4").copy()
-        values = {name: _concat(chunks, name, "<f8").copy() for name in VALUE_COLUMNS}
+        values = {name: _concat(chunks, name, "<f8").copy() for name in KERNEL_COLUMNS}
         levels = _concat(chunks, "levels", "<f8").reshape(-1, 4 * m).copy()
         counts = _concat(chunks, "counts", np.uint8).reshape(-1, 2).copy()
-        stamps = _timestamps(chunks)
+        blob, offsets = _timestamp_blob(chunks)
         valid = status == _COMPUTED
         declined = np.flatnonzero(status == _DECLINED)
         if len(declined):
             rows = self._fetch("book", ids[declined])
             for i in declined:
-                stamps[i], row_valid = self._book_row(
-                    rows[int(ids[i])], i, ns, codes, values, levels, counts
-                )
-                valid[i] = row_valid
+                valid[i] = self._book_row(rows[int(ids[i])], i, ns, codes, values, levels, counts)
         self._check_order("book", ids, ns, status)
         if self._wanted is not None:
             valid &= self._wanted_codes(codes)
         keep = _time_order(ids, ns, valid)
+        kept_blob, kept_offsets = _gather_texts(blob, offsets, keep)
         return {
             "ids": ids[keep],
             "ns": ns[keep],
@@ -192,7 +221,8 @@ class KernelRange:
             "values": {name: column[keep] for name, column in values.items()},
             "levels": np.ascontiguousarray(levels[keep]),
             "counts": np.ascontiguousarray(counts[keep]),
-            "timestamps": [stamps[i] for i in keep],
+            "timestamps": kept_blob,
+            "timestamp_offsets": kept_offsets,
         }
 
     def _book_row(
@@ -204,42 +234,38 @@ class KernelRange:
         values: dict[str, np.ndarray],
         levels: np.ndarray,
         counts: np.ndarray,
-    ) -> tuple[object, bool]:
-        """The reference's verdict on one declined snapshot, written into row ``i``."""
+    ) -> bool:
+        """The reference's verdict on one declined snapshot, written into row ``i``
+        (its timestamp text stays the cell's own, as the kernel stored it)."""
         row_id, instrument, bids, asks, timestamp = row
+        timestamp = cell_text(timestamp)  # an INTEGER or REAL cell is stored as SQLite's text
+        instrument = cell_text(instrument)
         instant = parse_instant_ns(timestamp)
         ns[i] = instant if instant is not None else _MIN_NS
         if instant is None or not self._lo <= instant < self._hi:
-            return timestamp, False
+            return False
         if self._wanted is not None and instrument not in self._wanted:
-            return timestamp, False
-        if instrument is None:
-            self._reject("book", row_id, "instrument is NULL")
-            return timestamp, False
+            return False
+        if type(instrument) is not str:
+            self._reject("book", row_id, instrument_problem(instrument), instant)
+            return False
         try:
-            best_bid, best_ask, obi = snapshot_metrics(bids, asks, self._depth)
+            reference = snapshot_values(bids, asks, self._depth, self._m)
         except InvalidSnapshot as exc:
-            self._reject("book", row_id, str(exc))
-            return timestamp, False
-        bid_levels = decode_side(bids, "bids")
-        ask_levels = decode_side(asks, "asks")
-        raw_values, raw_levels, raw_counts = self._k.reduce_levels(
-            [lv.price for lv in bid_levels],
-            [lv.size for lv in bid_levels],
-            [lv.price for lv in ask_levels],
-            [lv.size for lv in ask_levels],
-            self._depth,
-            self._m,
-        )
-        family = np.frombuffer(raw_values, dtype="<f8")
-        for k, name in enumerate(VALUE_COLUMNS):
-            values[name][i] = family[k]
-        for name, value in (("best_bid", best_bid), ("best_ask", best_ask), ("obi", obi)):
+            self._reject("book", row_id, str(exc), instant)
+            return False
+        for name, value in zip(KERNEL_COLUMNS, reference[:11], strict=True):
             values[name][i] = np.nan if value is None else value
-        levels[i] = np.frombuffer(raw_levels, dtype="<f8")
-        counts[i] = np.frombuffer(raw_counts, dtype=np.uint8)
+        bid_prices, bid_sizes, ask_prices, ask_sizes = reference[11]
+        m = self._m
+        levels[i] = 0.0
+        levels[i, : len(bid_prices)] = bid_prices
+        levels[i, m : m + len(bid_sizes)] = bid_sizes
+        levels[i, 2 * m : 2 * m + len(ask_prices)] = ask_prices
+        levels[i, 3 * m : 3 * m + len(ask_sizes)] = ask_sizes
+        counts[i] = (len(bid_prices), len(ask_prices))
         codes[i] = self._code(instrument)
-        return timestamp, True
+        return True
 
     # ---- trades ----
 
@@ -274,6 +300,7 @@ class KernelRange:
         self, row: tuple, i: int, ns: np.ndarray, codes: np.ndarray, signed: np.ndarray
     ) -> bool:
         row_id, instrument, price, size, side, timestamp = row
+        instrument = cell_text(instrument)
         instant = parse_instant_ns(timestamp)
         ns[i] = instant if instant is not None else _MIN_NS
         if instant is None or not self._lo <= instant < self._hi:
@@ -282,7 +309,7 @@ class KernelRange:
             return False
         reason = trade_reject_reason(instrument, price, size, side)
         if reason is not None:
-            self._reject("trades", row_id, reason)
+            self._reject("trades", row_id, reason, instant)
             return False
         signed[i] = trade_sign(side) * float(size)
         codes[i] = self._code(instrument)
@@ -341,23 +368,36 @@ class KernelRange:
         if len(back):
             raise TableOutOfOrder(table, int(ids[back[0]]))
 
-    def _reject(self, table: str, row_id: int, reason: str) -> None:
+    def _reject(self, table: str, row_id: int, reason: str, ns: int = _MIN_NS) -> None:
+        """Record a reject; ``ns`` (the row's instant) orders it as ``RangeMetrics``
+        meets it: merged by instant, a trade before a snapshot of the same instant,
+        unparseable rows (no instant) first, as a range's first fetch reports them."""
+        self._reject_keys.append((ns, 1 if table == "book" else 0, row_id))
         self.rejects.append((table, row_id, reason))
 
 
-def _timestamps(chunks: list[dict[str, bytes]]) -> list[object]:
-    """The raw timestamp text per row (a row the kernel declined gets the reference's
-    cell in its place later, so only the parsed, ASCII ones matter here)."""
-    stamps: list[object] = []
+def _timestamp_blob(chunks: list[dict[str, bytes]]) -> tuple[np.ndarray, np.ndarray]:
+    """Every row's timestamp text as one byte array and its row offsets."""
+    blob = np.frombuffer(b"".join(c["ts_blob"] for c in chunks), dtype=np.uint8)
+    offsets = [np.zeros(1, np.int64)]
+    base = 0
     for c in chunks:
-        blob = c["ts_blob"]
-        text = blob.decode("ascii") if blob.isascii() else blob.decode("utf-8", "replace")
-        offsets = np.frombuffer(c["ts_offsets"], dtype="<i8").tolist()
-        if len(text) == len(blob):
-            stamps.extend(text[a:b] for a, b in pairwise(offsets))
-        else:
-            stamps.extend(blob[a:b].decode("utf-8", "replace") for a, b in pairwise(offsets))
-    return stamps
+        part = np.frombuffer(c["ts_offsets"], dtype="<i8")
+        offsets.append(part[1:] + base)
+        base += int(part[-1])
+    return blob, np.concatenate(offsets)
+
+
+def _gather_texts(
+    blob: np.ndarray, offsets: np.ndarray, keep: np.ndarray
+) -> tuple[bytes, np.ndarray]:
+    """The texts of rows ``keep``, in that order, without a Python object per row."""
+    starts = offsets[keep]
+    lengths = offsets[keep + 1] - starts
+    kept_offsets = np.zeros(len(keep) + 1, np.int64)
+    np.cumsum(lengths, out=kept_offsets[1:])
+    picks = np.repeat(starts - kept_offsets[:-1], lengths) + np.arange(kept_offsets[-1])
+    return blob[picks].tobytes(), kept_offsets
 
 
 def _time_order(ids: np.ndarray, ns: np.ndarray, valid: np.ndarray) -> np.ndarray:

@@ -23,8 +23,17 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from itertools import chain
 
-from orderflow.core.calculator import InvalidSnapshot, snapshot_values, trade_sign
-from orderflow.core.order_flow import BookTop, ofi_pair
+import numpy as np
+
+from orderflow.core.calculator import (
+    InvalidSnapshot,
+    number_from_text,
+    snapshot_values,
+    trade_sign,
+)
+from orderflow.core.heatmap import HeatmapAccumulator
+from orderflow.core.ofi_columns import ofi_columns, top_arrays
+from orderflow.core.order_flow import BookTop
 from orderflow.store.input_repository import (
     UNPARSEABLE_REASON,
     OrderScan,
@@ -32,33 +41,44 @@ from orderflow.store.input_repository import (
 )
 from orderflow.store.metrics_repository import MetricRow, RejectRow
 
-__all__ = ["DEFAULT_OFI_LEVELS", "RangeMetrics", "trade_reject_reason"]
+__all__ = ["DEFAULT_OFI_LEVELS", "RangeMetrics", "instrument_problem", "trade_reject_reason"]
 
 DEFAULT_OFI_LEVELS = 5
 """Levels of multi-level OFI (profile ``ofi_levels``)."""
 
+_ALL_LEVELS = 1 << 62
 _isfinite = math.isfinite
 _INF = math.inf
+
+
+def _nullable(column: np.ndarray) -> list[float | None]:
+    """A float column as Python values, NaN as None (SQL NULL)."""
+    return np.where(np.isnan(column), None, column).tolist()
 
 
 def _bad_number(value: object) -> bool:
     if type(value) is float or type(value) is int:
         return not (_isfinite(value) and value >= 0)
     if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return True
-        return not (_isfinite(number) and number >= 0)
+        number = number_from_text(value)
+        return number is None or not (_isfinite(number) and number >= 0)
     return True
+
+
+def instrument_problem(instrument: object) -> str:
+    """The reject reason of an instrument cell that is not text (NULL or a BLOB; readers
+    turn numbers into text)."""
+    if instrument is None:
+        return "instrument is NULL"
+    return f"instrument is a {type(instrument).__name__} cell, not text"
 
 
 def trade_reject_reason(
     instrument: object, price: object, size: object, side: object
 ) -> str | None:
     """Why a trade row is invalid per metrics.md, or None when it counts."""
-    if instrument is None:
-        return "instrument is NULL"
+    if type(instrument) is not str:
+        return instrument_problem(instrument)
     if _bad_number(price):
         return f"price {price!r} is not a finite number >= 0"
     if _bad_number(size):
@@ -89,6 +109,7 @@ class RangeMetrics:
         depth: int | None = None,
         instruments: Sequence[str] | None = None,
         ofi_levels: int = DEFAULT_OFI_LEVELS,
+        heatmap: HeatmapAccumulator | None = None,
         spill_rejects: Callable[[list[RejectRow]], None] | None = None,
         spill_every: int = 1000,
     ) -> None:
@@ -105,6 +126,8 @@ class RangeMetrics:
         self.end_ns = end_ns
         self.depth = depth
         self.ofi_levels = ofi_levels
+        self.heatmap = heatmap
+        """Given, it receives every valid snapshot's counted levels (the depth heatmap)."""
         self.instruments = list(instruments) if instruments else None
         self.signed_volume: dict[str, float] = {}
         self.heads: dict[str, BookTop] = {}
@@ -123,46 +146,84 @@ class RangeMetrics:
         cvd = self.signed_volume
         depth = self.depth
         levels = self.ofi_levels
-        tails = self.tails
+        heatmap = self.heatmap
+        # With a heatmap the BookTop holds every aggregated level; OFI needs the top ones.
+        top_levels = _ALL_LEVELS if heatmap is not None else levels
         add_trade = self._add_trade
         trade = next(trades, None)
         trade_ns = trade[-1] if trade is not None else _INF
+        heads = self.heads
         for batch in book_batches:
+            # A batch's rows wait for their OFI, computed for the whole batch at once
+            # (ofi_columns). Each instrument's last top so far heads the batch's tops,
+            # so a row's previous snapshot is always a row of ``tops``.
+            tops = list(self.tails.values())
+            last = {name: i for i, name in enumerate(self.tails)}
+            previous = [-1] * len(tops)
+            carried = len(tops)
+            pending = []
             for sid, instrument, bids, asks, timestamp, ns in batch:
                 while trade_ns <= ns:
                     add_trade(trade, cvd)  # type: ignore[arg-type]
                     trade = next(trades, None)
                     trade_ns = trade[-1] if trade is not None else _INF
-                if instrument is None:
-                    self._reject("book", sid, "instrument is NULL")
+                if type(instrument) is not str:
+                    self._reject("book", sid, instrument_problem(instrument))
                     continue
                 try:
-                    values = snapshot_values(bids, asks, depth, levels)
+                    (
+                        best_bid,
+                        best_ask,
+                        obi,
+                        spread,
+                        mid,
+                        weighted_mid,
+                        bid_size_1,
+                        ask_size_1,
+                        obi_l1,
+                        obi_l5,
+                        obi_l10,
+                        top,
+                    ) = snapshot_values(bids, asks, depth, top_levels)
                 except InvalidSnapshot as exc:
                     self._reject("book", sid, str(exc))
                     continue
-                self.snapshots += 1
-                top = values[11]
-                prev = tails.get(instrument)
-                tails[instrument] = top
-                if prev is None:
-                    self.heads[instrument] = top
-                    ofi = mlofi = None
-                else:
-                    ofi, mlofi = ofi_pair(prev, top, levels)
-                yield (
-                    sid,
-                    timestamp,
-                    values[2],
-                    cvd.get(instrument, 0.0),
-                    values[0],
-                    values[1],
-                    instrument,
-                    ns,
-                    *values[3:11],
-                    ofi,
-                    mlofi,
+                if heatmap is not None:
+                    heatmap.add(instrument, ns, *top)
+                    top = (top[0][:levels], top[1][:levels], top[2][:levels], top[3][:levels])
+                before = last.get(instrument, -1)
+                if before < 0:
+                    heads[instrument] = top
+                previous.append(before)
+                last[instrument] = len(tops)
+                tops.append(top)
+                pending.append(
+                    (
+                        sid,
+                        timestamp,
+                        obi,
+                        cvd.get(instrument, 0.0),
+                        best_bid,
+                        best_ask,
+                        instrument,
+                        ns,
+                        spread,
+                        mid,
+                        weighted_mid,
+                        bid_size_1,
+                        ask_size_1,
+                        obi_l1,
+                        obi_l5,
+                        obi_l10,
+                    )
                 )
+            if not pending:
+                continue
+            self.snapshots += len(pending)
+            self.tails = {name: tops[i] for name, i in last.items()}
+            ofi, mlofi = ofi_columns(top_arrays(tops, levels), np.array(previous))
+            flows = zip(_nullable(ofi[carried:]), _nullable(mlofi[carried:]), strict=True)
+            yield from map(tuple.__add__, pending, flows)  # type: ignore[arg-type]
         while trade is not None:
             add_trade(trade, cvd)
             trade = next(trades, None)
@@ -184,7 +245,7 @@ class RangeMetrics:
         if (
             type(size) is float
             and type(price) is float
-            and instrument is not None
+            and type(instrument) is str
             and 0.0 <= size < _INF
             and 0.0 <= price < _INF
         ):

@@ -12,13 +12,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import msgspec
 
+from orderflow.core.heatmap import DEFAULT_BUCKET_MS, HeatmapAccumulator
 from orderflow.pipeline.progress import ProgressReporter
 from orderflow.pipeline.range_metrics import DEFAULT_OFI_LEVELS, RangeMetrics
+from orderflow.store.heatmap_store import clear_heatmap, write_grid, write_heatmap
+from orderflow.store.heatmap_ticks import decide_ticks
 from orderflow.store.input_repository import (
     UNPARSEABLE_REASON,
     OrderScan,
@@ -47,6 +50,8 @@ class RunSummary(msgspec.Struct, frozen=True):
     skipped: bool = False
     shards: int = 1
     workers: int = 0
+    resumed: int = 0
+    """Snapshots an earlier, interrupted run had committed (not counted in ``snapshots``)."""
 
     @property
     def rate(self) -> float:
@@ -58,14 +63,20 @@ def config_key(
     instruments: Sequence[str] | None,
     input_fingerprint: str,
     ofi_levels: int = DEFAULT_OFI_LEVELS,
+    heatmap_bucket_ms: int = DEFAULT_BUCKET_MS,
+    heatmap_ticks: Mapping[str, float] | None = None,
 ) -> str:
     """Identifies what the metric values depend on: the schema version, the settings
     and the input rows (``SQLiteOrderflowRepository.input_fingerprint``). A finished
     run with the same key is skipped; a different key (other settings, a recording
-    that grew, or output of an earlier version) recomputes the table."""
+    that grew, or output of an earlier version) recomputes the table. The heatmap's
+    settings are part of it: a file finished before the heatmap existed, or with
+    another bucket width or tick, is computed again rather than left without one."""
+    ticks = ",".join(f"{k}={v!r}" for k, v in sorted((heatmap_ticks or {}).items()))
     text = (
         f"depth={depth};instruments={','.join(sorted(instruments or []))};"
-        f"ofi_levels={ofi_levels};input={input_fingerprint}"
+        f"ofi_levels={ofi_levels};input={input_fingerprint};"
+        f"heatmap={heatmap_bucket_ms}:{ticks}"
     )
     return f"v{SCHEMA_VERSION}:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -91,6 +102,8 @@ class Storage:
         depth: int | None = None,
         instruments: Sequence[str] | None = None,
         ofi_levels: int = DEFAULT_OFI_LEVELS,
+        heatmap_bucket_ms: int = DEFAULT_BUCKET_MS,
+        heatmap_ticks: Mapping[str, float] | None = None,
         batch_size: int = 1000,
         log_frequency: int = 20,
         quiet: bool = False,
@@ -99,6 +112,8 @@ class Storage:
         self.depth = depth
         self.instruments = list(instruments) if instruments else None
         self.ofi_levels = ofi_levels
+        self.heatmap_bucket_ms = heatmap_bucket_ms
+        self.heatmap_ticks = dict(heatmap_ticks or {})
         self.batch_size = batch_size
         self.log_frequency = log_frequency
         self.quiet = quiet
@@ -119,6 +134,8 @@ class Storage:
                     self.instruments,
                     self.repo.input_fingerprint(conn),
                     self.ofi_levels,
+                    self.heatmap_bucket_ms,
+                    self.heatmap_ticks,
                 )
                 if not force and metrics.run_status(key) == "finished":
                     return RunSummary(str(self.path), 0, 0, 0, 0.0, skipped=True)
@@ -140,6 +157,28 @@ class Storage:
     ) -> RunSummary:
         rejects = self._reject_unparseable(conn, metrics, book_scan, trade_scan)
         spilled = 0
+        ticks = (
+            decide_ticks(conn, self.heatmap_ticks, self.instruments)  # type: ignore[arg-type]
+            if self.heatmap_bucket_ms
+            else {}
+        )
+        with metrics.transaction() as out:
+            clear_heatmap(out)
+            write_grid(out, ticks, self.heatmap_bucket_ms)
+        usable = {name: tick for name, (tick, _) in ticks.items() if tick}
+        heatmap = HeatmapAccumulator(usable, self.heatmap_bucket_ms) if usable else None
+
+        def write(batch: list[MetricRow], rejects: list) -> None:
+            """One batch of rows, its rejects and the heatmap cells accumulated so far
+            (the range reads ahead of the rows it yields), in one transaction. Buckets
+            at the first and last instant accumulated may continue in the neighbouring
+            flushes (ties included), so they are added to, not inserted."""
+            with metrics.transaction() as out:
+                metrics.write_in_transaction(batch, rejects)
+                span = None if heatmap is None else heatmap.pending_span()
+                if span is not None:
+                    first, last = span
+                    write_heatmap(out, heatmap.partials(), first + 1, last, heatmap.bucket_ns)
 
         def spill(pending: list) -> None:
             nonlocal spilled
@@ -154,6 +193,7 @@ class Storage:
             depth=self.depth,
             instruments=self.instruments,
             ofi_levels=self.ofi_levels,
+            heatmap=heatmap,
             spill_rejects=spill,
             spill_every=self.batch_size,
         )
@@ -165,13 +205,13 @@ class Storage:
         for row in work.rows():
             batch.append(row)
             if len(batch) >= self.batch_size:
-                metrics.insert_metrics_batch(batch, work.rejects)
+                write(batch, work.rejects)
                 seen += len(batch) + len(work.rejects)
                 rejects += len(work.rejects)
                 batch.clear()
                 work.rejects.clear()
                 progress.update(seen)
-        metrics.insert_metrics_batch(batch, work.rejects)
+        write(batch, work.rejects)
         rejects += len(work.rejects) + spilled
         progress.update(book_scan.rows)
         progress.finish()

@@ -41,8 +41,20 @@ class AlertSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     """Per-instrument overrides of ``cvd_change_threshold`` (CVD is in each
     instrument's base units: 25 BTC and 25 ETH are not the same flow). Default: none."""
 
+    ofi_window_s: PositiveSeconds = 10.0
+    """Rolling window for the OFI-sum alert, seconds. Default 10."""
+    ofi_sum_threshold: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    """Alert when |OFI summed over the window| exceeds this (base units). Default: off."""
+    ofi_sum_thresholds: dict[str, Annotated[float, msgspec.Meta(gt=0)]] = msgspec.field(
+        default_factory=dict
+    )
+    """Per-instrument overrides of ``ofi_sum_threshold`` (OFI is in base units). Default: none."""
+
     def cvd_threshold_for(self, instrument: str) -> float | None:
         return self.cvd_change_thresholds.get(instrument, self.cvd_change_threshold)
+
+    def ofi_threshold_for(self, instrument: str) -> float | None:
+        return self.ofi_sum_thresholds.get(instrument, self.ofi_sum_threshold)
 
 
 class BacktestSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -73,6 +85,15 @@ class Profile(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=T
     """Top-N levels by price per side for OBI; null (default) means all levels."""
     ofi_levels: Positive = 5
     """Levels M of multi-level OFI (``mlofi``, metrics.md). Default 5."""
+    heatmap_bucket_ms: NonNegative = 1000
+    """Depth heatmap bucket width ``w``, milliseconds (metrics.md); 0 computes no
+    heatmap (it costs the Python path about a fifth more work per snapshot). Default 1000."""
+    heatmap_ticks: dict[str, Annotated[float, msgspec.Meta(gt=0)]] = msgspec.field(
+        default_factory=dict
+    )
+    """Heatmap price bin width per instrument; an instrument not listed gets the
+    smallest gap between distinct prices in a sample of the file (metrics.md,
+    ``orderflow.store.heatmap_ticks``). Default: all inferred."""
     batch_size: Positive = 1000
     """Metrics rows per write transaction. Default 1000 (the seed's)."""
     log_frequency: Positive = 20

@@ -40,7 +40,7 @@ from orderflow.query.aggregates import (
 from orderflow.query.bands import BAND_EXPRESSIONS, query_band
 from orderflow.query.candle_flow import query_candle_flow
 from orderflow.query.candles import query_candles
-from orderflow.query.duckdb_connection import attach_sqlite, connect_duckdb
+from orderflow.query.duckdb_connection import attach_sqlite, connect_duckdb, sqlite_read_error
 from orderflow.query.footprint import DEFAULT_IMBALANCE_RATIO, infer_tick, query_footprint
 from orderflow.query.heatmap_ladder import build_heat_ladder, query_heat_ladder
 from orderflow.query.instants import install_macros
@@ -126,11 +126,16 @@ class Dataset:
         install_macros(self.con)
         attach_sqlite(self.con, self.path, "src")
         self._seen = {"trades": (0, 0), "metrics": (0, 0)}
+        self._run: str | None = None
         self._ticks: dict[str, float | None] = {}
-        self.reused = self._reuse_store()
-        """True when the rows came from a kept store (only newer rows were read)."""
-        if not self.reused:
-            self._load()
+        try:
+            self.reused = self._reuse_store()
+            """True when the rows came from a kept store (only newer rows were read)."""
+            if not self.reused:
+                self._load()
+        except duckdb.Error as exc:
+            self.close()
+            raise sqlite_read_error(self.path, exc) from None
 
     # -- the kept copy ----------------------------------------------------------------------
 
@@ -170,6 +175,7 @@ class Dataset:
         if not same:
             self._seen = {"trades": (0, 0), "metrics": (0, 0)}
             return False
+        self._run = self._run_id()  # the ids match, so the stored rows are this run's
         if not self._take_new_rows():
             self._heat_ladder(full=False)  # heatmap rows may have come without new metrics
         return True
@@ -242,9 +248,13 @@ class Dataset:
         return ", ".join(c if c in have else f"CAST(NULL AS DOUBLE) AS {c}" for c in _METRIC_VALUES)
 
     def _load_metrics(self) -> None:
+        # Bounds first, then rows up to them: a run commits while we copy, and rows that
+        # land between a copy and a later bounds read would be skipped for good.
+        bounds = self._id_bounds("metrics")
+        self._run = self._run_id()
         if "metrics" in self._tables:
             select = _METRICS_SELECT.format(values=self._metric_values(), source="src.metrics")
-            self._create("metrics", select)
+            self._create("metrics", f"{select} WHERE id <= {int(bounds[1])}")
         else:
             # No metrics yet (the coordinator has not started): an empty table to append to.
             self.con.register("no_rows", _METRICS_SCHEMA.empty_table())
@@ -252,7 +262,17 @@ class Dataset:
                 f"CREATE OR REPLACE {self._temp}TABLE metrics AS SELECT * FROM no_rows"
             )
             self.con.unregister("no_rows")
-        self._seen["metrics"] = self._id_bounds("metrics")
+        self._seen["metrics"] = bounds
+
+    def _run_id(self) -> str | None:
+        """Which run wrote the metrics: a ``--force`` recompute starts a new one, whose
+        rows replace the old ones, so the copy must be reloaded, not extended."""
+        if "metrics_runs" not in self._tables:
+            return None
+        row = self._sqlite.execute(
+            "SELECT group_concat(config_key || '@' || started_at) FROM metrics_runs"
+        ).fetchone()
+        return row[0]
 
     def _id_bounds(self, table: str) -> tuple[int, int]:
         if table not in self._tables:
@@ -287,14 +307,18 @@ class Dataset:
         for table in ("trades", "metrics"):
             old_lo, old_hi = self._seen[table]
             lo, hi = self._id_bounds(table)
-            if (lo, hi) == (old_lo, old_hi):
+            rerun = table == "metrics" and self._run_id() != self._run
+            if (lo, hi) == (old_lo, old_hi) and not rerun:
                 continue
             changed = True
-            if lo > old_lo or hi < old_hi:
+            if lo > old_lo or hi < old_hi or rerun:
+                # DuckDB's SQLite reader may still see the file as it was: attach afresh.
+                self.con.execute("DETACH src")
+                attach_sqlite(self.con, self.path, "src")
                 self._load_trades() if table == "trades" else self._load_metrics()
                 refresh_aggregates(self.con, not self.persistent, None, (table,))
                 continue
-            since = self._append(table, old_hi)
+            since = self._append(table, old_hi, hi)
             refresh_aggregates(self.con, not self.persistent, since, (table,))
             self._seen[table] = (lo, hi)
         if changed:
@@ -302,13 +326,14 @@ class Dataset:
             self._save_meta()
         return changed
 
-    def _append(self, table: str, after_id: int) -> dict[str, int]:
-        """Copy the rows with id above ``after_id``; returns each instrument's earliest
-        new instant (where its aggregates must be rebuilt from)."""
+    def _append(self, table: str, after_id: int, up_to_id: int) -> dict[str, int]:
+        """Copy the rows with ``after_id < id <= up_to_id`` (rows committed since the
+        bounds were read come with the next call, not twice); returns each
+        instrument's earliest new instant (where its aggregates must be rebuilt from)."""
         if table == "metrics":
             select = _METRICS_SELECT.format(values=self._metric_values(), source="metrics")
             rows = self._sqlite.execute(
-                f"{select} WHERE id > ? ORDER BY id", (after_id,)
+                f"{select} WHERE id > ? AND id <= ? ORDER BY id", (after_id, up_to_id)
             ).fetchall()
             new = pa.Table.from_pylist(
                 [dict(zip(_METRICS_SCHEMA.names, r, strict=True)) for r in rows], _METRICS_SCHEMA
@@ -318,8 +343,8 @@ class Dataset:
         else:
             rows = self._sqlite.execute(
                 "SELECT id, instrument, price, size, side, timestamp FROM trades "
-                "WHERE id > ? ORDER BY id",
-                (after_id,),
+                "WHERE id > ? AND id <= ? ORDER BY id",
+                (after_id, up_to_id),
             ).fetchall()
             new = pa.Table.from_pylist(
                 [dict(zip(_RAW_TRADES_SCHEMA.names, _as_text(r), strict=True)) for r in rows],

@@ -10,6 +10,7 @@ missing binary is a one-line error that says what to install, never a download.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
@@ -76,7 +77,30 @@ def attach_sqlite(con: duckdb.DuckDBPyConnection, path: str | Path, alias: str) 
     try:
         con.execute(f"ATTACH '{_sql_literal(text)}' AS {alias} (TYPE sqlite, READ_ONLY)")
     except duckdb.Error as exc:
-        raise QueryLayerError(f"{path}: cannot be attached as SQLite ({exc})") from None
+        raise sqlite_read_error(p, exc) from None
+
+
+def read_only_wal(path: Path, exc: Exception) -> bool:
+    """Whether ``exc`` is SQLite failing on a WAL-mode file whose directory this user
+    cannot write (so no ``-shm`` file can be made beside it)."""
+    text = str(exc)
+    refused = "readonly" in text or "unable to open" in text
+    return refused and not os.access(path.resolve().parent, os.W_OK)
+
+
+def sqlite_read_error(path: Path, exc: duckdb.Error) -> QueryLayerError:
+    """DuckDB's failure to read an attached SQLite file, as one line that says why.
+
+    DuckDB attaches lazily, so a WAL-mode file in a read-only directory (its reader
+    cannot create the ``-shm`` file there) fails at the first query, not at ATTACH."""
+    if read_only_wal(path, exc):
+        return QueryLayerError(
+            f"{path}: cannot be read in this read-only directory: the file is in WAL"
+            f" mode and the SQLite reader needs to create {path.name}-shm beside it; copy"
+            " it to a writable directory, or run \"sqlite3 FILE 'PRAGMA journal_mode ="
+            " DELETE'\" where it is writable"
+        )
+    return QueryLayerError(f"{path}: cannot be attached as SQLite ({exc})")
 
 
 def _sql_literal(text: str) -> str:

@@ -21,7 +21,7 @@ import numpy as np
 
 from orderflow.core.heatmap import ASKS, BIDS
 from orderflow.query.api import Instant, to_instant_ns
-from orderflow.store.heatmap_store import read_grid, read_heatmap_rows
+from orderflow.store.heatmap_store import read_grid, read_heatmap_cells
 
 __all__ = ["HeatmapGrid", "aligned_factor", "heatmap", "nice_factor"]
 
@@ -111,23 +111,23 @@ def heatmap(
         f = aligned_factor(span[0], span[1], max_columns)
         first_col, last_col = span[0] // f, span[1] // f
         n_cols = last_col - first_col + 1
-        sides = [list(read_heatmap_rows(conn, instrument, side, *span)) for side in (BIDS, ASKS)]
+        sides = [read_heatmap_cells(conn, instrument, side, *span) for side in (BIDS, ASKS)]
     finally:
         conn.close()
-    counts = np.zeros(n_cols, dtype=np.int64)
-    for bucket, snapshots, _, _ in sides[BIDS]:
-        counts[bucket // f - first_col] += snapshots
-    all_bins = [b for rows in sides for _, _, b, _ in rows if len(b)]
-    lo_bin = min((int(b[0]) for b in all_bins), default=0)
-    hi_bin = max((int(b[-1]) for b in all_bins), default=-1)
+    buckets, snapshots = sides[BIDS][:2]
+    counts = np.bincount(buckets // f - first_col, weights=snapshots, minlength=n_cols)
+    counts = counts.astype(np.int64)
+    all_bins = [side[3] for side in sides if len(side[3])]
+    lo_bin = min((int(b.min()) for b in all_bins), default=0)
+    hi_bin = max((int(b.max()) for b in all_bins), default=-1)
     g = 1 if max_rows is None else aligned_factor(lo_bin, hi_bin, max_rows)
     first_row = math.floor(lo_bin / g)
     n_rows = max(0, math.floor(hi_bin / g) - first_row + 1)
     grids = []
-    for rows in sides:
-        total = np.zeros((n_rows, n_cols))
-        for bucket, _, bins, sums in rows:
-            np.add.at(total, (bins // g - first_row, bucket // f - first_col), sums)
+    for _, _, cell_bucket, cell_bin, cell_sum in sides:
+        index = (cell_bin // g - first_row) * n_cols + (cell_bucket // f - first_col)
+        total = np.bincount(index, weights=cell_sum, minlength=n_rows * n_cols)
+        total = total.reshape(n_rows, n_cols)
         with np.errstate(invalid="ignore", divide="ignore"):
             grids.append(np.where(counts > 0, total / counts, np.nan))
     row_height = float(f"{g * tick:.12g}")

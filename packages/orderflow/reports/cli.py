@@ -10,7 +10,7 @@ from orderflow.console import configure_logging, run_main
 from orderflow.profiles.profile import Profile, load_profile
 from orderflow.reports.content import build_database_report
 from orderflow.reports.html import render_html
-from orderflow.reports.markdown import render_json, render_markdown
+from orderflow.reports.markdown import microprice_lines, render_json, render_markdown
 
 __all__ = ["main"]
 
@@ -49,6 +49,9 @@ def _run(args: argparse.Namespace) -> int:
     if not args.no_html:
         written.append(out / "report.html")
         written[-1].write_text(render_html(profile, reports), encoding="utf-8")
+    for report in reports:
+        for line in microprice_lines(report):
+            print(line)
     for path in written:
         print(f"wrote {path}")
     return 0

@@ -1,7 +1,8 @@
 """What a report says about one recording, gathered once for every output format.
 
 A report covers the metrics summary per instrument, the alerts the profile's
-thresholds raise, and a backtest: the latest run stored by
+thresholds raise, Stoikov's micro-price adjustment G*(I, S) fitted over the
+recording (per instrument, not stored), and a backtest: the latest run stored by
 ``orderflow-backtest`` when the file has one (so the report shows what the user
 ran), otherwise the profile's backtest run here and not stored. The report
 never writes to the recording.
@@ -17,18 +18,29 @@ import numpy as np
 from orderflow.backtest.runner import BacktestSpec, run_backtest
 from orderflow.backtest.store import StoredRun, latest_run
 from orderflow.profiles.profile import Profile
+from orderflow.query.microprice import microprice
 from orderflow.store.connections import open_readonly
 from orderflow.strategies.alerts import Alert, detect_alerts
 from orderflow.strategies.batch import MetricsBatch, load_metric_batches
 from orderflow.strategies.summary import MetricsSummary, summarize_metrics
 
-__all__ = ["DatabaseReport", "EquityCurve", "build_database_report"]
+__all__ = ["DatabaseReport", "EquityCurve", "MicropriceTable", "build_database_report"]
 
 
 class EquityCurve(msgspec.Struct, frozen=True):
     instrument: str
     ts_ns: list[int]
     equity: list[float | None]
+
+
+class MicropriceTable(msgspec.Struct, frozen=True):
+    """G*(I, S) of one instrument: per state (imbalance_lo, imbalance_hi,
+    spread_ticks, g_star in price units or None, samples)."""
+
+    instrument: str
+    tick: float
+    observations: int
+    states: list[tuple[float, float, int, float | None, int]]
 
 
 class DatabaseReport(msgspec.Struct, frozen=True):
@@ -39,6 +51,29 @@ class DatabaseReport(msgspec.Struct, frozen=True):
     backtest_source: str
     """``stored run N`` or ``profile (not stored)``."""
     equity: list[EquityCurve] = msgspec.field(default_factory=list)
+    microprice: list[MicropriceTable] = msgspec.field(default_factory=list)
+
+
+def _microprice_tables(path: Path, instruments: list[str]) -> list[MicropriceTable]:
+    tables = []
+    for name in instruments:
+        try:
+            frame = microprice(path, name, store=False)
+        except ValueError:  # too few two-sided snapshots
+            continue
+        states = [
+            (
+                float(r.imbalance_lo),
+                float(r.imbalance_hi),
+                int(r.spread_ticks),
+                None if np.isnan(r.g_star) else float(r.g_star),
+                int(r.samples),
+            )
+            for r in frame.itertuples()
+        ]
+        attrs = frame.attrs
+        tables.append(MicropriceTable(name, attrs["tick"], attrs["observations"], states))
+    return tables
 
 
 def _stored_equity(path: Path, run_id: int) -> list[EquityCurve]:
@@ -103,4 +138,12 @@ def build_database_report(path: Path, profile: Profile) -> DatabaseReport:
     else:
         run, curves = _fresh_run(batches, profile)
         source = "profile backtest (run for this report, not stored)"
-    return DatabaseReport(str(path), summaries, alerts, run, source, curves)
+    return DatabaseReport(
+        str(path),
+        summaries,
+        alerts,
+        run,
+        source,
+        curves,
+        _microprice_tables(path, sorted(n for n, b in batches.items() if len(b))),
+    )

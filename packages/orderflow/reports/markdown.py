@@ -26,7 +26,7 @@ from orderflow.reports.tables import (
     summary_table,
 )
 
-__all__ = ["ALERTS_LISTED", "render_json", "render_markdown"]
+__all__ = ["ALERTS_LISTED", "microprice_lines", "render_json", "render_markdown"]
 
 
 def render_json(profile_name: str, reports: Sequence[DatabaseReport]) -> bytes:
@@ -58,6 +58,30 @@ def _table(table: Table) -> list[str]:
     return out
 
 
+def microprice_lines(report: DatabaseReport) -> list[str]:
+    """Stoikov's G*(I, S) per instrument: imbalance buckets down, spreads across, each
+    cell the adjustment to the mid in price units and its sample size."""
+    lines: list[str] = []
+    for table in report.microprice:
+        spreads = sorted({s for _, _, s, _, _ in table.states})
+        cells = {(lo, s): (g, n) for lo, _, s, g, n in table.states}
+        lines += [
+            "",
+            f"### Micro-price G*(I, S): {table.instrument} (tick {table.tick:g},"
+            f" {table.observations:,} transitions, symmetrised)",
+            "",
+        ]
+        rows = []
+        for lo, hi in sorted({(lo, hi) for lo, hi, _, _, _ in table.states}):
+            row: list[object] = [f"{lo:.1f}-{hi:.1f}"]
+            for s in spreads:
+                g, n = cells[(lo, s)]
+                row.append("-" if g is None else f"{g:+.6g} (n={n:,})")
+            rows.append(row)
+        lines += _table((["I = Qb/(Qb+Qa)", *(f"spread {s} tick(s)" for s in spreads)], rows))
+    return lines
+
+
 def render_markdown(profile_name: str, reports: Sequence[DatabaseReport]) -> str:
     lines = [f"# Orderflow report: {profile_name}", ""]
     for r in reports:
@@ -67,6 +91,7 @@ def render_markdown(profile_name: str, reports: Sequence[DatabaseReport]) -> str
         lines += _table(alert_table(r))
         if len(r.alerts) > ALERTS_LISTED:
             lines.append(f"\n... and {len(r.alerts) - ALERTS_LISTED} more (see the JSON report).")
+        lines += microprice_lines(r)
         lines += ["", "### Backtest", "", backtest_line(r), ""]
         lines += _table(backtest_table(r))
         lines.append("")

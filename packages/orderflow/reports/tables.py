@@ -80,8 +80,9 @@ def alert_table(report: DatabaseReport, limit: int = ALERTS_LISTED) -> Table:
 
 
 def alert_heading(report: DatabaseReport) -> str:
-    counts = {k: sum(1 for a in report.alerts if a.kind == k) for k in ("obi", "cvd")}
-    return f"Alerts: {len(report.alerts)} ({counts['obi']} obi, {counts['cvd']} cvd)"
+    counts = {k: sum(1 for a in report.alerts if a.kind == k) for k in ("obi", "cvd", "ofi")}
+    ofi = f", {counts['ofi']} ofi" if counts["ofi"] else ""
+    return f"Alerts: {len(report.alerts)} ({counts['obi']} obi, {counts['cvd']} cvd{ofi})"
 
 
 def backtest_line(report: DatabaseReport) -> str:

@@ -10,13 +10,23 @@ user's own file next to their data.
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
 from pathlib import Path
 from urllib.parse import quote
 
 from orderflow.core.errors import InputFileError
 
-__all__ = ["PROBE_CACHE_KIB", "READ_CACHE_KIB", "open_readonly", "open_writer", "sqlite_uri"]
+__all__ = [
+    "PROBE_CACHE_KIB",
+    "READ_CACHE_KIB",
+    "leave_wal",
+    "open_readonly",
+    "open_writer",
+    "sqlite_problem",
+    "sqlite_uri",
+]
 
 READ_CACHE_KIB = 16_000
 """Page cache of a reader, KiB. Rows stream once, front to back, so the seed's
@@ -28,6 +38,34 @@ WRITE_CACHE_KIB = 16_000
 """Page cache of the writer, KiB: metrics are appended in time order, so only
 the right edge of each index b-tree is hot."""
 BUSY_TIMEOUT_S = 30.0
+LEAVE_WAL_WAIT_S = 2.0
+"""How long switching a finished file out of WAL waits for other connections to close."""
+
+log = logging.getLogger("orderflow.store")
+
+
+def sqlite_problem(exc: sqlite3.Error) -> str:
+    """SQLite's error as a problem the user can act on; the caller names the file.
+
+    SQLite's own texts ("database is locked", "database or disk is full") name no
+    file and no cause, and the user cannot tell which file or what to do."""
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return (
+            f"another process holds a lock on this file ({text}): a program writing to it;"
+            " run again when it has finished"
+        )
+    if "disk is full" in text:
+        return (
+            f"no room to write into this file ({text}): free space on the disk that holds"
+            " it, then run again"
+        )
+    if "disk I/O error" in text:
+        return (
+            f"writing to this file failed ({text}): a full disk, a file-size limit or a"
+            " failing device"
+        )
+    return f"cannot be read as SQLite ({text})"
 
 
 def sqlite_uri(path: str | Path, mode: str) -> str:
@@ -35,21 +73,102 @@ def sqlite_uri(path: str | Path, mode: str) -> str:
 
 
 def open_readonly(path: str | Path, cache_kib: int = READ_CACHE_KIB) -> sqlite3.Connection:
-    """Connect read-only; raise InputFileError if the file is missing or not SQLite."""
+    """Connect read-only; raise InputFileError if the file is missing or not SQLite.
+
+    A WAL-mode file (every file Orderflow has written to) needs a ``-shm`` file
+    beside it, which a reader cannot create in a read-only directory or mount
+    (archives, snapshots, shared drives). Such a file is then opened as
+    immutable, which needs nothing beside it; if a ``-wal`` file holds changes
+    not yet in the file itself, they cannot be read that way, and a warning says
+    so."""
     p = Path(path)
     if not p.is_file():
         raise InputFileError(p, "no such file")
     try:
-        conn = sqlite3.connect(
-            sqlite_uri(p, "ro"), uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False
+        return _connect(sqlite_uri(p, "ro"), cache_kib)
+    except sqlite3.DatabaseError as exc:
+        if not ("readonly" in str(exc) or "unable to open" in str(exc)) or _writable_dir(p):
+            raise InputFileError(p, sqlite_problem(exc)) from None
+    try:
+        conn = _connect(sqlite_uri(p, "ro") + "&immutable=1", cache_kib)
+    except sqlite3.DatabaseError as exc:
+        raise InputFileError(p, sqlite_problem(exc)) from None
+    wal = p.with_name(p.name + "-wal")
+    if wal.is_file() and wal.stat().st_size > 0:
+        log.warning(
+            "%s: read-only directory: its -wal file holds %d bytes of changes not yet in the"
+            " file, which cannot be read here; copy both files somewhere writable to see them",
+            p,
+            wal.stat().st_size,
         )
+    return conn
+
+
+def leave_wal(path: str | Path) -> bool:
+    """Switch a file we finished writing back to a rollback journal, if nobody else has
+    it open; True when it is no longer in WAL mode.
+
+    WAL lets the dashboard read while a run writes, but a WAL-mode file cannot be
+    read where its ``-shm`` file cannot be created: recordings moved to an archive,
+    a snapshot or a read-only share would be unreadable by DuckDB (dashboard,
+    reports) for good. A file another process has open (a dashboard following it)
+    stays in WAL: SQLite would let the switch happen under an idle reader, whose
+    cached pages would then never be refreshed."""
+    if _open_elsewhere(Path(path)):
+        return False
+    try:
+        conn = sqlite3.connect(sqlite_uri(path, "rw"), uri=True, timeout=LEAVE_WAL_WAIT_S)
+        try:
+            mode = conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.OperationalError as exc:
+        log.info("%s: stays in WAL mode (%s)", path, exc)
+        return False
+    return str(mode).lower() != "wal"
+
+
+def _open_elsewhere(path: Path) -> bool:
+    """Whether another process on this host has the file (or its -wal/-shm) open,
+    from /proc; True when that cannot be told (no /proc), so WAL is kept."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    real = str(path.resolve())
+    names = {real, real + "-wal", real + "-shm"}
+    me = str(os.getpid())
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or entry.name == me:
+            continue
+        try:
+            fds = list((entry / "fd").iterdir())
+        except OSError:
+            continue  # gone, or another user's
+        for fd in fds:
+            try:
+                if os.readlink(fd) in names:
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+def _connect(uri: str, cache_kib: int) -> sqlite3.Connection:
+    conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+    try:
         conn.execute("PRAGMA query_only = ON")
         conn.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
         conn.execute("PRAGMA temp_store = FILE")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.DatabaseError as exc:
-        raise InputFileError(p, f"cannot be read as SQLite ({exc})") from None
+    except sqlite3.DatabaseError:
+        conn.close()
+        raise
     return conn
+
+
+def _writable_dir(path: Path) -> bool:
+    """Whether a ``-shm`` file could be made beside ``path`` (by this user, this mount)."""
+    return os.access(path.resolve().parent, os.W_OK)
 
 
 def open_writer(path: str | Path) -> sqlite3.Connection:
@@ -63,5 +182,10 @@ def open_writer(path: str | Path) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute(f"PRAGMA cache_size = -{WRITE_CACHE_KIB}")
     except sqlite3.DatabaseError as exc:
-        raise InputFileError(p, f"cannot be opened for writing ({exc})") from None
+        problem = sqlite_problem(exc)
+        if "readonly" in str(exc):
+            problem = f"is read-only here ({exc}): the file or its directory cannot be written"
+        elif problem.startswith("cannot be read"):
+            problem = f"cannot be opened for writing ({exc})"
+        raise InputFileError(p, problem) from None
     return conn

@@ -31,9 +31,12 @@ __all__ = [
     "HEATMAP_DDL",
     "HEATMAP_GRID_TABLE",
     "HEATMAP_TABLE",
+    "HEATMAP_TABLES",
+    "clear_heatmap",
     "decode_cells",
     "encode_cells",
     "read_grid",
+    "read_heatmap_cells",
     "read_heatmap_rows",
     "write_grid",
     "write_heatmap",
@@ -59,6 +62,18 @@ CREATE TABLE IF NOT EXISTS metrics_heatmap_grid (
     source TEXT NOT NULL
 );
 """
+
+HEATMAP_TABLES = (HEATMAP_TABLE, HEATMAP_GRID_TABLE)
+
+
+def clear_heatmap(conn: sqlite3.Connection) -> None:
+    """Create the heatmap tables if needed and empty them (inside the caller's transaction)."""
+    for statement in HEATMAP_DDL.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    for table in HEATMAP_TABLES:
+        conn.execute(f"DELETE FROM {table}")  # fixed names, never user input
+
 
 _UPSERT = (
     "INSERT OR REPLACE INTO metrics_heatmap"
@@ -155,6 +170,32 @@ def read_grid(conn: sqlite3.Connection, instrument: str) -> tuple[float | None, 
         (instrument,),
     ).fetchone()
     return None if row is None else (row[0], int(row[1]), str(row[2]))
+
+
+def read_heatmap_cells(
+    conn: sqlite3.Connection, instrument: str, side: int, first_bucket: int, last_bucket: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One side's rows for buckets in [first, last], decoded all at once (no Python
+    step per row beyond the fetch): (row bucket, row snapshots, cell bucket, cell
+    bin, cell sum). Dense rows' zero bins are included."""
+    rows = conn.execute(
+        "SELECT bucket, snapshots, first_bin, offsets, sums FROM metrics_heatmap"
+        " WHERE instrument = ? AND side = ? AND bucket BETWEEN ? AND ? ORDER BY bucket",
+        (instrument, side, first_bucket, last_bucket),
+    ).fetchall()
+    bucket = np.array([r[0] for r in rows], dtype=np.int64)
+    snapshots = np.array([r[1] for r in rows], dtype=np.int64)
+    first = np.array([r[2] or 0 for r in rows], dtype=np.int64)
+    n = np.array([len(r[4]) // 4 for r in rows], dtype=np.int64)
+    sums = np.frombuffer(b"".join(r[4] for r in rows), dtype="<f4").astype(np.float64)
+    row_of = np.repeat(np.arange(len(rows)), n)
+    offsets = np.arange(len(sums), dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
+    for width, dtype in ((2, "<u2"), (4, "<u4")):
+        sparse = [i for i, r in enumerate(rows) if r[3] is not None and len(r[3]) == width * n[i]]
+        if sparse:
+            packed = np.frombuffer(b"".join(rows[i][3] for i in sparse), dtype=dtype)
+            offsets[np.isin(row_of, sparse)] = packed
+    return bucket, snapshots, bucket[row_of], first[row_of] + offsets, sums
 
 
 def read_heatmap_rows(

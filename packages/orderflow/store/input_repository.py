@@ -50,13 +50,14 @@ __all__ = [
     "TradeRow",
     "check_input_table",
     "row_batches",
+    "text_of",
 ]
 
 SAMPLE_EVERY = 1000
 FETCH_ROWS = 2000
 SCAN_ROWS = 20_000
 """Rows per fetch of the order scan: (id, timestamp) pairs are small."""
-UNPARSEABLE_REASON = "timestamp cannot be parsed"
+UNPARSEABLE_REASON = "timestamp cannot be parsed (or lies outside 1677-09-21 .. 2262-04-11 UTC)"
 """The recorded reject reason of a row whose timestamp does not parse."""
 PROBE_ROWS = 64
 """Rows a probe reads at a time once its first row's timestamp did not parse."""
@@ -67,8 +68,19 @@ BookRow = tuple[int, str, str, str, str, int]
 # (id, instrument, price, size, side, timestamp, instant_ns)
 TradeRow = tuple[int, str, object, object, object, str, int]
 
-_BOOK_SELECT = "SELECT id, instrument, bids, asks, timestamp"
-_TRADE_SELECT = "SELECT id, instrument, price, size, side, timestamp"
+
+def text_of(column: str) -> str:
+    """SQL for ``column`` with INTEGER and REAL cells as text (``cell_text``), so every
+    path stores and compares the same instrument names and timestamp texts; a BLOB
+    instrument stays a BLOB and is rejected."""
+    return (
+        f"CASE WHEN typeof({column}) IN ('integer', 'real')"
+        f" THEN CAST({column} AS TEXT) ELSE {column} END"
+    )
+
+
+_BOOK_SELECT = f"SELECT id, {text_of('instrument')}, bids, asks, {text_of('timestamp')}"
+_TRADE_SELECT = f"SELECT id, {text_of('instrument')}, price, size, side, {text_of('timestamp')}"
 
 
 class OrderScan(msgspec.Struct, frozen=True):

@@ -38,6 +38,7 @@ from orderflow.core.errors import TableOutOfOrder
 from orderflow.core.timestamps import parse_instants_ns
 
 __all__ = [
+    "MARGIN_FLOOR_SHARE",
     "MARGIN_SAFETY",
     "MAX_MARGIN_SHARE",
     "check_columns",
@@ -53,7 +54,14 @@ MAX_MARGIN_SHARE = 16
 reads would then cost more than sorting it once into an order index."""
 MARGIN_SAFETY = 2
 """Probes see a sample of the rows; the margin they report is this multiple of the
-largest lag they saw."""
+largest lag they saw..."""
+MARGIN_FLOOR_SHARE = 4096
+"""...and at least 1/4096 of the table's time span once they saw any lag at all: a
+merged feed's typical lag is far below its worst (with a uniform jitter, rows
+close in time swap often, rows a jitter apart almost never), so a few thousand
+probed rows see the former. A margin too small is caught by the readers, at the
+price of a full scan and a restart; one this size makes each shard read rows
+from 1/2048 of the file's time span more than it needs."""
 WINDOWS = 16
 """Runs of consecutive rows the probes read, spread evenly over the ids."""
 WINDOW_ROWS = 256
@@ -108,8 +116,12 @@ def probe_margin(
             widest = max(widest, seen)
             narrow = narrow or seen * 4 > max(instants) - min(instants)
         if not narrow or rows >= MAX_WINDOW_ROWS or rows > max_id - min_id:
-            return widest * MARGIN_SAFETY
+            break
         rows *= 4
+    if not widest:
+        return 0
+    span = max(sampled) - min(sampled)
+    return max(widest * MARGIN_SAFETY, span // MARGIN_FLOOR_SHARE)
 
 
 def _window_starts(min_id: int, max_id: int) -> list[int]:
@@ -165,17 +177,22 @@ def reordered_batches(
     previous = -(2**63)  # instant of the last parseable row by id
     while batch := cursor.fetchmany(FETCH_ROWS):
         instants = parse_instants_ns([row[-1] for row in batch])
-        for row, ns in zip(batch, instants, strict=True):
-            envelope.advance(row[0])
-            if ns is None:
-                if check and unparseable is not None and lo_ns <= previous < hi_ns:
-                    unparseable(row[0])
-                continue
-            if check and not envelope.floor() <= ns <= envelope.ceiling():
-                raise TableOutOfOrder(table, row[0])
-            previous = ns
-            if lo_ns <= ns < hi_ns and (wanted is None or row[1] in wanted):
-                pending.append((*row, ns))
+        if None in instants:
+            report = unparseable if check else None
+            previous = _check_rows(table, batch, instants, envelope, span, previous, report)
+        else:
+            if check:
+                _check_segments(table, batch, instants, envelope)  # type: ignore[arg-type]
+            envelope.advance(batch[-1][0])
+            previous = instants[-1]  # type: ignore[assignment]
+        kept = [
+            (*row, ns)
+            for row, ns in zip(batch, instants, strict=True)
+            if ns is not None and lo_ns <= ns < hi_ns
+        ]
+        if wanted is not None:
+            kept = [row for row in kept if row[1] in wanted]
+        pending += kept
         if pending:
             pending.sort(key=_instant_then_id)
             cut = bisect.bisect_left(pending, envelope.floor(), key=_instant)
@@ -185,6 +202,52 @@ def reordered_batches(
     if pending:
         pending.sort(key=_instant_then_id)
         yield pending
+
+
+def _check_segments(
+    table: str, batch: list[tuple], instants: list[int], envelope: _Envelope
+) -> None:
+    """The envelope check a run of rows between two samples at a time (all parsed)."""
+    row_ids = [row[0] for row in batch]
+    start, count = 0, len(row_ids)
+    while start < count:
+        envelope.advance(row_ids[start])
+        after = envelope.after
+        end = count
+        if after < len(envelope.ids):
+            end = bisect.bisect_left(row_ids, envelope.ids[after], start)
+        segment = instants[start:end]
+        floor, ceiling = envelope.floor(), envelope.ceiling()
+        if min(segment) < floor or max(segment) > ceiling:
+            bad = next(i for i, ns in enumerate(segment) if not floor <= ns <= ceiling)
+            raise TableOutOfOrder(table, row_ids[start + bad])
+        start = end
+
+
+def _check_rows(
+    table: str,
+    batch: list[tuple],
+    instants: list[int | None],
+    envelope: _Envelope,
+    span: tuple[int, int],
+    previous: int,
+    unparseable: Callable[[int], None] | None,
+) -> int:
+    """Row by row, for a batch with unparseable timestamps: the envelope check, and
+    the unparseable rows that are this range's go to ``unparseable`` (None for a
+    verified scan, whose unparseable rows were rejected up front and whose exact
+    margin makes the check a formality); returns the last parsed instant."""
+    lo_ns, hi_ns = span
+    for row, ns in zip(batch, instants, strict=True):
+        envelope.advance(row[0])
+        if ns is None:
+            if unparseable is not None and lo_ns <= previous < hi_ns:
+                unparseable(row[0])
+            continue
+        if not envelope.floor() <= ns <= envelope.ceiling():
+            raise TableOutOfOrder(table, row[0])
+        previous = ns
+    return previous
 
 
 def _instant_then_id(row: tuple) -> tuple[int, int]:

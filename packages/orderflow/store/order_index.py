@@ -23,14 +23,17 @@ from orderflow.store.input_repository import (
     SQLiteOrderflowRepository,
     check_input_table,
     row_batches,
+    text_of,
 )
 
 __all__ = ["TimeOrderedReader", "build_order_index", "indexed_instants"]
 
 _SCHEMA = "orderflow_order"
 _COLUMNS = {
-    "book": "t.id, t.instrument, t.bids, t.asks, t.timestamp, o.ns",
-    "trades": "t.id, t.instrument, t.price, t.size, t.side, t.timestamp, o.ns",
+    "book": f"t.id, {text_of('t.instrument')}, t.bids, t.asks, {text_of('t.timestamp')}, o.ns",
+    "trades": (
+        f"t.id, {text_of('t.instrument')}, t.price, t.size, t.side, {text_of('t.timestamp')}, o.ns"
+    ),
 }
 FETCH_ROWS = 2000
 

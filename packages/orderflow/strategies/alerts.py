@@ -1,6 +1,6 @@
 """Alert detection over stored metrics, and the ``alerts`` table it fills.
 
-Two kinds, thresholds from the profile's ``alerts`` section:
+Three kinds, thresholds from the profile's ``alerts`` section:
 
 - ``obi``: OBI beyond +x (or below -x) for at least k consecutive snapshots of
   one instrument. A run is a maximal stretch of consecutive snapshots on the
@@ -12,6 +12,9 @@ Two kinds, thresholds from the profile's ``alerts`` section:
   ``builtin.cvd_change`` (against the latest snapshot at least the window
   earlier). One alert per episode of consecutive snapshots with the change
   beyond y on the same side, raised at its first snapshot. Off when y is unset.
+- ``ofi``: |OFI summed over the rolling window| > z (``builtin.ofi_sum``: the
+  snapshots of the last ``ofi_window_s``), episodes as for ``cvd``. Off when z
+  is unset or the metrics have no ``ofi`` column.
 
 Detection is vectorised (run boundaries with ``np.diff``), so it costs a few
 array passes per instrument whatever the number of alerts.
@@ -30,7 +33,7 @@ from orderflow.core.timestamps import format_instant_ns
 from orderflow.profiles.profile import AlertSettings
 from orderflow.store.connections import open_writer
 from orderflow.strategies.batch import MetricsBatch
-from orderflow.strategies.builtin import cvd_change
+from orderflow.strategies.builtin import cvd_change, ofi_sum
 
 __all__ = [
     "ALERTS_DDL",
@@ -38,6 +41,7 @@ __all__ = [
     "detect_alerts",
     "detect_cvd_alerts",
     "detect_obi_alerts",
+    "detect_ofi_alerts",
     "read_alerts",
     "runs_of",
     "write_alerts",
@@ -49,7 +53,7 @@ CREATE TABLE IF NOT EXISTS alerts (
     instrument TEXT NOT NULL,
     ts_ns INTEGER NOT NULL,
     timestamp TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('obi', 'cvd')),
+    kind TEXT NOT NULL CHECK (kind IN ('obi', 'cvd', 'ofi')),
     value REAL NOT NULL,
     threshold REAL NOT NULL,
     message TEXT NOT NULL,
@@ -132,7 +136,18 @@ def detect_obi_alerts(batch: MetricsBatch, threshold: float, min_snapshots: int)
 
 
 def detect_cvd_alerts(batch: MetricsBatch, threshold: float, window_s: float) -> list[Alert]:
-    change = cvd_change(batch, window_s)
+    return _episode_alerts(batch, "cvd", cvd_change(batch, window_s), threshold, window_s)
+
+
+def detect_ofi_alerts(batch: MetricsBatch, threshold: float, window_s: float) -> list[Alert]:
+    return _episode_alerts(batch, "ofi", ofi_sum(batch, window_s), threshold, window_s)
+
+
+def _episode_alerts(
+    batch: MetricsBatch, kind: str, change: np.ndarray, threshold: float, window_s: float
+) -> list[Alert]:
+    """One alert per run of snapshots with ``change`` beyond the threshold on one side."""
+    what = "CVD changed" if kind == "cvd" else "OFI summed to"
     starts, lengths = runs_of(_side_state(change, threshold))
     alerts = []
     for start, length in zip(starts, lengths, strict=True):
@@ -143,11 +158,12 @@ def detect_cvd_alerts(batch: MetricsBatch, threshold: float, window_s: float) ->
                 batch.instrument,
                 int(batch.ts_ns[fire]),
                 format_instant_ns(int(batch.ts_ns[fire])),
-                "cvd",
+                kind,
                 value,
                 threshold,
-                f"{batch.instrument}: CVD changed {value:+,.4g} over {window_s:g}s"
-                f" (|change| > {threshold:g}; lasted {int(length)} snapshots)",
+                f"{batch.instrument}: {what} {value:+,.4g} over {window_s:g}s"
+                f" (|{'change' if kind == 'cvd' else 'sum'}| > {threshold:g};"
+                f" lasted {int(length)} snapshots)",
                 int(batch.ts_ns[end]),
                 int(length),
                 _snapshot_id(batch, fire),
@@ -157,11 +173,14 @@ def detect_cvd_alerts(batch: MetricsBatch, threshold: float, window_s: float) ->
 
 
 def detect_alerts(batch: MetricsBatch, settings: AlertSettings) -> list[Alert]:
-    """Both kinds for one instrument, in time order."""
+    """Every kind the settings turn on, for one instrument, in time order."""
     alerts = detect_obi_alerts(batch, settings.obi_threshold, settings.obi_min_snapshots)
     cvd_threshold = settings.cvd_threshold_for(batch.instrument)
     if cvd_threshold is not None:
         alerts += detect_cvd_alerts(batch, cvd_threshold, settings.cvd_window_s)
+    ofi_threshold = settings.ofi_threshold_for(batch.instrument)
+    if ofi_threshold is not None and batch.ofi is not None:
+        alerts += detect_ofi_alerts(batch, ofi_threshold, settings.ofi_window_s)
     alerts.sort(key=lambda a: (a.ts_ns, a.kind))
     return alerts
 
@@ -174,9 +193,12 @@ def write_alerts(path: str | Path, alerts: Sequence[Alert], instruments: Iterabl
     """
     conn = open_writer(path)
     try:
-        conn.executescript(ALERTS_DDL)
         conn.execute("BEGIN IMMEDIATE")
         try:
+            _upgrade_alerts_table(conn)
+            for statement in ALERTS_DDL.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
             conn.executemany(
                 "DELETE FROM alerts WHERE instrument = ?", [(name,) for name in instruments]
             )
@@ -190,6 +212,24 @@ def write_alerts(path: str | Path, alerts: Sequence[Alert], instruments: Iterabl
         conn.execute("COMMIT")
     finally:
         conn.close()
+
+
+def _upgrade_alerts_table(conn: sqlite3.Connection) -> None:
+    """An ``alerts`` table from before OFI alerts only admits 'obi'/'cvd': rebuild it
+    with the wider CHECK, rows kept (inside the caller's transaction)."""
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'alerts'")
+    sql = row.fetchone()
+    if sql is None or "'ofi'" in sql[0]:
+        return
+    conn.execute("ALTER TABLE alerts RENAME TO alerts_before_ofi")
+    conn.execute("DROP INDEX IF EXISTS idx_alerts_instrument_ts")
+    for statement in ALERTS_DDL.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute(
+        f"INSERT INTO alerts (id, {_COLUMNS}) SELECT id, {_COLUMNS} FROM alerts_before_ofi"
+    )
+    conn.execute("DROP TABLE alerts_before_ofi")
 
 
 def read_alerts(conn: sqlite3.Connection) -> list[Alert]:

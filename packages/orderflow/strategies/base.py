@@ -23,6 +23,7 @@ import numpy as np
 from orderflow.core.calculator import MetricCalculator
 from orderflow.core.errors import OrderflowError
 from orderflow.core.models import Book
+from orderflow.core.order_flow import aggregate_side, book_top, ofi_pair
 from orderflow.strategies.batch import MetricsBatch
 
 __all__ = ["Strategy", "StrategyError", "batch_from_book", "hold_targets"]
@@ -107,8 +108,23 @@ def batch_from_book(book: Book, depth: int | None = None) -> MetricsBatch:
     cvd = np.empty(n)
     bid = np.full(n, np.nan)
     ask = np.full(n, np.nan)
+    ofi = np.full(n, np.nan)
+    previous = None
     running = 0.0
     for i, snap in enumerate(book.snapshots):
+        top = book_top(
+            *aggregate_side(
+                [lv.price for lv in snap.bids], [lv.size for lv in snap.bids], bids=True
+            ),
+            *aggregate_side(
+                [lv.price for lv in snap.asks], [lv.size for lv in snap.asks], bids=False
+            ),
+            1,
+        )
+        value = ofi_pair(previous, top, 1)[0]
+        if value is not None:
+            ofi[i] = value
+        previous = top
         ts[i] = snap.instant_ns
         value = MetricCalculator.calculate_obi(snap, depth)
         if value is not None:
@@ -121,4 +137,4 @@ def batch_from_book(book: Book, depth: int | None = None) -> MetricsBatch:
         running = MetricCalculator.calculate_cvd(running, snap.trades)
         cvd[i] = running
     ids = np.array([s.id for s in book.snapshots], dtype=np.int64)
-    return MetricsBatch(book.instrument, ts, obi, cvd, bid, ask, ids)
+    return MetricsBatch(book.instrument, ts, obi, cvd, bid, ask, ids, ofi)

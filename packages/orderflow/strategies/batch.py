@@ -19,7 +19,7 @@ import duckdb
 import numpy as np
 
 from orderflow.core.errors import InputFileError
-from orderflow.query.duckdb_connection import attach_sqlite, connect_duckdb
+from orderflow.query.duckdb_connection import attach_sqlite, connect_duckdb, read_only_wal
 from orderflow.store.connections import open_readonly
 
 __all__ = ["MetricsBatch", "MissingMetricsError", "load_metric_batches"]
@@ -40,6 +40,7 @@ class MetricsBatch:
     best_bid: np.ndarray  # float64, NaN when no bid
     best_ask: np.ndarray  # float64, NaN when no ask
     snapshot_id: np.ndarray | None = None  # int64, the ``book`` row of each metric
+    ofi: np.ndarray | None = None  # float64 order-flow imbalance, NaN when NULL (metrics.md)
 
     def __len__(self) -> int:
         return len(self.ts_ns)
@@ -59,6 +60,7 @@ class MetricsBatch:
         best_bid: object,
         best_ask: object,
         snapshot_id: object | None = None,
+        ofi: object | None = None,
     ) -> MetricsBatch:
         """Build from any sequences; ``None`` entries become NaN."""
         return cls(
@@ -69,6 +71,7 @@ class MetricsBatch:
             best_bid=_float_column(best_bid),
             best_ask=_float_column(best_ask),
             snapshot_id=None if snapshot_id is None else np.asarray(snapshot_id, dtype=np.int64),
+            ofi=None if ofi is None else _float_column(ofi),
         )
 
     def head(self, stop: int) -> MetricsBatch:
@@ -81,6 +84,7 @@ class MetricsBatch:
             self.best_bid[:stop],
             self.best_ask[:stop],
             None if self.snapshot_id is None else self.snapshot_id[:stop],
+            None if self.ofi is None else self.ofi[:stop],
         )
 
 
@@ -92,16 +96,44 @@ def _float_column(values: object) -> np.ndarray:
     )
 
 
-def _check_metrics_table(path: Path) -> None:
+def _check_metrics_table(path: Path) -> bool:
+    """Raise when there is no metrics table; True when it has the ``ofi`` column
+    (a table from before the order-flow columns has not, until recomputed)."""
     conn = open_readonly(path)
     try:
         exists = conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'metrics'"
         ).fetchone()
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(metrics)")}
     finally:
         conn.close()
     if not exists:
         raise MissingMetricsError(path, f"has no metrics table; run `orderflow-coord {path}` first")
+    return "ofi" in columns
+
+
+def _columns_read_only(path: Path, instrument_filter: str, params: list[object]) -> dict:
+    """``_SELECT``'s columns through SQLite itself, for a WAL-mode file in a read-only
+    directory: DuckDB's SQLite reader cannot open it there (it needs to create the
+    ``-shm`` file), ``open_readonly`` can (it falls back to an immutable open)."""
+    conn = open_readonly(path)
+    try:
+        rows = conn.execute(
+            "SELECT instrument, ts_ns, snapshot_id, obi, cvd, best_bid, best_ask FROM metrics"
+            f" WHERE ts_ns >= ? AND ts_ns < ? {instrument_filter}"
+            " ORDER BY instrument, ts_ns, snapshot_id",
+            params,
+        ).fetchall()
+    finally:
+        conn.close()
+    columns = list(zip(*rows, strict=True)) if rows else [()] * 7
+    names = ("instrument", "ts_ns", "snapshot_id", "obi", "cvd", "best_bid", "best_ask")
+    out: dict = {"instrument": np.asarray(columns[0], dtype=object)}
+    for name, column in zip(names[1:3], columns[1:3], strict=True):
+        out[name] = np.asarray(column, dtype=np.int64)
+    for name, column in zip(names[3:], columns[3:], strict=True):
+        out[name] = np.asarray(column, dtype=np.float64)  # None (NULL) becomes NaN
+    return out
 
 
 _SELECT = """
@@ -109,7 +141,8 @@ SELECT instrument, ts_ns, snapshot_id,
        coalesce(obi, 'NaN'::DOUBLE) AS obi,
        coalesce(cvd, 'NaN'::DOUBLE) AS cvd,
        coalesce(best_bid, 'NaN'::DOUBLE) AS best_bid,
-       coalesce(best_ask, 'NaN'::DOUBLE) AS best_ask
+       coalesce(best_ask, 'NaN'::DOUBLE) AS best_ask,
+       {ofi} AS ofi
 FROM src.metrics
 WHERE ts_ns >= ? AND ts_ns < ? {instrument_filter}
 ORDER BY instrument, ts_ns, snapshot_id
@@ -128,7 +161,7 @@ def load_metric_batches(
     the file has no metrics table, InputFileError when it is not readable SQLite.
     """
     p = Path(path)
-    _check_metrics_table(p)
+    has_ofi = _check_metrics_table(p)
     params: list[object] = [
         start_ns if start_ns is not None else -(2**63),
         end_ns if end_ns is not None else 2**63 - 1,
@@ -140,9 +173,15 @@ def load_metric_batches(
     con = connect_duckdb()
     try:
         attach_sqlite(con, p, "src")
-        cols = con.execute(_SELECT.format(instrument_filter=instrument_filter), params).fetchnumpy()
+        sql = _SELECT.format(
+            instrument_filter=instrument_filter,
+            ofi="coalesce(ofi, 'NaN'::DOUBLE)" if has_ofi else "'NaN'::DOUBLE",
+        )
+        cols = con.execute(sql, params).fetchnumpy()
     except duckdb.Error as exc:
-        raise InputFileError(p, f"cannot read metrics ({exc})") from None
+        if not read_only_wal(p, exc):
+            raise InputFileError(p, f"cannot read metrics ({exc})") from None
+        cols = _columns_read_only(p, instrument_filter, params)
     finally:
         con.close()
     names = np.asarray(cols["instrument"], dtype=object)
@@ -161,5 +200,6 @@ def load_metric_batches(
             best_bid=np.ascontiguousarray(cols["best_bid"][a:b], dtype=np.float64),
             best_ask=np.ascontiguousarray(cols["best_ask"][a:b], dtype=np.float64),
             snapshot_id=np.ascontiguousarray(cols["snapshot_id"][a:b], dtype=np.int64),
+            ofi=np.ascontiguousarray(cols["ofi"][a:b], dtype=np.float64),
         )
     return batches

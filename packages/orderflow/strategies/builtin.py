@@ -1,7 +1,8 @@
-"""The built-in strategies: OBI threshold and CVD momentum.
+"""The built-in strategies: OBI threshold, CVD momentum and OFI momentum.
 
 Both are causal by construction: the target at row i reads rows 0..i only
-(``cvd-momentum`` looks back with ``searchsorted`` over instants already seen).
+(``cvd-momentum`` and ``ofi-momentum`` look back with ``searchsorted`` over
+instants already seen).
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from orderflow.strategies.base import Strategy, StrategyError, hold_targets
 from orderflow.strategies.batch import MetricsBatch
 from orderflow.strategies.signals import hold_at_least, hysteresis_targets
 
-__all__ = ["BUILTIN_STRATEGIES", "CvdMomentum", "ObiThreshold", "cvd_change"]
+__all__ = [
+    "BUILTIN_STRATEGIES",
+    "CvdMomentum",
+    "ObiThreshold",
+    "OfiMomentum",
+    "cvd_change",
+    "ofi_sum",
+]
 
 NS_PER_S = 1_000_000_000
 
@@ -85,7 +93,53 @@ class CvdMomentum(Strategy):
         return targets
 
 
+def ofi_sum(batch: MetricsBatch, window_s: float) -> np.ndarray:
+    """OFI summed over the snapshots with instant in ``(t - window_s, t]``.
+
+    OFI is a flow, so over a window it is a sum (a NULL OFI, at an instrument's
+    first snapshot or a one-sided book, adds nothing). NaN until a full window
+    of history exists, as for ``cvd_change``. Needs the ``ofi`` column.
+    """
+    if batch.ofi is None:
+        raise StrategyError(
+            f"{batch.instrument}: no ofi column; recompute the metrics (orderflow-coord --force)"
+        )
+    running = np.concatenate([[0.0], np.cumsum(np.nan_to_num(batch.ofi, nan=0.0))])
+    lookback = batch.ts_ns - round(window_s * NS_PER_S)
+    ref = np.searchsorted(batch.ts_ns, lookback, side="right")  # rows <= t - window
+    total = running[1:] - running[ref]
+    total[ref == 0] = np.nan  # no snapshot a full window earlier yet
+    return total
+
+
+class OfiMomentum(Strategy):
+    """Sign of OFI summed over a rolling window: +1 when the sum > threshold (bids
+    building, asks depleting), -1 when < -threshold, flat in between.
+
+    ``threshold`` is in base units (OFI is a size); ``min_hold_s`` keeps each
+    position at least that long. Flat until a full window of history exists.
+    """
+
+    name = "ofi-momentum"
+    params: ClassVar[dict[str, object]] = {"window_s": 10.0, "threshold": 0.0, "min_hold_s": 0.0}
+    window_s: float
+    threshold: float
+    min_hold_s: float
+
+    def on_metrics(self, batch: MetricsBatch) -> np.ndarray:
+        total = ofi_sum(batch, self.window_s)
+        with np.errstate(invalid="ignore"):
+            targets = np.where(
+                total > self.threshold, 1.0, np.where(total < -self.threshold, -1.0, 0.0)
+            )
+        targets[np.isnan(total)] = 0.0
+        if self.min_hold_s <= 0:
+            return targets
+        return hold_at_least(targets, batch.ts_ns, self.min_hold_s)
+
+
 BUILTIN_STRATEGIES: dict[str, type[Strategy]] = {
     ObiThreshold.name: ObiThreshold,
     CvdMomentum.name: CvdMomentum,
+    OfiMomentum.name: OfiMomentum,
 }

@@ -87,6 +87,13 @@ def main(argv: list[str] | None = None) -> int:
         jitter_trades=args.jitter_tables in ("trades", "both"),
         integer_timestamps=args.integer_timestamps,
     )
+    if Path(args.out).is_dir():
+        print(
+            f"orderflow-synth: {args.out} is a directory; give a file to write,"
+            f" e.g. {Path(args.out) / 'synth.db'}",
+            file=sys.stderr,
+        )
+        return 2
     started = time.perf_counter()
     progress = ProgressReporter(Path(args.out).name, config.snapshots, quiet=args.quiet, updates=10)
     try:

@@ -1,0 +1,1 @@
+"""Estimators fitted over a recording's stored metrics (Stoikov's micro-price)."""

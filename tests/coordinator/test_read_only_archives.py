@@ -1,0 +1,135 @@
+"""Recordings in a read-only directory, read by a user without root's override.
+
+The tests run as root, which may write anywhere, so the tools run under
+``setpriv`` as ``nobody`` on files in a directory that user cannot write (mode
+555), as on an archive, a snapshot or a read-only share.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import stat
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.coordinator.harness import make_tie_recording, run_coord
+
+BIN = Path(sys.executable).parent
+AS_NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="needs root and setpriv to run the tools as another user",
+)
+
+
+@pytest.fixture
+def place() -> Iterator[Path]:
+    """A directory every user can enter, with ``archive`` (read-only once filled)
+    and ``out`` (writable by anyone) inside."""
+    root = Path(tempfile.mkdtemp(prefix="orderflow-ro-"))
+    root.chmod(0o755)
+    (root / "archive").mkdir(mode=0o755)
+    (root / "out").mkdir(mode=0o777)
+    (root / "out").chmod(0o777)
+    yield root
+    (root / "archive").chmod(0o755)
+    shutil.rmtree(root)
+
+
+def _archive(place: Path, db: Path, *, shm: bool = True) -> Path:
+    target = place / "archive" / db.name
+    for source in db.parent.glob(db.name + "*"):
+        if source.name.endswith("-shm") and not shm:
+            continue
+        shutil.copy(source, place / "archive" / source.name)
+        (place / "archive" / source.name).chmod(0o644)
+    (place / "archive").chmod(0o555)
+    return target
+
+
+def _as_nobody(place: Path, program: str, *args: object) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HOME": str(place / "out"), "XDG_CACHE_HOME": str(place / "out")}
+    return subprocess.run(
+        [*AS_NOBODY, str(BIN / program), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+        cwd=place / "out",
+    )
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_a_processed_recording_is_readable_by_every_tool_from_a_read_only_directory(
+    tmp_path: Path, place: Path, workers: str
+) -> None:
+    db = tmp_path / "rec.db"
+    make_tie_recording(db, shuffle_ids=False)
+    assert run_coord("--workers", workers, "--quiet", db).returncode == 0
+    archived = _archive(place, db)
+    report = _as_nobody(place, "orderflow-report", archived, "--out", place / "out" / "r")
+    assert report.returncode == 0, report.stderr
+    no_store = _as_nobody(
+        place, "orderflow-backtest", archived, "--strategy", "obi-threshold", "--no-store"
+    )
+    assert no_store.returncode == 0, no_store.stderr
+    store = _as_nobody(place, "orderflow-backtest", archived, "--strategy", "obi-threshold")
+    assert store.returncode == 2
+    assert f"{archived}: is read-only here" in store.stderr
+    assert "pass --no-store" in store.stderr
+    coord = _as_nobody(place, "orderflow-coord", "--workers", "0", "--force", archived)
+    assert coord.returncode == 2
+    assert coord.stderr.strip() == (
+        f"orderflow-coord: {archived}: its directory cannot be written (Permission denied):"
+        " metrics are stored in the recording itself, so compute them on a copy in a"
+        " writable directory"
+    )
+
+
+def test_a_file_left_in_wal_mode_is_still_read_and_the_rest_is_named(
+    tmp_path: Path, place: Path
+) -> None:
+    db = tmp_path / "rec.db"
+    make_tie_recording(db, shuffle_ids=False)
+    assert run_coord("--workers", "0", "--quiet", db).returncode == 0
+    with sqlite3.connect(db) as conn:  # as an earlier version left every file it wrote
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.close()
+    archived = _archive(place, db)
+    assert not (place / "archive" / "rec.db-shm").exists()
+    no_store = _as_nobody(
+        place, "orderflow-backtest", archived, "--strategy", "obi-threshold", "--no-store"
+    )
+    assert no_store.returncode == 0, no_store.stderr  # the immutable fallback
+    report = _as_nobody(place, "orderflow-report", archived, "--out", place / "out" / "r")
+    assert report.returncode != 0
+    assert "attempt to write" not in report.stderr.replace("(attempt to write", "")
+    assert f"{archived}: cannot be read in this read-only directory" in report.stderr
+    assert "copy it to a writable directory" in report.stderr
+
+
+def test_changes_only_in_the_wal_are_reported(tmp_path: Path, place: Path) -> None:
+    db = tmp_path / "rec.db"
+    make_tie_recording(db, shuffle_ids=False)
+    assert run_coord("--workers", "0", "--quiet", db).returncode == 0
+    writer = sqlite3.connect(db, isolation_level=None)
+    writer.execute("PRAGMA journal_mode = WAL")
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    writer.execute("DELETE FROM metrics WHERE snapshot_id = 1")  # committed, in the -wal only
+    archived = _archive(place, db, shm=False)  # copied while the writer has it open
+    writer.close()
+    assert (place / "archive" / "rec.db-wal").stat().st_size > 0
+    done = _as_nobody(
+        place, "orderflow-backtest", archived, "--strategy", "obi-threshold", "--no-store"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "-wal file holds" in done.stderr and "not yet in the file" in done.stderr
+    assert stat.S_IMODE((place / "archive").stat().st_mode) == 0o555
