@@ -20,7 +20,7 @@ import pandas as pd
 from orderflow.analytics.microprice import MicropriceFit, fit_microprice, state_of
 from orderflow.core.heatmap import infer_tick
 from orderflow.query.api import Instant, to_instant_ns
-from orderflow.store.connections import open_writer
+from orderflow.store.connections import open_readonly, open_writer
 
 __all__ = ["MICROPRICE_DDL", "fit_table", "microprice", "read_latest_fit"]
 
@@ -53,7 +53,7 @@ def _read(
     db: Path, instrument: str, start: int | None, end: int | None
 ) -> tuple[np.ndarray, float | None]:
     """(rows of best bid, best ask, bid size 1, ask size 1; the heatmap's tick or None)."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = open_readonly(db)  # falls back to an immutable open in a read-only directory
     try:
         rows = conn.execute(
             "SELECT best_bid, best_ask, bid_size_1, ask_size_1 FROM metrics"

@@ -112,22 +112,25 @@ def _check_metrics_table(path: Path) -> bool:
     return "ofi" in columns
 
 
-def _columns_read_only(path: Path, instrument_filter: str, params: list[object]) -> dict:
+def _columns_read_only(
+    path: Path, instrument_filter: str, params: list[object], has_ofi: bool
+) -> dict:
     """``_SELECT``'s columns through SQLite itself, for a WAL-mode file in a read-only
     directory: DuckDB's SQLite reader cannot open it there (it needs to create the
     ``-shm`` file), ``open_readonly`` can (it falls back to an immutable open)."""
     conn = open_readonly(path)
     try:
         rows = conn.execute(
-            "SELECT instrument, ts_ns, snapshot_id, obi, cvd, best_bid, best_ask FROM metrics"
+            "SELECT instrument, ts_ns, snapshot_id, obi, cvd, best_bid, best_ask,"
+            f" {'ofi' if has_ofi else 'NULL'} FROM metrics"
             f" WHERE ts_ns >= ? AND ts_ns < ? {instrument_filter}"
             " ORDER BY instrument, ts_ns, snapshot_id",
             params,
         ).fetchall()
     finally:
         conn.close()
-    columns = list(zip(*rows, strict=True)) if rows else [()] * 7
-    names = ("instrument", "ts_ns", "snapshot_id", "obi", "cvd", "best_bid", "best_ask")
+    columns = list(zip(*rows, strict=True)) if rows else [()] * 8
+    names = ("instrument", "ts_ns", "snapshot_id", "obi", "cvd", "best_bid", "best_ask", "ofi")
     out: dict = {"instrument": np.asarray(columns[0], dtype=object)}
     for name, column in zip(names[1:3], columns[1:3], strict=True):
         out[name] = np.asarray(column, dtype=np.int64)
@@ -181,7 +184,7 @@ def load_metric_batches(
     except duckdb.Error as exc:
         if not read_only_wal(p, exc):
             raise InputFileError(p, f"cannot read metrics ({exc})") from None
-        cols = _columns_read_only(p, instrument_filter, params)
+        cols = _columns_read_only(p, instrument_filter, params, has_ofi)
     finally:
         con.close()
     names = np.asarray(cols["instrument"], dtype=object)
