@@ -36,7 +36,9 @@ def test_plain_progress_lines_and_summary_when_not_a_terminal(tmp_path: Path) ->
         "rate/s",
     ]
     row = done.stdout.splitlines()[2].split()
-    assert row[1] == "done" and row[4] == "10" and row[5] == "2"
+    # Peak workers: on a loaded machine one worker may finish every shard before the
+    # second has joined, so the column says 1 or 2, never more or fewer.
+    assert row[1] == "done" and row[4] == "10" and row[5] in {"1", "2"}
 
 
 def test_redrawn_bar_on_a_terminal(tmp_path: Path) -> None:
