@@ -19,21 +19,10 @@ from hypothesis import strategies as st
 from orderflow import native
 from orderflow.core.calculator import InvalidSnapshot, snapshot_metrics, snapshot_values
 from orderflow.core.order_flow import ofi_pair
+from orderflow.native.shard import KERNEL_COLUMNS
 from tests.native.strategies import side_texts
 
-NAMES = (
-    "best_bid",
-    "best_ask",
-    "obi",
-    "spread",
-    "mid",
-    "weighted_mid",
-    "bid_size_1",
-    "ask_size_1",
-    "obi_l1",
-    "obi_l5",
-    "obi_l10",
-)
+NAMES = KERNEL_COLUMNS
 
 pytestmark = pytest.mark.skipif(native.KERNEL is None, reason=str(native.UNAVAILABLE_REASON))
 kernel = native.KERNEL
