@@ -35,6 +35,7 @@ __all__ = [
     "clear_heatmap",
     "decode_cells",
     "encode_cells",
+    "encode_rows",
     "read_grid",
     "read_heatmap_cells",
     "read_heatmap_rows",
@@ -86,19 +87,81 @@ _SELECT_ONE = (
 )
 
 
+def encode_rows(
+    bins: np.ndarray, sums: np.ndarray, ends: np.ndarray
+) -> list[tuple[int | None, bytes | None, bytes]]:
+    """(first_bin, offsets, sums) blobs of many rows at once, each in its smaller packing.
+
+    Row r holds ``bins[ends[r-1]:ends[r]]`` (ascending) and their sums. A shard
+    writes tens of thousands of rows, so the packing is decided and the blobs
+    are filled by whole-array operations; only the final slicing is per row.
+    """
+    ends = np.asarray(ends, dtype=np.int64)
+    starts = _starts(ends)
+    counts = ends - starts
+    filled = counts > 0
+    bins = np.asarray(bins, dtype=np.int64)
+    first = np.zeros(len(ends), dtype=np.int64)
+    last = np.zeros(len(ends), dtype=np.int64)
+    first[filled] = bins[starts[filled]]
+    last[filled] = bins[ends[filled] - 1]
+    span = last - first + 1
+    width = np.where(span <= 0xFFFF, 2, 4)
+    dense = filled & (span * 4 <= counts * (4 + width))
+    row_of = np.repeat(np.arange(len(ends)), counts)
+    offset = bins - first[row_of]
+    values = np.asarray(sums, dtype="<f4")
+
+    # Byte ranges of every row in three shared blobs: the dense grids, and the sparse
+    # rows' sums and offsets (uint16 and uint32 offsets kept apart).
+    dense_len = np.where(dense, span, 0)
+    grid = np.zeros(int(dense_len.sum()), dtype="<f4")
+    in_dense = dense[row_of]
+    grid_start = np.cumsum(dense_len) - dense_len
+    grid[grid_start[row_of[in_dense]] + offset[in_dense]] = values[in_dense]
+    sparse_len = np.where(dense, 0, counts)
+    narrow_len = np.where(width == 2, sparse_len, 0)
+    wide_len = sparse_len - narrow_len
+    row_narrow = (width == 2)[row_of]
+    blobs = (
+        (grid.tobytes(), grid_start * 4, dense_len * 4),
+        (values[~in_dense].tobytes(), (np.cumsum(sparse_len) - sparse_len) * 4, sparse_len * 4),
+        (
+            offset[~in_dense & row_narrow].astype("<u2").tobytes(),
+            (np.cumsum(narrow_len) - narrow_len) * 2,
+            narrow_len * 2,
+        ),
+        (
+            offset[~in_dense & ~row_narrow].astype("<u4").tobytes(),
+            (np.cumsum(wide_len) - wide_len) * 4,
+            wide_len * 4,
+        ),
+    )
+    grids, cells, narrow, wide = (
+        [blob[a:b] for a, b in zip(lo.tolist(), (lo + n).tolist(), strict=True)]
+        for blob, lo, n in blobs
+    )
+    return [
+        (None, None, b"")
+        if n == 0
+        else (f, None, grids[r])
+        if d
+        else (f, narrow[r] if w == 2 else wide[r], cells[r])
+        for r, (n, d, w, f) in enumerate(
+            zip(counts.tolist(), dense.tolist(), width.tolist(), first.tolist(), strict=True)
+        )
+    ]
+
+
+def _starts(ends: np.ndarray) -> np.ndarray:
+    starts = np.zeros(len(ends), dtype=np.int64)
+    starts[1:] = ends[:-1]
+    return starts
+
+
 def encode_cells(bins: np.ndarray, sums: np.ndarray) -> tuple[int | None, bytes | None, bytes]:
-    """(first_bin, offsets, sums) blobs of ascending ``bins``: the smaller packing."""
-    if len(bins) == 0:
-        return None, None, b""
-    first = int(bins[0])
-    span = int(bins[-1]) - first + 1
-    offset_width = 2 if span <= 0xFFFF else 4
-    if span * 4 <= len(bins) * (4 + offset_width):
-        dense = np.zeros(span, dtype="<f4")
-        dense[bins - first] = sums
-        return first, None, dense.tobytes()
-    offsets = (bins - first).astype("<u2" if offset_width == 2 else "<u4")
-    return first, offsets.tobytes(), np.asarray(sums, dtype="<f4").tobytes()
+    """(first_bin, offsets, sums) blobs of one row's ascending ``bins``: the smaller packing."""
+    return encode_rows(bins, sums, np.array([len(bins)]))[0]
 
 
 def decode_cells(
@@ -135,18 +198,32 @@ def write_heatmap(
     hold a neighbouring range's part already: that row is read and added to.
     A bucket wholly inside belongs to this range alone and is inserted.
     """
-    inside, edges = [], []
-    for name, bucket, side, snapshots, bins, sums in partials.rows():
-        lo, hi = bucket * bucket_ns, (bucket + 1) * bucket_ns
-        whole = (start_ns is None or lo >= start_ns) and (end_ns is None or hi <= end_ns)
-        if whole:
-            inside.append((name, side, bucket, snapshots, *encode_cells(bins, sums)))
-            continue
-        row = conn.execute(_SELECT_ONE, (name, side, bucket)).fetchone()
+    instr, bucket, side, snaps, ends, bins, sums = partials.columns()
+    lo, hi = bucket * bucket_ns, (bucket + 1) * bucket_ns
+    whole = np.ones(len(bucket), dtype=bool)
+    if start_ns is not None:
+        whole &= lo >= start_ns
+    if end_ns is not None:
+        whole &= hi <= end_ns
+    names = partials.instruments
+    cells = encode_rows(bins, sums, ends)
+    rows = zip(instr.tolist(), side.tolist(), bucket.tolist(), snaps.tolist(), cells, strict=True)
+    inside = [
+        (names[i], s, b, n, *packed)
+        for (i, s, b, n, packed), keep in zip(rows, whole.tolist(), strict=True)
+        if keep
+    ]
+    edges = []
+    starts = _starts(ends)
+    for r in np.flatnonzero(~whole).tolist():
+        name, key_side, key_bucket = names[int(instr[r])], int(side[r]), int(bucket[r])
+        row_bins, row_sums = bins[starts[r] : ends[r]], sums[starts[r] : ends[r]]
+        snapshots = int(snaps[r])
+        row = conn.execute(_SELECT_ONE, (name, key_side, key_bucket)).fetchone()
         if row is not None:
-            bins, sums = _add(*decode_cells(*row[1:]), bins, sums)
+            row_bins, row_sums = _add(*decode_cells(*row[1:]), row_bins, row_sums)
             snapshots += row[0]
-        edges.append((name, side, bucket, snapshots, *encode_cells(bins, sums)))
+        edges.append((name, key_side, key_bucket, snapshots, *encode_cells(row_bins, row_sums)))
     conn.executemany(_INSERT, inside)
     conn.executemany(_UPSERT, edges)
     return len(inside) + len(edges)
