@@ -1,6 +1,6 @@
 """Instructions per snapshot of the metrics paths, counted by callgrind: noise-free ratios.
 
-    python bench/instructions.py [--snapshots 10000] [--no-runs]
+    python bench/instructions.py [--snapshots 10000] [--no-runs] [--paths kernel,w2]
 
 Wall-clock benchmarks on a shared VM drift by tens of percent within minutes;
 an instruction count does not (same binary, same input, same count). This runs,
@@ -8,11 +8,14 @@ under ``valgrind --tool=callgrind``, on one generated recording (25 levels a
 side): the seed-style plain implementation, the in-process path
 (``orderflow-coord --workers 0``), what the workers of a sharded run execute
 (``compute_shard`` over the whole file, packed into its result message) with the
-native kernel and with ``ORDERFLOW_NATIVE=0``, the coordinator's write of those
-rows (C column writer and Python), and whole ``--workers 2`` runs, every process
-counted (``--trace-children``), with and without the kernel. It prints a table of
-instructions per snapshot and each as a ratio to plain; each path's own start-up
-(the same command on an empty recording) is subtracted. Instructions are not
+native kernel, with the depth heatmap off and on (ticks decided as a run decides
+them), and with ``ORDERFLOW_NATIVE=0``, the coordinator's write of those rows (C
+column writer and Python), and whole ``--workers 2`` runs (default profile: the
+heatmap on), every process counted (``--trace-children``), with and without the
+kernel. It prints a table of instructions per snapshot and each as a ratio to
+plain; each path's own start-up (the same command on an empty recording) is
+subtracted, and for the whole runs also shown included (three Python processes
+start: that share shrinks as the file grows). Instructions are not
 seconds (the plain code runs fewer per cycle than msgspec or SQLite do), so use it
 to compare versions of the hot path, and ``throughput.py`` for the targets.
 """
@@ -34,6 +37,17 @@ from orderflow.store.schema import INPUT_DDL
 __all__ = ["main"]
 
 BENCH_DIR = Path(__file__).resolve().parent
+PATHS = (
+    "plain",
+    "in-process",
+    "kernel",
+    "kernel-heatmap",
+    "python-share",
+    "w2",
+    "w2-python",
+    "writer",
+)
+"""What ``--paths`` can pick; ``w2*`` are the whole runs."""
 COORD = "orderflow_services.coordinator.cli"
 WORKER_SHARE = """
 import sys
@@ -41,11 +55,13 @@ from orderflow_services.protocol import MessageCodec, Task
 from orderflow_services.worker.shard_compute import compute_shard
 from orderflow.store.input_repository import SQLiteOrderflowRepository
 from orderflow.store.order_index import TimeOrderedReader
-path = sys.argv[1]
+from orderflow.store.heatmap_ticks import decide_ticks
+path, heatmap = sys.argv[1], sys.argv[2] == "heatmap"
 repo = SQLiteOrderflowRepository(path)
 conn = repo.connect()
 book, trades = repo.probe_order(conn, "book"), repo.probe_order(conn, "trades")
-task = Task(1, path, 0, None, None, book, trades, None, None)
+ticks = {n: t for n, (t, _) in decide_ticks(conn, {}).items() if t} if heatmap else {}
+task = Task(1, path, 0, None, None, book, trades, None, None, heatmap_ticks=ticks)
 MessageCodec().encode(compute_shard(task, TimeOrderedReader(repo, conn, None), conn))
 """
 COORD_WRITE = """
@@ -100,9 +116,19 @@ def _instructions(
 def _empty(work: Path) -> Path:
     """A recording with the input tables and no rows: what start-up alone costs."""
     db = work / "empty.db"
+    db.unlink(missing_ok=True)
     with sqlite3.connect(db) as conn:
         conn.executescript(INPUT_DDL)
     conn.close()
+    return db
+
+
+def _tiny(work: Path, py: str) -> Path:
+    """Two snapshots: start-up of a path that needs a heatmap tick to decide (an empty
+    file has no prices to infer one from)."""
+    db = work / "tiny.db"
+    synth = ["-m", "orderflow.synth.cli", str(db), "--levels", "25", "--quiet"]
+    subprocess.run([py, *synth, "--snapshots", "2"], check=True)
     return db
 
 
@@ -120,7 +146,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--no-runs", action="store_true", help="skip the whole --workers 2 runs (slowest part)"
     )
+    p.add_argument(
+        "--paths",
+        help=f"only these, comma-separated, of: {','.join(PATHS)} (default: all)",
+    )
     args = p.parse_args(argv)
+    chosen = args.paths.split(",") if args.paths else list(PATHS)
+    if unknown := set(chosen) - set(PATHS):
+        raise SystemExit(f"unknown paths {sorted(unknown)}; choose from {list(PATHS)}")
+    if args.no_runs:
+        chosen = [k for k in chosen if not k.startswith("w2")]
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
     py = sys.executable
@@ -131,37 +166,51 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run([py, *synth, "--snapshots", str(args.snapshots)], check=True)
         python = {"ORDERFLOW_NATIVE": "0"}
         w2 = [py, "-m", COORD, "--quiet", "--workers", "2"]
-        # name: (command, its arguments after the file, environment, count children)
-        runs: dict[str, tuple[list[str], list[str], dict[str, str], bool]] = {
-            "plain": ([py, str(BENCH_DIR / "plain_seed.py")], [], {}, False),
-            "in-process": ([py, "-m", COORD, "--quiet", "--workers", "0"], [], {}, False),
-            "workers' share, kernel": ([py, "-c", WORKER_SHARE], [], {}, False),
-            "workers' share, Python": ([py, "-c", WORKER_SHARE], [], python, False),
-            "--workers 2, all processes, kernel": (w2, [], {}, True),
-            "--workers 2, all processes, Python": (w2, [], python, True),
+        share = [py, "-c", WORKER_SHARE]
+        # key: (label, command, its arguments after the file, environment, count children)
+        runs: dict[str, tuple[str, list[str], list[str], dict[str, str], bool]] = {
+            "plain": ("plain", [py, str(BENCH_DIR / "plain_seed.py")], [], {}, False),
+            "in-process": (
+                "in-process",
+                [py, "-m", COORD, "--quiet", "--workers", "0"],
+                [],
+                {},
+                False,
+            ),
+            "kernel": ("workers' share, kernel, heatmap off", share, ["off"], {}, False),
+            "kernel-heatmap": ("workers' share, kernel, heatmap on", share, ["heatmap"], {}, False),
+            "python-share": ("workers' share, Python, heatmap off", share, ["off"], python, False),
+            "w2": ("--workers 2, all processes, kernel", w2, [], {}, True),
+            "w2-python": ("--workers 2, all processes, Python", w2, [], python, True),
         }
-        if args.no_runs:
-            runs = {k: v for k, v in runs.items() if "all processes" not in k}
-        per_snapshot = {}
-        for name, (command, extra, env, children) in runs.items():
-            empty = [*command, str(_empty(work)), *extra]
+        per_snapshot: dict[str, float] = {}
+        whole: dict[str, float] = {}
+        for key in chosen:
+            if key == "writer":
+                continue
+            name, command, extra, env, children = runs[key]
+            start_file = _tiny(work, py) if "heatmap" in extra else _empty(work)
+            empty = [*command, str(start_file), *extra]
             startup = _instructions(empty, work, env, children=children)
             full = [*command, str(_fresh(source, work)), *extra]
             total = _instructions(full, work, env, children=children)
             per_snapshot[name] = (total - startup) / args.snapshots
+            if children:
+                whole[f"{name}, start-up included"] = total / args.snapshots
         # The coordinator's write alone: the same script with and without the insert.
-        for kind in ("c", "py"):
+        for kind in ("c", "py") if "writer" in chosen else ():
             write = [py, "-c", COORD_WRITE]
             without = _instructions([*write, str(_fresh(source, work)), kind, "skip"], work)
             with_rows = _instructions([*write, str(_fresh(source, work)), kind, "write"], work)
             label = "C column writer" if kind == "c" else "Python executemany"
             per_snapshot[f"coordinator's insert, {label}"] = (with_rows - without) / args.snapshots
-    plain = per_snapshot["plain"]
-    print(f"{args.snapshots:,} snapshots, 25 levels a side, start-up subtracted\n")
+    plain = per_snapshot.get("plain")
+    print(f"{args.snapshots:,} snapshots, 25 levels a side, start-up subtracted unless said\n")
     print("| path | instructions per snapshot | vs plain |")
     print("|---|---|---|")
-    for name, count in per_snapshot.items():
-        print(f"| {name} | {count:,.0f} | {plain / count:.2f}x |")
+    for name, count in {**per_snapshot, **whole}.items():
+        ratio = f"{plain / count:.2f}x" if plain else "-"
+        print(f"| {name} | {count:,.0f} | {ratio} |")
     return 0
 
 

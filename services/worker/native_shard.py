@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 from orderflow_services.protocol import Result, Task
 
-from orderflow.core.heatmap import HeatmapAccumulator
+from orderflow.core.heatmap import NS_PER_MS
 from orderflow.native import KERNEL, UNAVAILABLE_REASON
 from orderflow.pipeline.result_columns import F64, I32, VALUE_COLUMNS, ResultColumns
 from orderflow.store.connections import BUSY_TIMEOUT_S
@@ -41,6 +41,7 @@ class _ReaderCache:
 
 
 _READERS = _ReaderCache()
+_MAX_NS = 2**63 - 1
 log = logging.getLogger("orderflow.worker")
 _told: list[bool] = []
 
@@ -73,6 +74,8 @@ def native_result(
 
     if not supports(task.book_scan, task.trade_scan, task.order_index):
         return None
+    if task.heatmap_ticks and task.heatmap_bucket_ms * NS_PER_MS > _MAX_NS:
+        return None  # the kernel counts instants in int64 ns
     _tell_once(computing=True)
     started = time.perf_counter()
     reader = _READERS.open(str(repo.repo.path))
@@ -87,7 +90,8 @@ def native_result(
         ofi_levels=task.ofi_levels,
         instruments=task.instruments,
         tick=tick,
-        heatmap=bool(task.heatmap_ticks),
+        heatmap=task.heatmap_ticks or None,
+        heatmap_bucket_ms=task.heatmap_bucket_ms,
     ).compute()
     # Instruments numbered by first appearance, as ResultColumns.from_rows numbers them.
     found, first = np.unique(got.codes, return_index=True)
@@ -106,11 +110,6 @@ def native_result(
         ),
     )
     heads, tails = got.heads_and_tails()
-    heatmap = None
-    if got.heatmap_levels is not None:
-        accumulator = HeatmapAccumulator(task.heatmap_ticks, task.heatmap_bucket_ms)
-        accumulator.add_many(got.names, got.codes, got.ns, *got.heatmap_levels)
-        heatmap = accumulator.partials()
     return Result(
         task_id=task.task_id,
         **columns.buffers(),
@@ -120,5 +119,5 @@ def native_result(
         signed_volume=got.signed_volume,
         trades=got.trades,
         seconds=time.perf_counter() - started,
-        heatmap=heatmap,
+        heatmap=got.heatmap,
     )

@@ -198,6 +198,7 @@ _tick_price = st.integers(990, 1010).map(lambda n: n / 10)
 _small_side = st.lists(st.tuples(_tick_price, st.integers(0, 4).map(lambda n: n / 2)), max_size=8)
 
 
+@settings(deadline=None)  # a deadline measures the neighbours on a shared machine
 @given(
     st.lists(st.tuples(st.sampled_from([0, 1]), _small_side, _small_side), max_size=25),
     st.integers(1, 12),

@@ -12,6 +12,7 @@
 #include <Python.h>
 #include <sqlite3.h>
 
+#include "kernel_heatmap.h"
 #include "kernel_parse.h"
 #include "kernel_reduce.h"
 
@@ -171,6 +172,235 @@ plain_ascii(const char *s, size_t n)
     return 1;
 }
 
+/* ---- the depth heatmap's accumulator (kernel_heatmap.h) as a Python object ---- */
+
+typedef struct {
+    PyObject_HEAD
+    Heat heat;
+    int ready;
+    int busy; /* a book() call is adding to it with the GIL released */
+} Heatmap;
+
+static PyTypeObject HeatmapType;
+static PyObject *KernelError;
+
+static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t item, const char *what);
+
+static void
+Heatmap_dealloc(Heatmap *h)
+{
+    heat_free(&h->heat);
+    Py_TYPE(h)->tp_free((PyObject *)h);
+}
+
+static int
+Heatmap_init(Heatmap *h, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"ticks", "bucket_ns", NULL};
+    PyObject *ticks_obj;
+    long long bucket_ns;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OL", kwlist, &ticks_obj, &bucket_ns))
+        return -1;
+    if (h->busy) {
+        PyErr_SetString(KernelError, "the heatmap is in use by another thread");
+        return -1;
+    }
+    if (bucket_ns <= 0) {
+        PyErr_SetString(PyExc_ValueError, "bucket_ns must be positive");
+        return -1;
+    }
+    Py_buffer ticks;
+    if (!get_buffer(ticks_obj, &ticks, 8, "ticks"))
+        return -1;
+    if (ticks.len / 8 > INT32_MAX) {
+        PyBuffer_Release(&ticks);
+        PyErr_SetString(PyExc_ValueError, "too many instrument codes");
+        return -1;
+    }
+    heat_free(&h->heat);
+    h->ready = heat_init(&h->heat, ticks.buf, (int32_t)(ticks.len / 8), bucket_ns);
+    PyBuffer_Release(&ticks);
+    if (!h->ready) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+static int
+heatmap_claim(Heatmap *h)
+{
+    if (!h->ready) {
+        PyErr_SetString(KernelError, "the heatmap was not initialised");
+        return 0;
+    }
+    if (h->busy) {
+        PyErr_SetString(KernelError, "the heatmap is in use by another thread");
+        return 0;
+    }
+    h->busy = 1;
+    return 1;
+}
+
+/* add_many(codes, ns, bid_counts, bid_prices, bid_sizes, ask_counts, ask_prices,
+ * ask_sizes): HeatmapAccumulator.add_many's rows (codes index the ticks), levels as
+ * given (no aggregation). */
+static PyObject *
+Heatmap_add_many(Heatmap *h, PyObject *args)
+{
+    PyObject *objs[8];
+    if (!PyArg_ParseTuple(args, "OOOOOOOO", &objs[0], &objs[1], &objs[2], &objs[3], &objs[4],
+                          &objs[5], &objs[6], &objs[7]))
+        return NULL;
+    static const Py_ssize_t items[8] = {4, 8, 8, 8, 8, 8, 8, 8};
+    static const char *what[8] = {"codes",     "ns",         "bid counts", "bid prices",
+                                  "bid sizes", "ask counts", "ask prices", "ask sizes"};
+    Py_buffer v[8];
+    int got = 0;
+    PyObject *result = NULL;
+    for (; got < 8; got++)
+        if (!get_buffer(objs[got], &v[got], items[got], what[got]))
+            goto done;
+    Py_ssize_t rows = v[0].len / 4;
+    if (v[1].len / 8 != rows || v[2].len / 8 != rows || v[5].len / 8 != rows ||
+        v[3].len != v[4].len || v[6].len != v[7].len) {
+        PyErr_SetString(PyExc_ValueError, "columns of different lengths");
+        goto done;
+    }
+    const int32_t *code = v[0].buf;
+    const int64_t *ns = v[1].buf;
+    const int64_t *count[2] = {v[2].buf, v[5].buf};
+    const double *price[2] = {v[3].buf, v[6].buf}, *size[2] = {v[4].buf, v[7].buf};
+    const Py_ssize_t total[2] = {v[3].len / 8, v[6].len / 8};
+    Py_ssize_t start[2] = {0, 0};
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        if (code[r] < 0) {
+            PyErr_SetString(PyExc_ValueError, "negative instrument code");
+            goto done;
+        }
+        for (int s = 0; s < 2; s++) {
+            if (count[s][r] < 0 || count[s][r] > total[s] - start[s]) {
+                PyErr_SetString(PyExc_ValueError, "level counts do not match the levels");
+                goto done;
+            }
+            start[s] += count[s][r];
+        }
+    }
+    if (start[0] != total[0] || start[1] != total[1]) {
+        PyErr_SetString(PyExc_ValueError, "level counts do not match the levels");
+        goto done;
+    }
+    if (!heatmap_claim(h))
+        goto done;
+    int status = HEAT_ADDED;
+    Py_ssize_t r = 0;
+    start[0] = start[1] = 0;
+    for (; r < rows && status == HEAT_ADDED; r++) {
+        if (heat_wants(&h->heat, code[r])) {
+            for (int s = 0; s < 2 && status == HEAT_ADDED; s++)
+                status = heat_stage(&h->heat, code[r], s, price[s] + start[s], size[s] + start[s],
+                                    (size_t)count[s][r], 0);
+            if (status == HEAT_ADDED)
+                status = heat_commit(&h->heat, code[r], ns[r]);
+        }
+        start[0] += count[0][r];
+        start[1] += count[1][r];
+    }
+    h->busy = 0;
+    if (status == HEAT_NO_MEMORY)
+        PyErr_NoMemory();
+    else if (status == HEAT_DECLINED)
+        PyErr_Format(PyExc_ValueError, "row %zd: a price's bin is not an int64 well in range",
+                     r - 1);
+    else
+        result = Py_NewRef(Py_None);
+done:
+    for (int i = 0; i < got; i++)
+        PyBuffer_Release(&v[i]);
+    return result;
+}
+
+static PyObject *
+bytes_of(const void *data, size_t n)
+{
+    return PyBytes_FromStringAndSize(n ? (const char *)data : "", (Py_ssize_t)n);
+}
+
+/* partials(rank) -> (codes, row_instrument, row_bucket, row_side, row_snapshots, ends,
+ * bins, sums); rank (int32 per code) orders the instruments. */
+static PyObject *
+Heatmap_partials(Heatmap *h, PyObject *rank_obj)
+{
+    Py_buffer rank;
+    if (!get_buffer(rank_obj, &rank, 4, "rank"))
+        return NULL;
+    PyObject *result = NULL;
+    if (rank.len / 4 != h->heat.n_codes) {
+        PyErr_SetString(PyExc_ValueError, "one rank per instrument code");
+        goto done;
+    }
+    const int32_t *rk = rank.buf;
+    for (int32_t i = 0; i < h->heat.n_codes; i++)
+        for (int32_t j = 0; j < i; j++) /* a handful of codes: quadratic is fine */
+            if (rk[i] == rk[j]) {
+                PyErr_SetString(PyExc_ValueError, "ranks must be distinct");
+                goto done;
+            }
+    if (!heatmap_claim(h))
+        goto done;
+    HeatOut o;
+    int ok = heat_finish(&h->heat, rk, &o);
+    h->busy = 0;
+    if (!ok) {
+        heat_out_free(&o);
+        PyErr_NoMemory();
+        goto done;
+    }
+    PyObject *codes = PyList_New((Py_ssize_t)o.n_codes);
+    for (size_t i = 0; codes != NULL && i < o.n_codes; i++) {
+        PyObject *c = PyLong_FromLong(o.codes[i]);
+        if (c == NULL)
+            Py_CLEAR(codes);
+        else
+            PyList_SET_ITEM(codes, (Py_ssize_t)i, c);
+    }
+    if (codes != NULL)
+        result = Py_BuildValue(
+            "(NNNNNNNN)", codes, bytes_of(o.row_instrument, o.n_rows * 4),
+            bytes_of(o.row_bucket, o.n_rows * 8), bytes_of(o.row_side, o.n_rows),
+            bytes_of(o.row_snapshots, o.n_rows * 8), bytes_of(o.ends, o.n_rows * 8),
+            bytes_of(o.cells.bin, o.cells.n * 8), bytes_of(o.cells.value, o.cells.n * 8));
+    heat_out_free(&o);
+done:
+    PyBuffer_Release(&rank);
+    return result;
+}
+
+static PyMethodDef Heatmap_methods[] = {
+    {"add_many", (PyCFunction)Heatmap_add_many, METH_VARARGS,
+     "add_many(codes_i32, ns_i64, bid_counts_i64, bid_prices_f64, bid_sizes_f64, "
+     "ask_counts_i64, ask_prices_f64, ask_sizes_f64): snapshots in row order, levels as "
+     "given; codes without a tick are skipped. ValueError when a bin is out of range."},
+    {"partials", (PyCFunction)Heatmap_partials, METH_O,
+     "partials(rank_i32) -> (codes, row_instrument, row_bucket, row_side, row_snapshots, "
+     "ends, bins, sums): HeatmapPartials' columns, instruments ordered by rank[code]; "
+     "the accumulator is empty afterwards."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject HeatmapType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "orderflow.native._kernel.Heatmap",
+    .tp_doc = PyDoc_STR("Heatmap(ticks_f64, bucket_ns): the depth heatmap's partial cells "
+                        "(orderflow.core.heatmap), ticks per instrument code (<= 0: none). "
+                        "Reader.book(heatmap=...) adds each computed snapshot in its pass."),
+    .tp_basicsize = sizeof(Heatmap),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Heatmap_init,
+    .tp_dealloc = (destructor)Heatmap_dealloc,
+    .tp_methods = Heatmap_methods,
+};
+
 /* ---- the Reader: one read-only connection and its prepared statements ---- */
 
 typedef struct {
@@ -182,8 +412,6 @@ typedef struct {
     Work work;
     int busy;
 } Reader;
-
-static PyObject *KernelError;
 
 static void
 reader_close_db(Reader *r)
@@ -293,7 +521,6 @@ cell_instrument(Names *names, sqlite3_stmt *st, int col)
 
 typedef struct {
     Buf id, ns, status, instrument, values[N_VALUES], levels, counts, ts_blob, ts_offsets;
-    Buf hm_counts, hm_bid_price, hm_bid_size, hm_ask_price, hm_ask_size;
 } BookColumns;
 
 static const char *VALUE_NAMES[N_VALUES] = {
@@ -316,28 +543,8 @@ typedef struct {
     long limit;
     int timestamps;
     long long byte_budget; /* stop after this much side text too: huge books still tick */
-    int heatmap;           /* also every aggregated level of both sides (hm_* columns) */
+    Heat *heat;            /* the depth heatmap's accumulator, or NULL */
 } BookArgs;
-
-/* Every aggregated level of the side reduce_side last sorted into w (equal prices
- * summed in recorded order, best first, as order_flow.aggregate_side), appended to
- * price/size; *n gets their number. Returns 0 only when out of memory. */
-static int
-put_all_levels(const Work *w, Buf *price, Buf *size, int32_t *n)
-{
-    int32_t k = 0;
-    size_t i = 0;
-    while (i < w->counted) {
-        double p = w->price[i], total = w->size[i];
-        for (i++; i < w->counted && w->price[i] == p; i++)
-            total += w->size[i];
-        if (!buf_put(price, &p, 8) || !buf_put(size, &total, 8))
-            return 0;
-        k++;
-    }
-    *n = k;
-    return 1;
-}
 
 /* Steps the book rows; returns an SQLite code (SQLITE_DONE or SQLITE_ROW when the
  * limit stopped it), SQLITE_NOMEM for an allocation failure. */
@@ -349,7 +556,6 @@ step_book(Reader *r, const BookArgs *a, BookColumns *c, int64_t *last_id, long *
     double values[N_VALUES];
     double level_row[4 * MAX_OFI_LEVELS];
     unsigned char counts[2];
-    int32_t hm_counts[2];
     int rc;
     int64_t offset = 0;
     long long side_bytes = 0;
@@ -364,7 +570,6 @@ step_book(Reader *r, const BookArgs *a, BookColumns *c, int64_t *last_id, long *
         unsigned char status = ROW_DECLINED;
         int32_t code = -1;
         SideTop bid, ask;
-        hm_counts[0] = hm_counts[1] = 0;
         int ok = sqlite3_column_type(st, 0) == SQLITE_INTEGER && cell_instant(st, 4, &ns);
         if (ok) {
             code = cell_instrument(&r->names, st, 1);
@@ -386,14 +591,26 @@ step_book(Reader *r, const BookArgs *a, BookColumns *c, int64_t *last_id, long *
             if (bids == SIDE_NO_MEMORY || asks == SIDE_NO_MEMORY)
                 return SQLITE_NOMEM;
             if (bids == SIDE_OK && asks == SIDE_OK) {
-                if (!reduce_side(&r->work, &r->work.bids, 1, a->depth, &bid) ||
-                    (a->heatmap && !put_all_levels(&r->work, &c->hm_bid_price,
-                                                   &c->hm_bid_size, &hm_counts[0])) ||
-                    !reduce_side(&r->work, &r->work.asks, 0, a->depth, &ask) ||
-                    (a->heatmap && !put_all_levels(&r->work, &c->hm_ask_price,
-                                                   &c->hm_ask_size, &hm_counts[1])))
+                /* The heatmap's levels are staged per side (the asks' reduce reuses
+                 * the bids' scratch) and count only once the snapshot surely does. */
+                int heat = a->heat != NULL && heat_wants(a->heat, code);
+                int staged = HEAT_ADDED;
+                if (!reduce_side(&r->work, &r->work.bids, 1, a->depth, &bid))
                     return SQLITE_NOMEM;
-                status = ROW_COMPUTED;
+                if (heat)
+                    staged = heat_stage(a->heat, code, 0, r->work.price, r->work.size,
+                                        r->work.counted, 1);
+                if (staged == HEAT_ADDED &&
+                    !reduce_side(&r->work, &r->work.asks, 0, a->depth, &ask))
+                    return SQLITE_NOMEM;
+                if (heat && staged == HEAT_ADDED)
+                    staged = heat_stage(a->heat, code, 1, r->work.price, r->work.size,
+                                        r->work.counted, 1);
+                if (heat && staged == HEAT_ADDED)
+                    staged = heat_commit(a->heat, code, ns);
+                if (staged == HEAT_NO_MEMORY)
+                    return SQLITE_NOMEM;
+                status = staged == HEAT_ADDED ? ROW_COMPUTED : ROW_DECLINED;
             }
         }
         if (status == ROW_COMPUTED) {
@@ -408,8 +625,7 @@ step_book(Reader *r, const BookArgs *a, BookColumns *c, int64_t *last_id, long *
         if (!buf_put(&c->id, &id, 8) || !buf_put(&c->ns, &ns, 8) ||
             !buf_put(&c->status, &status, 1) || !buf_put(&c->instrument, &code, 4) ||
             !buf_put(&c->levels, level_row, 4 * (size_t)m * sizeof(double)) ||
-            !buf_put(&c->counts, counts, 2) ||
-            (a->heatmap && !buf_put(&c->hm_counts, hm_counts, sizeof(hm_counts))))
+            !buf_put(&c->counts, counts, 2))
             return SQLITE_NOMEM;
         for (int i = 0; i < N_VALUES; i++)
             if (!buf_put(&c->values[i], &values[i], 8))
@@ -476,12 +692,16 @@ Reader_book(Reader *r, PyObject *args, PyObject *kwds)
                   .limit = LONG_MAX,
                   .timestamps = 1,
                   .byte_budget = LLONG_MAX,
-                  .heatmap = 0};
-    PyObject *depth_obj = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "LLLL|OilpLp", kwlist, &a.id_lo, &a.id_hi,
+                  .heat = NULL};
+    PyObject *depth_obj = Py_None, *heat_obj = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "LLLL|OilpLO", kwlist, &a.id_lo, &a.id_hi,
                                      &a.start_ns, &a.end_ns, &depth_obj, &a.ofi_levels,
-                                     &a.limit, &a.timestamps, &a.byte_budget, &a.heatmap))
+                                     &a.limit, &a.timestamps, &a.byte_budget, &heat_obj))
         return NULL;
+    if (heat_obj != Py_None && !PyObject_TypeCheck(heat_obj, &HeatmapType)) {
+        PyErr_SetString(PyExc_TypeError, "heatmap must be a Heatmap or None");
+        return NULL;
+    }
     if (depth_obj != Py_None) {
         a.depth = PyLong_AsLong(depth_obj);
         if (a.depth == -1 && PyErr_Occurred())
@@ -499,8 +719,15 @@ Reader_book(Reader *r, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "limit must be at least 1");
         return NULL;
     }
-    if (!reader_claim(r))
+    Heatmap *heat = heat_obj != Py_None ? (Heatmap *)heat_obj : NULL;
+    if (heat != NULL && !heatmap_claim(heat))
         return NULL;
+    if (!reader_claim(r)) {
+        if (heat != NULL)
+            heat->busy = 0;
+        return NULL;
+    }
+    a.heat = heat != NULL ? &heat->heat : NULL;
     BookColumns c;
     memset(&c, 0, sizeof(c));
     int64_t last_id = 0;
@@ -511,8 +738,10 @@ Reader_book(Reader *r, PyObject *args, PyObject *kwds)
     sqlite3_reset(r->book);
     Py_END_ALLOW_THREADS
     r->busy = 0;
-    const char *names[4 + N_VALUES + 9] = {"id", "ns", "status", "instrument"};
-    Buf *bufs[4 + N_VALUES + 9] = {&c.id, &c.ns, &c.status, &c.instrument};
+    if (heat != NULL)
+        heat->busy = 0;
+    const char *names[4 + N_VALUES + 4] = {"id", "ns", "status", "instrument"};
+    Buf *bufs[4 + N_VALUES + 4] = {&c.id, &c.ns, &c.status, &c.instrument};
     int n = 4;
     for (int i = 0; i < N_VALUES; i++) {
         names[n] = VALUE_NAMES[i];
@@ -527,16 +756,6 @@ Reader_book(Reader *r, PyObject *args, PyObject *kwds)
         bufs[n++] = &c.ts_blob;
         names[n] = "ts_offsets";
         bufs[n++] = &c.ts_offsets;
-    }
-    if (a.heatmap) {
-        const char *hm_names[5] = {"hm_counts", "hm_bid_price", "hm_bid_size", "hm_ask_price",
-                                   "hm_ask_size"};
-        Buf *hm_bufs[5] = {&c.hm_counts, &c.hm_bid_price, &c.hm_bid_size, &c.hm_ask_price,
-                           &c.hm_ask_size};
-        for (int i = 0; i < 5; i++) {
-            names[n] = hm_names[i];
-            bufs[n++] = hm_bufs[i];
-        }
     }
     PyObject *columns = columns_dict(names, bufs, n);
     book_columns_free(&c);
@@ -717,11 +936,11 @@ Reader_close(Reader *r, PyObject *unused)
 static PyMethodDef Reader_methods[] = {
     {"book", (PyCFunction)(void (*)(void))Reader_book, METH_VARARGS | METH_KEYWORDS,
      "book(id_lo, id_hi, start_ns, end_ns, depth=None, ofi_levels=5, limit=..., "
-     "timestamps=True, byte_budget=..., heatmap=False) -> (next_after_id or None, rows, columns)\n\n"
+     "timestamps=True, byte_budget=..., heatmap=None) -> (next_after_id or None, rows, columns)\n\n"
      "Book rows with id_lo <= id <= id_hi in id order, as raw column bytes. status per "
      "row: 0 computed, 1 instant outside [start_ns, end_ns), 2 declined to Python. "
-     "heatmap: also every aggregated level (hm_counts int32 bids/asks per row, "
-     "hm_{bid,ask}_{price,size} float64)."},
+     "heatmap: a Heatmap that each computed snapshot of an instrument with a tick is "
+     "added to (a snapshot whose bins are out of range is declined instead)."},
     {"trades", (PyCFunction)(void (*)(void))Reader_trades, METH_VARARGS | METH_KEYWORDS,
      "trades(id_lo, id_hi, start_ns, end_ns, limit=...) -> (next_after_id or None, rows, "
      "columns)\n\nTrade rows as raw column bytes; status as for book()."},
@@ -1079,7 +1298,7 @@ static struct PyModuleDef kernel_module = {
 PyMODINIT_FUNC
 PyInit__kernel(void)
 {
-    if (PyType_Ready(&ReaderType) < 0)
+    if (PyType_Ready(&ReaderType) < 0 || PyType_Ready(&HeatmapType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&kernel_module);
     if (m == NULL)
@@ -1088,6 +1307,7 @@ PyInit__kernel(void)
                                      NULL);
     if (KernelError == NULL || PyModule_AddObjectRef(m, "KernelError", KernelError) < 0 ||
         PyModule_AddObjectRef(m, "Reader", (PyObject *)&ReaderType) < 0 ||
+        PyModule_AddObjectRef(m, "Heatmap", (PyObject *)&HeatmapType) < 0 ||
         PyModule_AddIntConstant(m, "MAX_OFI_LEVELS", MAX_OFI_LEVELS) < 0 ||
         PyModule_AddIntConstant(m, "ROW_COMPUTED", ROW_COMPUTED) < 0 ||
         PyModule_AddIntConstant(m, "ROW_OUTSIDE", ROW_OUTSIDE) < 0 ||

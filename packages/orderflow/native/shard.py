@@ -12,13 +12,19 @@ object per row or per level on the common path.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from orderflow.core.calculator import InvalidSnapshot, snapshot_values, trade_sign
 from orderflow.core.errors import TableOutOfOrder
+from orderflow.core.heatmap import (
+    DEFAULT_BUCKET_MS,
+    HeatmapAccumulator,
+    HeatmapPartials,
+    merge_partials,
+)
 from orderflow.core.order_flow import BookTop
 from orderflow.core.timestamps import cell_text, parse_instant_ns
 from orderflow.native import KERNEL, UNAVAILABLE_REASON
@@ -51,7 +57,6 @@ _MIN_NS = -(2**63)
 _MAX_NS = 2**63 - 1
 _COMPUTED, _OUTSIDE, _DECLINED = 0, 1, 2
 _ALL_LEVELS = 1 << 62
-_HEATMAP_LEVELS = ("hm_bid_price", "hm_bid_size", "hm_ask_price", "hm_ask_size")
 
 
 def supports(book_scan: OrderScan, trade_scan: OrderScan, order_index: str | None) -> bool:
@@ -81,10 +86,9 @@ class RangeColumns:
     """(n, 4 * ofi_levels): bid prices, bid sizes, ask prices, ask sizes, best first."""
     counts: np.ndarray
     """(n, 2): levels per side in ``levels``."""
-    heatmap_levels: tuple[np.ndarray, ...] | None = None
-    """With ``heatmap``: every aggregated level of every row, in row order, as
-    (bid counts, bid prices, bid sizes, ask counts, ask prices, ask sizes), the
-    arguments ``HeatmapAccumulator.add_many`` takes after the instants."""
+    heatmap: HeatmapPartials | None = None
+    """With heatmap ticks: the range's depth heatmap, as ``HeatmapAccumulator.partials``
+    gives it for the same snapshots (sums equal up to the order of float additions)."""
     rejects: list[tuple[str, int, str]] = field(default_factory=list)
     signed_volume: dict[str, float] = field(default_factory=dict)
     trades: int = 0
@@ -139,7 +143,8 @@ class KernelRange:
         ofi_levels: int = 5,
         instruments: Sequence[str] | None = None,
         tick: Callable[[], None] = lambda: None,
-        heatmap: bool = False,
+        heatmap: Mapping[str, float] | None = None,
+        heatmap_bucket_ms: int = DEFAULT_BUCKET_MS,
     ) -> None:
         if KERNEL is None:
             raise RuntimeError(f"the native kernel is unavailable: {UNAVAILABLE_REASON}")
@@ -156,7 +161,10 @@ class KernelRange:
         self._m = ofi_levels
         self._wanted = set(instruments) if instruments else None
         self._tick = tick
-        self._heatmap = heatmap
+        self._heatmap = (
+            HeatmapAccumulator(heatmap, heatmap_bucket_ms) if heatmap is not None else None
+        )
+        """The reference accumulator: the declined rows' heatmap, and the ticks."""
         self.rejects: list[tuple[str, int, str]] = []
         self._reject_keys: list[tuple[int, int, int]] = []
 
@@ -185,7 +193,7 @@ class KernelRange:
             values=values,
             levels=book["levels"],
             counts=book["counts"],
-            heatmap_levels=book["heatmap_levels"],
+            heatmap=book["heatmap"],
             rejects=[r for _, r in sorted(zip(self._reject_keys, self.rejects, strict=True))],
             signed_volume={names[c]: float(totals[c]) for c in np.flatnonzero(traded)},
             trades=len(signed),
@@ -197,6 +205,7 @@ class KernelRange:
         m = self._m
         id_lo, id_hi = self._book_scan.id_bounds(self._start_ns, self._end_ns)
         chunks = []
+        heat, heat_names = self._native_heatmap()
         after: int | None = id_lo - 1
         while after is not None:
             after, _, columns = self._reader.book(  # type: ignore[attr-defined]
@@ -209,7 +218,7 @@ class KernelRange:
                 CHUNK_ROWS,
                 True,
                 CHUNK_BYTES,
-                self._heatmap,
+                heat,
             )
             chunks.append(columns)
             self._tick()
@@ -221,15 +230,12 @@ class KernelRange:
         levels = _concat(chunks, "levels", "<f8").reshape(-1, 4 * m).copy()
         counts = _concat(chunks, "counts", np.uint8).reshape(-1, 2).copy()
         blob, offsets = _timestamp_blob(chunks)
-        everything = _HeatmapLevels(chunks) if self._heatmap else None
         valid = status == _COMPUTED
         declined = np.flatnonzero(status == _DECLINED)
         if len(declined):
             rows = self._fetch("book", ids[declined])
             for i in declined:
-                valid[i] = self._book_row(
-                    rows[int(ids[i])], i, ns, codes, values, levels, counts, everything
-                )
+                valid[i] = self._book_row(rows[int(ids[i])], i, ns, codes, values, levels, counts)
         self._check_order("book", ids, ns, status)
         if self._wanted is not None:
             valid &= self._wanted_codes(codes)
@@ -244,8 +250,36 @@ class KernelRange:
             "counts": np.ascontiguousarray(counts[keep]),
             "timestamps": kept_blob,
             "timestamp_offsets": kept_offsets,
-            "heatmap_levels": everything.rows(keep) if everything is not None else None,
+            "heatmap": self._heatmap_partials(heat, heat_names),
         }
+
+    def _native_heatmap(self) -> tuple[object | None, list[str]]:
+        """The kernel's accumulator for this range: a tick per instrument code (the
+        ticked names get their codes now; the rows' names join the same numbering),
+        for the wanted instruments only, as the reference skips the others."""
+        if self._heatmap is None:
+            return None, []
+        ticks = {
+            self._code(name): tick
+            for name, tick in self._heatmap.ticks.items()
+            if self._wanted is None or name in self._wanted
+        }
+        by_code = np.zeros(max(ticks, default=-1) + 1, "<f8")
+        by_code[list(ticks)] = list(ticks.values())
+        names = self._reader.instruments()[: len(by_code)]  # type: ignore[attr-defined]
+        return self._k.Heatmap(by_code, self._heatmap.bucket_ns), names
+
+    def _heatmap_partials(self, heat: object | None, names: list[str]) -> HeatmapPartials | None:
+        """The kernel's partial cells, with those of the rows the reference computed."""
+        if heat is None or self._heatmap is None:
+            return None
+        rank = np.empty(len(names), "<i4")
+        rank[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
+        codes, *columns = heat.partials(rank)  # type: ignore[attr-defined]
+        got = HeatmapPartials([names[c] for c in codes], *columns)
+        if self._heatmap.pending_span() is None:
+            return got
+        return merge_partials([got, self._heatmap.partials()])
 
     def _book_row(
         self,
@@ -256,11 +290,10 @@ class KernelRange:
         values: dict[str, np.ndarray],
         levels: np.ndarray,
         counts: np.ndarray,
-        everything: _HeatmapLevels | None,
     ) -> bool:
         """The reference's verdict on one declined snapshot, written into row ``i``
         (its timestamp text stays the cell's own, as the kernel stored it; with a
-        heatmap, all its aggregated levels go to ``everything``)."""
+        heatmap, its aggregated levels go to the reference accumulator)."""
         row_id, instrument, bids, asks, timestamp = row
         timestamp = cell_text(timestamp)  # an INTEGER or REAL cell is stored as SQLite's text
         instrument = cell_text(instrument)
@@ -274,7 +307,7 @@ class KernelRange:
             self._reject("book", row_id, instrument_problem(instrument), instant)
             return False
         try:
-            top = _ALL_LEVELS if everything is not None else self._m
+            top = _ALL_LEVELS if self._heatmap is not None else self._m
             reference = snapshot_values(bids, asks, self._depth, top)
         except InvalidSnapshot as exc:
             self._reject("book", row_id, str(exc), instant)
@@ -282,8 +315,8 @@ class KernelRange:
         for name, value in zip(KERNEL_COLUMNS, reference[:11], strict=True):
             values[name][i] = np.nan if value is None else value
         m = self._m
-        if everything is not None:
-            everything.replace(i, reference[11])
+        if self._heatmap is not None:
+            self._heatmap.add(instrument, instant, *reference[11])
         bid_prices, bid_sizes, ask_prices, ask_sizes = (side[:m] for side in reference[11])
         levels[i] = 0.0
         levels[i, : len(bid_prices)] = bid_prices
@@ -401,40 +434,6 @@ class KernelRange:
         unparseable rows (no instant) first, as a range's first fetch reports them."""
         self._reject_keys.append((ns, 1 if table == "book" else 0, row_id))
         self.rejects.append((table, row_id, reason))
-
-
-class _HeatmapLevels:
-    """Every aggregated level of a range's rows (the kernel's ``hm_*`` columns), and
-    those of rows the reference computed instead, kept at the end of the flat arrays."""
-
-    def __init__(self, chunks: list[dict[str, bytes]]) -> None:
-        self.counts = _concat(chunks, "hm_counts", "<i4").reshape(-1, 2).astype(np.int64)
-        self.starts = np.cumsum(self.counts, axis=0) - self.counts
-        self.flat = [_concat(chunks, name, "<f8") for name in _HEATMAP_LEVELS]
-        self.extra: list[list[float]] = [[], [], [], []]
-
-    def replace(self, i: int, top: BookTop) -> None:
-        """Row ``i``'s levels are ``top`` (all of them, as ``snapshot_values`` gives them)."""
-        for side in (0, 1):
-            self.starts[i, side] = len(self.flat[2 * side]) + len(self.extra[2 * side])
-            self.counts[i, side] = len(top[2 * side])
-            self.extra[2 * side] += top[2 * side]
-            self.extra[2 * side + 1] += top[2 * side + 1]
-
-    def rows(self, keep: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Rows ``keep``'s levels, in that order (``RangeColumns.heatmap_levels``)."""
-        flat = [
-            np.concatenate((column, np.asarray(extra, np.float64)))
-            for column, extra in zip(self.flat, self.extra, strict=True)
-        ]
-        out: list[np.ndarray] = []
-        for side in (0, 1):
-            counts = self.counts[keep, side]
-            ends = np.cumsum(counts)
-            picks = np.repeat(self.starts[keep, side] - (ends - counts), counts)
-            picks += np.arange(int(ends[-1]) if len(ends) else 0)
-            out += [counts, flat[2 * side][picks], flat[2 * side + 1][picks]]
-        return tuple(out)
 
 
 def _timestamp_blob(chunks: list[dict[str, bytes]]) -> tuple[np.ndarray, np.ndarray]:
