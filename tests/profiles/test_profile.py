@@ -22,6 +22,15 @@ def test_demo_profile_loads_with_paths_relative_to_the_profile() -> None:
     assert profile.backtest.params["min_hold_s"] == 30
 
 
+def test_demo_profile_spells_out_the_order_flow_settings() -> None:
+    """Users learn the keys from the demo profile, so it names them (with the defaults)."""
+    text = (REPO_ROOT / "configs" / "demo.yaml").read_text()
+    keys = {line.split(":")[0] for line in text.splitlines()}
+    assert {"ofi_levels", "heatmap_bucket_ms", "heatmap_ticks"} <= keys
+    profile = load_profile(REPO_ROOT / "configs" / "demo.yaml")
+    assert (profile.ofi_levels, profile.heatmap_bucket_ms, profile.heatmap_ticks) == (5, 1000, {})
+
+
 def test_defaults(tmp_path: Path) -> None:
     profile = load_profile(write(tmp_path, "paths: [a.db]\n"))
     assert (profile.batch_size, profile.log_frequency, profile.max_bars) == (1000, 20, 500)
