@@ -100,6 +100,9 @@ def serve(args: argparse.Namespace, config: DashboardConfig) -> int:
 
     os.environ[CONFIG_ENV] = msgspec.json.encode(config).decode()
     registry.open(config)  # fail here, with one line, not inside the server
+    # The first page shows the first file: open it (or copy it into its store) now,
+    # before the URL is printed, so opening the page does not wait for it.
+    registry.get(config.databases[0])
     app = Application(DirectoryHandler(filename=str(APP_DIR)))
     host = args.address
     server = Server(

@@ -2,8 +2,9 @@
 
 Every file is checked when the server starts (one line naming a bad file, before
 any URL is printed), but a file's Dataset is opened only when a page first shows
-it (or a timeline of all files asks it): a directory of daily files costs the
-server what the files on screen cost. Datasets keep their copy in a store
+it (or a timeline of all files asks it; ``orderflow-dashboard`` opens the first
+file, which every page starts on, before printing the URL): a directory of daily
+files costs the server what the files on screen cost. Datasets keep their copy in a store
 (``orderflow.query.store``), so the first showing of a file copies it once and
 later server starts reuse the copy; an open Dataset holds only the blocks of its
 store that its queries touched.

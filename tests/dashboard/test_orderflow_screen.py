@@ -13,9 +13,10 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -83,7 +84,7 @@ def page(recording: Path) -> Iterator[Page]:
             f"{MODEL}('profile').data['y'].length > 0",
             timeout=30_000,
         )
-        tab.wait_for_timeout(600)  # the first layout reports the panel width: one re-fit
+        tab.wait_for_timeout(600)  # the first layout reports the width (a re-fit if far off)
         tab.errors = errors  # type: ignore[attr-defined]
         yield tab
         browser.close()
@@ -242,6 +243,46 @@ def test_trade_size_filter(page: Page) -> None:
         timeout=15_000,
     )
     page.evaluate(f"() => {{ {MODEL}('min_trade_size').value = 0; }}")
+
+
+def test_page_loads_only_the_bundles_it_uses(page: Page) -> None:
+    """No MathJax, tables or WebGL bundle (2.3 MB the page never runs), and still no error."""
+    scripts = page.evaluate("() => [...document.scripts].map((s) => s.src).filter((s) => s)")
+    assert any("/bokeh.min.js" in s for s in scripts), scripts
+    assert not [s for s in scripts if re.search(r"bokeh-(mathjax|tables|gl)", s)], scripts
+    assert not page.errors  # type: ignore[attr-defined]
+
+
+def _requeried(page: Page, act: Callable[[], None], within: str = "true") -> tuple[int, str]:
+    """Do ``act``, wait for the server to send new candles (``within`` true of their
+    times ``t``: an earlier test's re-query may still be on its way); their number
+    and window."""
+    page.evaluate(f"() => {{ window.shown = {MODEL}('candles').data; }}")
+    act()
+    page.wait_for_function(
+        f"() => {{ const d = {MODEL}('candles').data; const t = Array.from(d['t']);"
+        f" return d !== window.shown && ({within}); }}",
+        timeout=30_000,
+    )
+    candles = source(page, "candles")
+    return len(candles["t"]), candles["window"][0]
+
+
+def test_a_narrower_window_refits_the_candles(page: Page) -> None:
+    """Candles stay about 9 px wide: a window narrowed by more than a fifth re-queries
+    with fewer, longer candles (60 at least), and widened again gets them back."""
+    start = source(page, "overview")["t"][0]
+    wide = _requeried(
+        page,
+        lambda: page.evaluate(
+            f"(t) => {MODEL}('x_range').setv({{start: t, end: t + 120e3}})", start
+        ),
+        f"t.length > 0 && t[0] >= {start} - 60e3 && t[t.length - 1] <= {start} + 120e3",
+    )
+    narrow = _requeried(page, lambda: page.set_viewport_size({"width": 700, "height": 1000}))
+    assert narrow[0] <= 60 and narrow[0] < wide[0] and narrow[1] != wide[1], (narrow, wide)
+    again = _requeried(page, lambda: page.set_viewport_size({"width": 1600, "height": 1000}))
+    assert again == wide
 
 
 def test_screenshots(page: Page, recording: Path) -> None:

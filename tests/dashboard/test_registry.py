@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pytest
 from orderflow_services.dashboard.config import DashboardConfig
 from orderflow_services.dashboard.registry import Registry
 
 from orderflow.core.errors import InputFileError
+from orderflow.query.store import store_alias, store_path
 from orderflow.synth.generator import SynthConfig, generate
 
 
@@ -46,3 +48,33 @@ def test_a_bad_file_fails_at_open(tmp_path: Path) -> None:
     bad.write_text("not sqlite")
     with pytest.raises(InputFileError):
         Registry().open(DashboardConfig(databases=[str(bad)]))
+
+
+def test_open_files_share_one_duckdb_instance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server's memory must not grow by an instance per file shown: every store is
+    attached to one DuckDB instance, and a closed one is detached (its file free)."""
+    monkeypatch.setenv("ORDERFLOW_CACHE_DIR", str(tmp_path / "cache"))
+    paths = []
+    for n in range(3):
+        path = tmp_path / f"day{n}.db"
+        generate(path, SynthConfig(snapshots=300, instruments=1, seed=n))
+        paths.append(str(path))
+    registry = Registry()
+    registry.open(DashboardConfig(databases=paths))
+    try:
+        opened = [registry.get(p) for p in paths]
+        assert all(d.persistent for d in opened)
+        attached = {
+            r[0]
+            for r in opened[0]
+            .con.execute("SELECT database_name FROM duckdb_databases()")
+            .fetchall()
+        }
+        assert {store_alias(Path(p).resolve()) for p in paths} <= attached
+        assert [d.instruments() for d in opened] == [["BTC-USDT"]] * 3  # each its own file
+    finally:
+        registry.close()
+    for path in paths:  # detached: this process can open each store file again
+        duckdb.connect(str(store_path(Path(path).resolve()))).close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 from tests.recordings import input_tables_digest
 
+from orderflow.query.microprice import microprice
 from orderflow.synth.generator import SynthConfig, generate
 
 
@@ -72,6 +74,7 @@ def test_report_without_a_stored_run_uses_the_profile_backtest(processed, tmp_pa
     for panel in ("panel_candles", "panel_volume", "panel_obi", "panel_cvd", "panel_equity"):
         assert html.count(f'"name":"{panel}"') == len(db["summaries"]), panel  # per instrument
     check_html_tables(html, db)
+    check_microprice_tables(html, processed, sorted(db["summaries"]))
     assert input_tables_digest(processed) == before
     conn = sqlite3.connect(processed)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -95,6 +98,41 @@ def check_html_tables(html: str, db: dict) -> None:
     # BokehJS inlined (about 1.3 MB, no widget bundle) plus reduced series
     assert "bokeh-widgets" not in html
     assert len(html) < 1_300_000 + 350_000 * len(db["summaries"])
+
+
+def _html_tables_after(html: str, heading: str) -> list[list[str]]:
+    """The cells of the first table after ``heading``, row by row (header row first)."""
+    start = html.index(heading)
+    body = html[start : html.index("</table>", start)]
+    return [re.findall(r"<t[hd]>(.*?)</t[hd]>", row) for row in re.findall(r"<tr>(.*?)</tr>", body)]
+
+
+def check_microprice_tables(html: str, path: Path, instruments: list[str]) -> None:
+    """Each instrument's G*(I, S) stands as an HTML table above the charts, and every
+    cell holds the fit's G* (price units, 6 significant digits) and sample size."""
+    charts_at = html.index('"name":"panel_candles"')
+    for name in instruments:
+        fit = microprice(path, name, store=False)
+        heading = f"<h3>Micro-price G*(I, S): {name} (tick {fit.attrs['tick']:g}"
+        assert html.index(heading) < charts_at
+        header, *rows = _html_tables_after(html, heading)
+        spreads = sorted(set(fit["spread_ticks"]))
+        assert header == ["I = Qb/(Qb+Qa)", *(f"spread {s} tick(s)" for s in spreads)]
+        assert len(rows) == len(set(fit["imbalance_lo"])) and len(rows) * len(spreads) == len(fit)
+        seen = 0
+        for state in fit.itertuples():
+            row = rows[round(state.imbalance_lo * len(rows))]
+            assert row[0] == f"{state.imbalance_lo:.1f}-{state.imbalance_hi:.1f}"
+            cell = row[spreads.index(state.spread_ticks) + 1]
+            if np.isnan(state.g_star):
+                assert cell == "-"
+                continue
+            got = re.fullmatch(r"([+-][0-9.e+-]+) \(n=([0-9,]+)\)", cell)
+            assert got is not None, cell
+            assert float(got[1]) == pytest.approx(state.g_star, rel=1e-5, abs=1e-12)
+            assert int(got[2].replace(",", "")) == state.samples
+            seen += state.samples
+        assert seen > 0  # the table is not all dashes
 
 
 def test_report_shows_the_latest_stored_run(processed, tmp_path):

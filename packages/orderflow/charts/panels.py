@@ -24,8 +24,11 @@ from bokeh.models import (
     CrosshairTool,
     CustomJS,
     DataRange1d,
+    DatetimeAxis,
+    DatetimeTicker,
     DatetimeTickFormatter,
     Div,
+    Grid,
     HoverTool,
     Label,
     LinearColorMapper,
@@ -115,12 +118,6 @@ _EMPTY = {
 _TIME_TIP = ("time (UTC)", "@t{%F %T.%3N}")
 
 
-def _number() -> BasicTickFormatter:
-    """Plain numbers on axes, never 1.2e+4 (a fresh model per axis: Bokeh models belong
-    to one document, and a chart may be drawn into several)."""
-    return BasicTickFormatter(use_scientific=False)
-
-
 def _time_axis() -> DatetimeTickFormatter:
     day = {k: "%F" for k in ("milliseconds", "seconds", "minsec", "minutes", "hourmin", "hours")}
     return DatetimeTickFormatter(
@@ -173,6 +170,10 @@ class Panels:
             for name, cols in _EMPTY.items()
         }
         self.x_range = Range1d(0, 1, name="x_range")
+        # one of each per chart, shared by every axis (a chart is drawn into one document)
+        self._ticker = DatetimeTicker()
+        self._time_format = _time_axis()
+        self._number = BasicTickFormatter(use_scientific=False)
         self.crosshair = Span(
             dimension="height", line_color="#546e7a", line_dash="dotted", name="crosshair"
         )
@@ -194,6 +195,9 @@ class Panels:
         self.overview = self._overview()
         for p in (self.candles, self.volume, self.obi, self.ofi, self.equity):
             p.xaxis.visible = False  # one time axis, at the bottom (CVD)
+        for p in (*self.linked, self.profile, self.overview):
+            for r in p.renderers:  # nothing is ever selected or muted: BokehJS derives them
+                r.update(nonselection_glyph="auto", muted_glyph="auto")
         self.set_units("")
 
     @property
@@ -202,29 +206,37 @@ class Panels:
         return (self.candles, self.volume, self.obi, self.ofi, self.equity, self.cvd)
 
     def _figure(self, name: str, title: str, height: int) -> figure:
+        """A panel on the shared time axis. Only the price panel shows a toolbar, so the
+        others carry just the tools that stay active without one (pan and wheel zoom);
+        their hidden time axis and grid use the chart's one datetime ticker (a ticker
+        per axis is a dozen models each, and every model costs the page open)."""
+        price = name == "panel_candles"
         p = figure(
             name=name,
             title=title,
             height=height,
             sizing_mode="stretch_width",
-            x_axis_type="datetime",
+            x_axis_type=None,
             x_range=self.x_range,
-            tools=TOOLS,
+            tools=TOOLS if price else "xpan,xwheel_zoom",
             active_drag="xpan",
             active_scroll="xwheel_zoom",
             min_border_left=BORDER_LEFT,
             min_border_right=12,
             min_border_bottom=4,
-            # one toolbar, above the price panel; the other panels' tools stay active
-            toolbar_location="above" if name == "panel_candles" else None,
+            toolbar_location="above" if price else None,
         )
         p.toolbar.logo = None
-        p.yaxis.formatter = _number()
-        p.xaxis.formatter = _time_axis()
+        p.yaxis.formatter = self._number
+        self._time_axis(p)
         p.add_tools(
             CrosshairTool(overlay=[self.crosshair, Span(dimension="width", line_dash="dotted")])
         )
         return p
+
+    def _time_axis(self, p: figure) -> None:
+        p.add_layout(DatetimeAxis(ticker=self._ticker, formatter=self._time_format), "below")
+        p.add_layout(Grid(dimension=0, ticker=self._ticker))
 
     def _candles(self) -> figure:
         p = self._figure("panel_candles", "Price", 380)
@@ -340,7 +352,7 @@ class Panels:
             source=self.sources["profile"], name="profile_bars",
         )  # fmt: skip
         p.yaxis.visible = False
-        p.xaxis.formatter = _number()
+        p.xaxis.formatter = self._number
         p.xaxis.major_label_orientation = 0.8
         # the last price, at the price panel's right edge (shared y range), whatever the pan
         self.last_label = Label(
@@ -484,14 +496,14 @@ class Panels:
             title="Whole recording (drag the box to navigate)",
             height=90,
             sizing_mode="stretch_width",
-            x_axis_type="datetime",
+            x_axis_type=None,
             tools="",
             toolbar_location=None,
             min_border_left=BORDER_LEFT,
         )
+        self._time_axis(p)
         p.line("t", "value", source=self.sources["overview"], color="#607d8b")
         p.yaxis.visible = False
-        p.xaxis.formatter = _time_axis()
         selector = RangeTool(x_range=self.x_range)
         selector.overlay.fill_alpha = 0.2
         p.add_tools(selector)

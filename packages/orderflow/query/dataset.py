@@ -50,6 +50,7 @@ from orderflow.query.store import (
     open_store,
     read_meta,
     release_store,
+    store_alias,
     write_meta,
 )
 from orderflow.query.volume_profile import VolumeProfile, query_volume_profile
@@ -123,8 +124,10 @@ class Dataset:
         else:
             self.con = connect_duckdb()
         self._temp = "" if self.persistent else "TEMP "
+        # the recording's alias: unique where stores share one DuckDB instance
+        self._src = store_alias(self.path).replace("store_", "src_") if self.persistent else "src"
         install_macros(self.con)
-        attach_sqlite(self.con, self.path, "src")
+        attach_sqlite(self.con, self.path, self._src)
         self._seen = {"trades": (0, 0), "metrics": (0, 0)}
         self._run: str | None = None
         self._ticks: dict[str, float | None] = {}
@@ -190,7 +193,7 @@ class Dataset:
             if self._seen[table] != self._id_bounds(table):
                 meta.pop(f"{table}_ends", None)
         write_meta(self.con, meta)
-        self.con.execute("CHECKPOINT")
+        self.con.execute(f"CHECKPOINT {store_alias(self.path)}")
 
     # -- loading and following ------------------------------------------------------------
 
@@ -222,8 +225,10 @@ class Dataset:
     def _load_trades(self) -> None:
         try:
             if not self.materialize:  # a view would only meet bad cells at query time
-                self.con.execute("SELECT count(price), count(size) FROM src.trades").fetchone()
-            self._create("trades", _TRADES_SELECT.format(source="src.trades"))
+                self.con.execute(
+                    f"SELECT count(price), count(size) FROM {self._src}.trades"
+                ).fetchone()
+            self._create("trades", _TRADES_SELECT.format(source=f"{self._src}.trades"))
         except duckdb.Error as exc:
             if "Mismatch Type" not in str(exc):
                 raise
@@ -237,7 +242,9 @@ class Dataset:
         renders REALs with 15 significant digits on this path."""
         self.con.execute("SET sqlite_all_varchar = true")
         try:
-            self._create("trades", _TRADES_SELECT.format(source="src.trades"), materialize=True)
+            self._create(
+                "trades", _TRADES_SELECT.format(source=f"{self._src}.trades"), materialize=True
+            )
         finally:
             self.con.execute("SET sqlite_all_varchar = false")
 
@@ -253,7 +260,9 @@ class Dataset:
         bounds = self._id_bounds("metrics")
         self._run = self._run_id()
         if "metrics" in self._tables:
-            select = _METRICS_SELECT.format(values=self._metric_values(), source="src.metrics")
+            select = _METRICS_SELECT.format(
+                values=self._metric_values(), source=f"{self._src}.metrics"
+            )
             self._create("metrics", f"{select} WHERE id <= {int(bounds[1])}")
         else:
             # No metrics yet (the coordinator has not started): an empty table to append to.
@@ -296,8 +305,8 @@ class Dataset:
             tables = self._sqlite_tables()
             if tables != self._tables:
                 self._tables = tables
-                self.con.execute("DETACH src")
-                attach_sqlite(self.con, self.path, "src")
+                self.con.execute(f"DETACH {self._src}")
+                attach_sqlite(self.con, self.path, self._src)
                 self._load()
                 return True
             return self._take_new_rows()
@@ -313,8 +322,8 @@ class Dataset:
             changed = True
             if lo > old_lo or hi < old_hi or rerun:
                 # DuckDB's SQLite reader may still see the file as it was: attach afresh.
-                self.con.execute("DETACH src")
-                attach_sqlite(self.con, self.path, "src")
+                self.con.execute(f"DETACH {self._src}")
+                attach_sqlite(self.con, self.path, self._src)
                 self._load_trades() if table == "trades" else self._load_metrics()
                 refresh_aggregates(self.con, not self.persistent, None, (table,))
                 continue
@@ -558,8 +567,9 @@ class Dataset:
                 "FROM (SELECT CAST(ts_ns AS BIGINT) AS ts_ns, CAST(side AS VARCHAR) AS side, "
                 "CAST(quantity AS DOUBLE) AS quantity, CAST(price AS DOUBLE) AS price, "
                 "CASE WHEN lower(side) = 'buy' THEN quantity ELSE -quantity END AS signed, "
-                "sum(signed) OVER (ORDER BY ts_ns, rowid) AS after FROM src.backtest_trades "
-                "WHERE instrument = $i AND run_id = (SELECT max(run_id) FROM src.backtest_trades "
+                "sum(signed) OVER (ORDER BY ts_ns, rowid) AS after FROM "
+                f"{self._src}.backtest_trades WHERE instrument = $i AND run_id = "
+                f"(SELECT max(run_id) FROM {self._src}.backtest_trades "
                 "WHERE instrument = $i)) WHERE ts_ns >= $s AND ts_ns < $e ORDER BY ts_ns LIMIT $n",
                 {"i": instrument, "s": start_ns, "e": end_ns, "n": limit},
             ).to_arrow_table()
@@ -591,7 +601,7 @@ class Dataset:
             return self.con.execute(
                 "SELECT CAST(ts_ns AS BIGINT) AS ts_ns, CAST(kind AS VARCHAR) AS kind, "
                 "CAST(value AS DOUBLE) AS value, CAST(message AS VARCHAR) AS message "
-                "FROM src.alerts WHERE instrument = $i AND ts_ns >= $s AND ts_ns < $e "
+                f"FROM {self._src}.alerts WHERE instrument = $i AND ts_ns >= $s AND ts_ns < $e "
                 "AND ($k IS NULL OR kind = $k) ORDER BY ts_ns LIMIT $n",
                 {"i": instrument, "s": start_ns, "e": end_ns, "n": limit, "k": kind},
             ).to_arrow_table()
@@ -605,8 +615,8 @@ class Dataset:
                 "CREATE OR REPLACE TEMP VIEW equity_series AS "
                 "SELECT CAST(ts_ns AS BIGINT) AS ts_ns, "
                 "row_number() OVER (ORDER BY ts_ns) AS snapshot_id, instrument, "
-                "CAST(equity AS DOUBLE) AS obi FROM src.backtest_equity e "
-                "WHERE run_id = (SELECT max(run_id) FROM src.backtest_equity l "
+                f"CAST(equity AS DOUBLE) AS obi FROM {self._src}.backtest_equity e "
+                f"WHERE run_id = (SELECT max(run_id) FROM {self._src}.backtest_equity l "
                 "WHERE l.instrument = e.instrument)"
             )
             table = query_series(
@@ -622,10 +632,12 @@ class Dataset:
 
     def close(self) -> None:
         with self._lock:
-            self.con.close()
             self._sqlite.close()
-            if self.persistent:
-                release_store(self.path)
+            if self.persistent:  # the shared instance keeps what is attached until detached
+                self.con.execute(f"DETACH {self._src}")
+                release_store(self.path, self.con)
+            else:
+                self.con.close()
 
 
 _EQUITY_SCHEMA = pa.schema([("ts_ns", pa.int64()), ("value", pa.float64())])

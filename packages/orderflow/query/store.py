@@ -16,6 +16,12 @@ What it holds is checked against the recording on every open (row id bounds and
 the first and last rows' text); a recording that was replaced or recomputed is
 copied again. A store another process holds open is not shared: this Dataset
 then works in memory, as without a store.
+
+Every store a process opens is attached to one DuckDB instance (each Dataset
+gets its own connection to it, whose default database is its store): one buffer
+pool under one memory limit, one thread pool and one copy of the sqlite
+extension, so a server showing ten files holds about what it holds for one,
+where an instance per store cost about 10 MiB each on top of its own pool.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ __all__ = [
     "open_store",
     "read_meta",
     "release_store",
+    "store_alias",
     "store_path",
     "write_meta",
 ]
@@ -41,7 +48,7 @@ __all__ = [
 STORE_VERSION = "1"
 """Bumped whenever the stored tables change shape: an older store is rebuilt."""
 MEMORY_LIMIT = "512MB"
-"""DuckDB's buffer pool per store; data beyond it stays on disk."""
+"""The buffer pool of the stores' shared DuckDB instance; data beyond it stays on disk."""
 
 
 def cache_dir() -> Path:
@@ -58,34 +65,62 @@ def store_path(recording: Path) -> Path:
     return cache_dir() / f"{recording.stem}-{digest}.duckdb"
 
 
+def store_alias(recording: Path) -> str:
+    """The name the store of ``recording`` is attached under (the hash of its path):
+    unique in the shared instance, and an identifier, never user text."""
+    return "store_" + hashlib.sha256(str(recording).encode()).hexdigest()[:16]
+
+
 _OPEN: set[Path] = set()
-"""Stores this process holds: DuckDB would hand a second connect the same database
-instance (shared catalog), not the lock error another process gets."""
+"""Stores this process holds: the shared instance can attach a file only once."""
+_INSTANCE: list[duckdb.DuckDBPyConnection] = []
+"""The process's one DuckDB instance for stores, made on first use."""
+
+
+def _instance() -> duckdb.DuckDBPyConnection:
+    if not _INSTANCE:
+        con = connect_duckdb()
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        _INSTANCE.append(con)
+    return _INSTANCE[0]
 
 
 def open_store(recording: Path) -> tuple[duckdb.DuckDBPyConnection, bool]:
     """A connection to ``recording``'s store and True, or an in-memory connection and
     False when the store cannot be opened (held by another Dataset or process,
-    unwritable). A True connection is handed back with ``release_store``."""
+    unwritable). A True connection, on the shared instance with the store as its
+    default database, is handed back with ``release_store``."""
     path = store_path(recording)
-    con = None
     if path not in _OPEN:
+        con = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            con = connect_duckdb(str(path))
+            con = _instance().cursor()
+            con.execute("SET enable_progress_bar = false")
+            alias = store_alias(recording)
+            quoted = str(path).replace("'", "''")  # ATTACH takes no bind parameter
+            con.execute(f"ATTACH '{quoted}' AS {alias}")
+            con.execute(f"USE {alias}")
         except (OSError, duckdb.Error):
-            con = None
-    persistent = con is not None
-    if con is None:
-        con = connect_duckdb()
-    else:
-        _OPEN.add(path)
+            if con is not None:
+                con.close()
+        else:
+            _OPEN.add(path)
+            return con, True
+    con = connect_duckdb()  # its own instance: it attaches this recording too
     con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-    return con, persistent
+    return con, False
 
 
-def release_store(recording: Path) -> None:
-    _OPEN.discard(store_path(recording))
+def release_store(recording: Path, con: duckdb.DuckDBPyConnection) -> None:
+    """Detach the store from the shared instance (its file is closed and unlocked) and
+    close the connection."""
+    try:
+        con.execute("USE memory")
+        con.execute(f"DETACH {store_alias(recording)}")
+    finally:
+        con.close()
+        _OPEN.discard(store_path(recording))
 
 
 def read_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str]:

@@ -1,8 +1,9 @@
 """The HTML report: the numbers as tables, then the dashboard's chart per instrument.
 
 The tables come first (metrics summary, backtest PnL, Sharpe and hit rate,
-alerts), the same ``orderflow.reports.tables`` as the Markdown, written as plain
-HTML so they cost no JavaScript. Then, per instrument, the panels of
+alerts, Stoikov's micro-price G*(I, S) with its sample sizes), the same
+``orderflow.reports.tables`` as the Markdown, written as plain HTML so they cost
+no JavaScript. Then, per instrument, the panels of
 ``orderflow-dashboard`` (``orderflow.charts``) over the whole recording: candles
 with the volume profile, buy/sell volume, OBI with the alert thresholds and OBI
 alerts, CVD with CVD alerts on the line, and the backtest's equity. Every series
@@ -39,6 +40,8 @@ from orderflow.reports.tables import (
     backtest_line,
     backtest_table,
     format_cell,
+    microprice_heading,
+    microprice_table,
     summary_table,
 )
 from orderflow.strategies.alerts import Alert
@@ -161,6 +164,10 @@ def _tables(report: DatabaseReport) -> str:
             f"<h3>{escape(alert_heading(report))}</h3>",
             _html_table(alert_table(report)),
             f"<p>... and {more} more (see the JSON report).</p>" if more > 0 else "",
+        ]
+        + [
+            f"<h3>{escape(microprice_heading(t))}</h3>" + _html_table(microprice_table(t))
+            for t in report.microprice
         ]
     )
 

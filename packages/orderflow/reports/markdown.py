@@ -23,6 +23,8 @@ from orderflow.reports.tables import (
     backtest_line,
     backtest_table,
     format_cell,
+    microprice_heading,
+    microprice_table,
     summary_table,
 )
 
@@ -59,26 +61,11 @@ def _table(table: Table) -> list[str]:
 
 
 def microprice_lines(report: DatabaseReport) -> list[str]:
-    """Stoikov's G*(I, S) per instrument: imbalance buckets down, spreads across, each
-    cell the adjustment to the mid in price units and its sample size."""
+    """Stoikov's G*(I, S) per instrument (``tables.microprice_table``)."""
     lines: list[str] = []
     for table in report.microprice:
-        spreads = sorted({s for _, _, s, _, _ in table.states})
-        cells = {(lo, s): (g, n) for lo, _, s, g, n in table.states}
-        lines += [
-            "",
-            f"### Micro-price G*(I, S): {table.instrument} (tick {table.tick:g},"
-            f" {table.observations:,} transitions, symmetrised)",
-            "",
-        ]
-        rows = []
-        for lo, hi in sorted({(lo, hi) for lo, hi, _, _, _ in table.states}):
-            row: list[object] = [f"{lo:.1f}-{hi:.1f}"]
-            for s in spreads:
-                g, n = cells[(lo, s)]
-                row.append("-" if g is None else f"{g:+.6g} (n={n:,})")
-            rows.append(row)
-        lines += _table((["I = Qb/(Qb+Qa)", *(f"spread {s} tick(s)" for s in spreads)], rows))
+        lines += ["", f"### {microprice_heading(table)}", ""]
+        lines += _table(microprice_table(table))
     return lines
 
 

@@ -8,7 +8,7 @@ browser above the charts, cannot drift apart.
 from __future__ import annotations
 
 from orderflow.core.timestamps import format_instant_ns
-from orderflow.reports.content import DatabaseReport
+from orderflow.reports.content import DatabaseReport, MicropriceTable
 
 __all__ = [
     "ALERTS_LISTED",
@@ -19,6 +19,9 @@ __all__ = [
     "backtest_line",
     "backtest_table",
     "format_cell",
+    "microprice_cell",
+    "microprice_heading",
+    "microprice_table",
     "summary_table",
 ]
 
@@ -115,6 +118,30 @@ def backtest_table(report: DatabaseReport) -> Table:
         for s in report.backtest.results
     ]
     return headers, rows
+
+
+def microprice_cell(g_star: float | None, samples: int) -> str:
+    """G* in price units to 6 significant digits, signed, with the state's sample size:
+    a number is only worth reading beside how many observations it rests on."""
+    return "-" if g_star is None else f"{g_star:+.6g} (n={samples:,})"
+
+
+def microprice_heading(table: MicropriceTable) -> str:
+    return (
+        f"Micro-price G*(I, S): {table.instrument} (tick {table.tick:g},"
+        f" {table.observations:,} transitions, symmetrised)"
+    )
+
+
+def microprice_table(table: MicropriceTable) -> Table:
+    """Stoikov's G*(I, S): imbalance buckets down, spreads across, each cell the
+    adjustment to the mid in price units and its sample size."""
+    spreads = sorted({s for _, _, s, _, _ in table.states})
+    cells = {(lo, s): (g, n) for lo, _, s, g, n in table.states}
+    rows: list[list[object]] = []
+    for lo, hi in sorted({(lo, hi) for lo, hi, _, _, _ in table.states}):
+        rows.append([f"{lo:.1f}-{hi:.1f}", *(microprice_cell(*cells[(lo, s)]) for s in spreads)])
+    return ["I = Qb/(Qb+Qa)", *(f"spread {s} tick(s)" for s in spreads)], rows
 
 
 DEFINITIONS = (

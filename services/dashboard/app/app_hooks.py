@@ -6,7 +6,8 @@ from orderflow_services.dashboard.registry import registry
 
 
 def on_server_loaded(server_context: object) -> None:
-    registry.open()
+    if registry.config is None:  # under plain ``bokeh serve``; orderflow-dashboard opened it
+        registry.open()
 
 
 def on_server_unloaded(server_context: object) -> None:
