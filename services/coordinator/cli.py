@@ -26,6 +26,7 @@ from orderflow_services.coordinator.run_state import (
     Interrupted,
     ShardFailed,
 )
+from orderflow_services.coordinator.scratch import SocketPathError
 
 from orderflow import native
 from orderflow.console import configure_logging, format_table, run_main
@@ -213,6 +214,9 @@ def _run_sharded(args: argparse.Namespace, profile: Profile, databases: list) ->
         raise InputFileError(args.curve_keys, str(exc)) from None
     except zmq.ZMQError as exc:
         print(f"{PROG}: cannot listen on {args.bind}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except SocketPathError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     summaries = []
     try:

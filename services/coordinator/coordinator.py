@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import heapq
 import logging
-import os
-import shutil
 import signal
 import socket
 import sqlite3
-import tempfile
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -47,6 +44,13 @@ from orderflow_services.coordinator.run_state import (
     Interrupted,
     ShardFailed,
     WorkerState,
+)
+from orderflow_services.coordinator.scratch import (
+    SocketPathError,
+    private_dir,
+    remove_stale_scratch,
+    socket_dir,
+    socket_path,
 )
 from orderflow_services.coordinator.writer import ShardWriter
 from orderflow_services.protocol import (
@@ -76,7 +80,7 @@ from orderflow.store.input_repository import OrderScan, SQLiteOrderflowRepositor
 from orderflow.store.metrics_repository import SQLiteMetricsRepository
 from orderflow.store.order_index import TimeOrderedReader, build_order_index
 
-__all__ = ["Coordinator", "remove_stale_scratch"]
+__all__ = ["Coordinator"]
 
 log = logging.getLogger("orderflow.coordinator")
 
@@ -85,7 +89,6 @@ WINDOW_PER_WORKER = 3
 MAX_SHARD_FAILURES = 3
 """A shard that fails this many times stops the run (a bug, not bad luck)."""
 HOST = socket.gethostname()
-SCRATCH_PREFIX = "orderflow-coord-"
 POLL_MS = 100
 """Longest the loop blocks, so Ctrl-C and expiry are noticed promptly."""
 MAX_BAD_RESULTS = 3
@@ -107,10 +110,13 @@ class Coordinator:
         self.socket.linger = 0
         self.socket.router_mandatory = False
         remove_stale_scratch()
-        self._tmp = tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX)
-        Path(self._tmp.name, "pid").write_text(str(os.getpid()))
-        self.local_endpoint = f"ipc://{self._tmp.name}/workers.sock"
-        self.socket.bind(self.local_endpoint)
+        self._tmp = private_dir()
+        self._socket_dir = socket_dir(self._tmp)
+        self.local_endpoint = f"ipc://{socket_path(self._socket_dir.name)}"
+        try:
+            self.socket.bind(self.local_endpoint)
+        except zmq.ZMQError as exc:
+            raise SocketPathError(f"cannot listen on {self.local_endpoint}: {exc}") from None
         self.curve: CurveServer | None = None
         self.remote_endpoint: str | None = None
         if settings.bind:
@@ -156,6 +162,7 @@ class Coordinator:
             self.curve.stop()
         self.socket.close(linger=0)
         self.context.term()
+        self._socket_dir.cleanup()
         self._tmp.cleanup()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, signal.SIG_DFL)
@@ -598,19 +605,3 @@ class Coordinator:
             self.socket.send_multipart([identity, self.codec.encode(message)], zmq.NOBLOCK)
         except zmq.ZMQError as exc:  # peer gone or its queue full: expiry handles it
             log.debug("send to a worker failed: %s", exc)
-
-
-def remove_stale_scratch() -> None:
-    """Delete scratch directories (socket, order indexes) of coordinators that were
-    SIGKILLed and so could not clean up after themselves."""
-    for directory in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*"):
-        try:
-            owner = int((directory / "pid").read_text())
-        except (OSError, ValueError):
-            continue  # not ours, or still being set up
-        try:
-            os.kill(owner, 0)
-        except ProcessLookupError:
-            shutil.rmtree(directory, ignore_errors=True)
-        except PermissionError:
-            pass  # alive, another user's

@@ -41,6 +41,7 @@ from orderflow.query.bands import BAND_EXPRESSIONS, query_band
 from orderflow.query.candle_flow import query_candle_flow
 from orderflow.query.candles import query_candles
 from orderflow.query.duckdb_connection import attach_sqlite, connect_duckdb, sqlite_read_error
+from orderflow.query.file_rows import as_text, read_rows
 from orderflow.query.footprint import DEFAULT_IMBALANCE_RATIO, infer_tick, query_footprint
 from orderflow.query.heatmap_ladder import build_heat_ladder, query_heat_ladder
 from orderflow.query.instants import install_macros
@@ -89,16 +90,31 @@ _METRICS_SCHEMA = pa.schema(
     ]
 )
 # Raw trade cells go to DuckDB as text (repr of a float round-trips exactly) so the same
-# validation SQL judges new rows and the initial load alike.
+# validation SQL judges every row; prices and sizes stored as REAL (nearly all) come as
+# numbers beside the text column, which spares a repr per cell.
+_RAW_TRADES_SQL = (
+    "SELECT id, instrument, "
+    "CASE typeof(price) WHEN 'real' THEN price END, "
+    "CASE WHEN typeof(price) IN ('text', 'integer') THEN CAST(price AS TEXT) END, "
+    "CASE typeof(size) WHEN 'real' THEN size END, "
+    "CASE WHEN typeof(size) IN ('text', 'integer') THEN CAST(size AS TEXT) END, "
+    "side, timestamp FROM trades"
+)
 _RAW_TRADES_SCHEMA = pa.schema(
     [
         ("id", pa.int64()),
         ("instrument", pa.string()),
-        ("price", pa.string()),
-        ("size", pa.string()),
+        ("price_real", pa.float64()),
+        ("price_text", pa.string()),
+        ("size_real", pa.float64()),
+        ("size_text", pa.string()),
         ("side", pa.string()),
         ("timestamp", pa.string()),
     ]
+)
+_RAW_TRADES = (
+    "(SELECT id, instrument, coalesce(price_real, TRY_CAST(price_text AS DOUBLE)) AS price, "
+    "coalesce(size_real, TRY_CAST(size_text AS DOUBLE)) AS size, side, timestamp FROM {rows})"
 )
 
 
@@ -223,6 +239,12 @@ class Dataset:
         self.con.execute(f"CREATE OR REPLACE {temp}{kind} {name} AS {select}{order}")
 
     def _load_trades(self) -> None:
+        if self.materialize:  # one SQLite library per file and process (query.file_rows)
+            bounds = self._id_bounds("trades")
+            source = _RAW_TRADES.format(rows="file_rows")
+            self._copy("trades", bounds[1], _TRADES_SELECT.format(source=source))
+            self._seen["trades"] = bounds
+            return
         try:
             if not self.materialize:  # a view would only meet bad cells at query time
                 self.con.execute(
@@ -259,7 +281,9 @@ class Dataset:
         # land between a copy and a later bounds read would be skipped for good.
         bounds = self._id_bounds("metrics")
         self._run = self._run_id()
-        if "metrics" in self._tables:
+        if "metrics" in self._tables and self.materialize:
+            self._copy("metrics", bounds[1], "SELECT * FROM file_rows")
+        elif "metrics" in self._tables:
             select = _METRICS_SELECT.format(
                 values=self._metric_values(), source=f"{self._src}.metrics"
             )
@@ -305,8 +329,6 @@ class Dataset:
             tables = self._sqlite_tables()
             if tables != self._tables:
                 self._tables = tables
-                self.con.execute(f"DETACH {self._src}")
-                attach_sqlite(self.con, self.path, self._src)
                 self._load()
                 return True
             return self._take_new_rows()
@@ -321,9 +343,6 @@ class Dataset:
                 continue
             changed = True
             if lo > old_lo or hi < old_hi or rerun:
-                # DuckDB's SQLite reader may still see the file as it was: attach afresh.
-                self.con.execute(f"DETACH {self._src}")
-                attach_sqlite(self.con, self.path, self._src)
                 self._load_trades() if table == "trades" else self._load_metrics()
                 refresh_aggregates(self.con, not self.persistent, None, (table,))
                 continue
@@ -335,32 +354,40 @@ class Dataset:
             self._save_meta()
         return changed
 
+    def _file_rows(self, table: str, after_id: int, up_to_id: int) -> pa.Table:
+        """The file's rows of ``table`` with ``after_id < id <= up_to_id``, read through
+        our own SQLite connection (never DuckDB's extension: query.file_rows)."""
+        if table == "metrics":
+            select = _METRICS_SELECT.format(values=self._metric_values(), source="metrics")
+            sql, schema, convert = select, _METRICS_SCHEMA, None
+        else:
+            sql, schema, convert = _RAW_TRADES_SQL, _RAW_TRADES_SCHEMA, as_text
+        return read_rows(
+            self._sqlite,
+            f"{sql} WHERE id > ? AND id <= ? ORDER BY id",
+            (after_id, up_to_id),
+            schema,
+            convert,
+        )
+
+    def _copy(self, table: str, up_to_id: int, select: str) -> None:
+        """Materialise ``table`` as ``select`` over the file's rows up to ``up_to_id``."""
+        self.con.register("file_rows", self._file_rows(table, -(2**63), up_to_id))
+        try:
+            self._create(table, select)
+        finally:
+            self.con.unregister("file_rows")
+
     def _append(self, table: str, after_id: int, up_to_id: int) -> dict[str, int]:
         """Copy the rows with ``after_id < id <= up_to_id`` (rows committed since the
         bounds were read come with the next call, not twice); returns each
         instrument's earliest new instant (where its aggregates must be rebuilt from)."""
+        self.con.register("new_rows", self._file_rows(table, after_id, up_to_id))
         if table == "metrics":
-            select = _METRICS_SELECT.format(values=self._metric_values(), source="metrics")
-            rows = self._sqlite.execute(
-                f"{select} WHERE id > ? AND id <= ? ORDER BY id", (after_id, up_to_id)
-            ).fetchall()
-            new = pa.Table.from_pylist(
-                [dict(zip(_METRICS_SCHEMA.names, r, strict=True)) for r in rows], _METRICS_SCHEMA
-            )
-            self.con.register("new_rows", new)
             self.con.execute("INSERT INTO metrics SELECT * FROM new_rows")
         else:
-            rows = self._sqlite.execute(
-                "SELECT id, instrument, price, size, side, timestamp FROM trades "
-                "WHERE id > ? AND id <= ? ORDER BY id",
-                (after_id, up_to_id),
-            ).fetchall()
-            new = pa.Table.from_pylist(
-                [dict(zip(_RAW_TRADES_SCHEMA.names, _as_text(r), strict=True)) for r in rows],
-                _RAW_TRADES_SCHEMA,
-            )
-            self.con.register("new_rows", new)
-            self.con.execute("INSERT INTO trades " + _TRADES_SELECT.format(source="new_rows"))
+            source = _RAW_TRADES.format(rows="new_rows")
+            self.con.execute("INSERT INTO trades " + _TRADES_SELECT.format(source=source))
         since = dict(
             self.con.execute(
                 "SELECT instrument, min("
@@ -656,11 +683,3 @@ _ALERT_TYPES = {
     "value": pa.float64(),
     "message": pa.string(),
 }
-
-
-def _as_text(row: tuple) -> tuple:
-    """(id, *cells as text): floats by repr, which round-trips exactly."""
-    return (
-        row[0],
-        *(None if c is None else repr(c) if isinstance(c, float) else str(c) for c in row[1:]),
-    )

@@ -1,0 +1,107 @@
+"""End to end: a dashboard page open while ``orderflow-coord --force`` recomputes the
+file, twice, ends up drawing what a server started afterwards draws.
+
+Real parts only: the coordinator and its workers as processes, the dashboard
+server from its CLI, Debian's chromium reading ``Bokeh.documents[0]``. A rerun
+used to leave a permanent hole in OBI and CVD (a straight line), in the open
+page and in every page opened later, because the server's shared copy missed
+rows. The reference server reads a copy of the finished file under another
+name, so it builds its own store instead of reusing the followed one.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.coordinator.harness import run_coord, start_coord
+from tests.dashboard.browser_support import CHROMIUM, CHROMIUM_ARGS, dashboard_server, source
+
+pytestmark = pytest.mark.browser
+
+PANEL_SOURCES = ("obi", "cvd")
+MODEL = "Bokeh.documents[0].get_model_by_name"
+SETTLE_S = 30
+
+
+def _open(browser: Browser, url: str) -> Page:
+    page = browser.new_page(viewport={"width": 1180, "height": 1150})
+    page.goto(url)
+    page.wait_for_function(
+        f"() => window.Bokeh && Bokeh.documents.length > 0 && {MODEL}('obi').data['t'].length > 0",
+        timeout=60_000,
+    )
+    return page
+
+
+def _drawn(page: Page) -> dict[str, dict[str, list]]:
+    return {name: source(page, name) for name in PANEL_SOURCES}
+
+
+def _view(page: Page) -> tuple[float, float]:
+    return tuple(page.evaluate(f"() => [{MODEL}('x_range').start, {MODEL}('x_range').end]"))
+
+
+def _settles_to(page: Page, expected: dict[str, dict[str, list]]) -> dict[str, dict[str, list]]:
+    """The page's OBI and CVD once they equal ``expected`` (or after SETTLE_S)."""
+    deadline = time.monotonic() + SETTLE_S
+    drawn = _drawn(page)
+    while drawn != expected and time.monotonic() < deadline:
+        time.sleep(0.5)
+        drawn = _drawn(page)
+    return drawn
+
+
+def _last_ts_ms(db: Path, instrument: str) -> float:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        (last,) = conn.execute(
+            "SELECT max(ts_ns) FROM metrics WHERE instrument = ?", (instrument,)
+        ).fetchone()
+    conn.close()
+    return last / 1e6
+
+
+def test_a_page_following_forced_reruns_draws_what_a_new_server_draws(
+    tmp_path: Path, synth_db: Path
+) -> None:
+    db = tmp_path / "followed" / "rec.db"
+    db.parent.mkdir()
+    shutil.copy(synth_db, db)
+    assert run_coord("--workers", 0, "--quiet", db).returncode == 0
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            with dashboard_server([db]) as url:
+                followed = _open(browser, url)
+                instrument = followed.evaluate(f"() => {MODEL}('instrument').value")
+                for rerun in range(2):
+                    log = tmp_path / f"rerun{rerun}.log"
+                    coord = start_coord(log, "--workers", 2, "--shard-rows", 200, "--force", db)
+                    assert coord.wait(timeout=300) == 0, log.read_text()
+                # the page has taken the rerun in once its CVD reaches the file's last row
+                followed.wait_for_function(
+                    f"(t) => {{ const c = {MODEL}('cvd').data['t']; return c.at(-1) === t; }}",
+                    arg=_last_ts_ms(db, instrument),
+                    timeout=SETTLE_S * 1000,
+                )
+                fresh = _open(browser, url)
+                reference_db = tmp_path / "reference" / "rec.db"
+                reference_db.parent.mkdir()
+                shutil.copy(db, reference_db)
+                with dashboard_server([reference_db]) as reference_url:
+                    reference = _open(browser, reference_url)
+                    expected = _drawn(reference)
+                    view = _view(reference)
+                assert _view(fresh) == view
+                assert _settles_to(fresh, expected) == expected, "a page opened after the reruns"
+                followed.evaluate(
+                    f"(v) => {{ {MODEL}('x_range').setv({{start: v[0], end: v[1]}}); }}", view
+                )
+                assert _settles_to(followed, expected) == expected, "the page that followed"
+        finally:
+            browser.close()
