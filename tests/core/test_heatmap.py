@@ -73,6 +73,52 @@ def test_bins_on_fractional_and_whole_ticks(price: float, tick: float, expected:
     assert price_bins(np.array([price]), tick).tolist() == [expected]
 
 
+@pytest.mark.parametrize(
+    ("price", "tick", "expected"),
+    [
+        # float artefacts of prices on an edge land in the edge's bin (the decimal reading)
+        (0.1 + 0.2, 0.1, 3),  # 0.30000000000000004
+        (0.7 + 0.1, 0.1, 8),  # 0.7999999999999999: 0.8 by arithmetic, 1e-16 below the edge
+        (1.4999999999999998, 0.5, 3),  # 1.5 one ulp low; quotient 2.9999999999999996
+        (-(0.1 + 0.2), 0.1, -3),
+        # a real price (12 significant digits) just below an edge stays below it
+        (0.299999999999, 0.1, 2),
+        (43250.0999999, 0.1, 432500),
+        # negative prices: floor goes down, an edge belongs to the bin above it
+        (-0.3, 0.1, -3),  # -2.9999999999999996
+        (-0.31, 0.1, -4),
+        (-0.25, 0.5, -1),
+        (-0.5, 0.5, -1),
+        (-0.51, 0.5, -2),
+        (-1.13, 0.01, -113),  # -112.99999999999999
+        (-0.0, 0.5, 0),
+        # fractional ticks
+        (1.13, 0.01, 113),  # 112.99999999999999
+        (0.57, 0.01, 57),  # 56.99999999999999
+        (0.29, 0.01, 29),  # 28.999999999999996
+        (1.005, 0.01, 100),  # half a tick in: 100.49999999999999
+        (0.5, 0.5, 1),
+        (1.49, 0.5, 2),
+        (1.5, 0.5, 3),
+        # fine ticks under high prices: a relative nudge alone would add a whole bin here
+        (1000.00000001, 1e-8, 100_000_000_001),
+        (10000.0, 1e-8, 1_000_000_000_000),
+        (10000.00000001, 1e-8, 1_000_000_000_001),
+    ],
+)
+def test_prices_on_and_near_bin_edges(price: float, tick: float, expected: int) -> None:
+    """Hand-computed: ``floor(price / tick)`` of the decimal price (metrics.md)."""
+    assert price_bins(np.array([price]), tick).tolist() == [expected]
+
+
+def test_artefacts_of_one_grid_price_share_its_cell() -> None:
+    acc = HeatmapAccumulator({"X": 0.1}, bucket_ms=1000)
+    acc.add("X", 0, [0.1 + 0.2, 0.3, 0.2], [1.0, 2.0, 4.0], [0.7 + 0.1, 0.8], [1.5, 0.5])
+    got = cells(acc.partials())
+    assert got[("X", 0, BIDS)] == (1, {2: 4.0, 3: 3.0})
+    assert got[("X", 0, ASKS)] == (1, {8: 2.0})
+
+
 def test_every_price_on_a_decimal_grid_lands_in_its_own_bin() -> None:
     for decimals in range(0, 9):
         tick = 10.0**-decimals

@@ -14,7 +14,11 @@ Binning: ``floor(price / tick)`` read as decimal arithmetic means. In binary
 floating point ``0.3 / 0.1`` is ``2.9999999999999996`` and plain ``floor``
 would put a price on the grid into the bin below; ``price_bins`` nudges the
 quotient up by a relative 1e-12 first (far below a tick for any price on the
-grid, far above the division's rounding error).
+grid, far above the division's rounding error), but by at most a quarter of a
+bin: from quotients of 1e12 up (10000.0 at tick 1e-8) a relative nudge alone
+would reach a whole bin. So a price within that margin below an edge (a float
+artefact such as ``0.7 + 0.1``, 16 significant digits) counts as on the edge;
+prices of up to 12 significant digits land exactly where the decimal floor says.
 
 The accumulator is cheap on the hot path: ``add`` appends a snapshot's levels
 to flat lists; the binning and summing run in numpy when ``partials`` is
@@ -47,13 +51,15 @@ COMPACT_LEVELS = 400_000
 then keeps partial cells in memory, not a Python float per level."""
 BIDS, ASKS = 0, 1
 _NUDGE = 1e-12
+_MAX_NUDGE = 0.25
 NS_PER_MS = 1_000_000
 
 
 def price_bins(prices: np.ndarray, tick: float) -> np.ndarray:
     """``floor(price / tick)`` per price (int64), robust to binary rounding (module doc)."""
     quotient = np.asarray(prices, dtype=np.float64) / tick
-    return np.floor(quotient + np.abs(quotient) * _NUDGE).astype(np.int64)
+    nudge = np.minimum(np.abs(quotient) * _NUDGE, _MAX_NUDGE)
+    return np.floor(quotient + nudge).astype(np.int64)
 
 
 def infer_tick(prices: Iterable[float]) -> float | None:
@@ -295,12 +301,14 @@ class HeatmapAccumulator:
         for index, name in enumerate(instruments):
             ts, *sides = self._pending[name].arrays()
             buckets = ts // self.bucket_ns
-            unique_buckets, counts = np.unique(buckets, return_counts=True)
+            unique_buckets, snapshot_row, counts = np.unique(
+                buckets, return_inverse=True, return_counts=True
+            )
             tick = self.ticks[name]
             for side in (BIDS, ASKS):
                 per_snapshot, prices, sizes = sides[3 * side : 3 * side + 3]
                 # rows run bucket by bucket, bids then asks: row = first + 2 * bucket_row + side
-                bucket_row = np.searchsorted(unique_buckets, np.repeat(buckets, per_snapshot))
+                bucket_row = np.repeat(snapshot_row.reshape(-1), per_snapshot)
                 if len(prices):
                     cell = _sum_cells(bucket_row, price_bins(prices, tick), sizes)
                     rows.append(n_rows + 2 * cell[0] + side)

@@ -1,0 +1,167 @@
+"""What the order-flow family and the depth heatmap cost the Python path, in
+instructions per snapshot (callgrind): the issue's "less than 15% slower" target.
+
+    python bench/python_path_cost.py [--snapshots 4000] [--levels 25] [--base 5159dfa]
+
+Counts, with ``ORDERFLOW_NATIVE=0``, on one generated recording:
+
+- the in-process path (``Storage.build_booktick_from_db``, what ``orderflow-coord
+  --workers 0`` runs: compute and write) and
+- a worker's share (``compute_shard`` over the whole file, its result encoded),
+
+for three versions of the work:
+
+- **seed**: the commit before the family landed (``--base``, default 5159dfa, the
+  parent of 5b86772 "Order-flow columns ..."), exported with ``git archive`` into a
+  scratch directory and imported from there: OBI, CVD, best bid/ask only. It is the
+  "run before" of issue 12; other work has landed since (hardening, new readers),
+  so it is not only the family that differs;
+- **family**: this tree with the heatmap off (profile ``heatmap_bucket_ms: 0``; a
+  task without ``heatmap_ticks``);
+- **family + heatmap**: this tree as a default run does it. In process the ticks
+  are inferred from a sample of 300 book rows (a fixed cost, about 30M
+  instructions: 7k a snapshot on the default 4,000); a worker gets them in its task.
+
+Each count has its own start-up subtracted (the same command on an empty
+recording); the ratios are to the seed. Wall clock is useless on the shared VM;
+instruction counts of the same command on the same file repeat within 0.1%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+__all__ = ["main"]
+
+REPO = Path(__file__).resolve().parent.parent
+BASE = "5159dfa"
+"""The last commit before the order-flow family (5b86772)."""
+
+# argv: path, "heatmap" or "plain". Same text runs on the seed commit and on this tree.
+IN_PROCESS = """
+import sys
+from orderflow.pipeline.storage import Storage
+mode = sys.argv[2]
+kwargs = {} if mode == "seed" else {"heatmap_bucket_ms": 1000 if mode == "heatmap" else 0}
+Storage(sys.argv[1], quiet=True, **kwargs).build_booktick_from_db()
+"""
+WORKER_SHARE = """
+import sys
+from orderflow_services.protocol import MessageCodec, Task
+from orderflow_services.worker.shard_compute import compute_shard
+from orderflow.store.input_repository import SQLiteOrderflowRepository
+from orderflow.store.order_index import TimeOrderedReader
+path, mode = sys.argv[1], sys.argv[2]
+repo = SQLiteOrderflowRepository(path)
+conn = repo.connect()
+book, trades = repo.probe_order(conn, "book"), repo.probe_order(conn, "trades")
+task = Task(1, path, 0, None, None, book, trades, None, None)
+if mode != "seed":  # the generator's ticks, as the coordinator would decide them
+    ticks = {"BTC-USDT": 0.1, "ETH-USDT": 0.01} if mode == "heatmap" else {}
+    task = Task(1, path, 0, None, None, book, trades, None, None, heatmap_ticks=ticks)
+kwargs = {} if mode == "seed" else {"use_native": False}
+MessageCodec().encode(compute_shard(task, TimeOrderedReader(repo, conn, None), conn, **kwargs))
+"""
+
+
+def instructions(command: list[str], env: dict[str, str], work: Path) -> int:
+    """Total instructions (callgrind's Ir) the command executes, start to exit."""
+    done = subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={work / 'callgrind.out'}",
+            *command,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{command[1:3]} failed under valgrind:\n{done.stderr[-2000:]}")
+    found = re.findall(r"Collected : (\d+)", done.stderr)
+    if not found:
+        raise SystemExit("callgrind printed no instruction count")
+    return int(found[-1])
+
+
+def seed_tree(work: Path, commit: str) -> Path:
+    """An import root holding ``orderflow`` and ``orderflow_services`` of ``commit``."""
+    tree = work / "seed-tree"
+    tree.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", commit, "packages", "services"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    root = work / "seed-root"
+    root.mkdir()
+    (root / "orderflow").symlink_to(tree / "packages" / "orderflow")
+    (root / "orderflow_services").symlink_to(tree / "services")
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--snapshots", type=int, default=4000, help="size of the recording")
+    p.add_argument("--levels", type=int, default=25, help="levels per side")
+    p.add_argument("--base", default=BASE, help="commit of the seed-only version")
+    p.add_argument("--only", choices=("in-process", "worker"), help="one path only")
+    args = p.parse_args(argv)
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
+    py = sys.executable
+    with tempfile.TemporaryDirectory(prefix="orderflow-pycost-") as tmp:
+        work = Path(tmp)
+        source = work / "source.db"
+        shape = ["--quiet", "--levels", str(args.levels), "--snapshots", str(args.snapshots)]
+        subprocess.run([py, "-m", "orderflow.synth.cli", str(source), *shape], check=True)
+        empty = work / "empty.db"
+        with sqlite3.connect(source) as src, sqlite3.connect(empty) as dst:
+            for (ddl,) in src.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name IN ('book', 'trades')"
+            ):
+                dst.execute(ddl)
+        src.close()
+        dst.close()
+        root = seed_tree(work, args.base)
+        clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        envs = {
+            "seed": {**clean, "ORDERFLOW_NATIVE": "0", "PYTHONPATH": str(root)},
+            "plain": {**clean, "ORDERFLOW_NATIVE": "0"},
+            "heatmap": {**clean, "ORDERFLOW_NATIVE": "0"},
+        }
+        labels = {"seed": "seed", "plain": "family", "heatmap": "family + heatmap"}
+        paths = {"in-process": IN_PROCESS, "worker": WORKER_SHARE}
+        if args.only:
+            paths = {args.only: paths[args.only]}
+        print(f"{args.snapshots} snapshots, {args.levels} levels a side; instructions per snapshot")
+        for path_name, code in paths.items():
+            counts: dict[str, float] = {}
+            for mode, env in envs.items():
+                runs = []
+                for db in (empty, source):
+                    target = work / "run.db"
+                    for suffix in ("", "-wal", "-shm", "-journal"):
+                        Path(f"{target}{suffix}").unlink(missing_ok=True)
+                    shutil.copy(db, target)
+                    runs.append(instructions([py, "-c", code, str(target), mode], env, work))
+                counts[mode] = (runs[1] - runs[0]) / args.snapshots
+            seed = counts["seed"]
+            for mode, count in counts.items():
+                print(f"{path_name:11s} {labels[mode]:17s} {count:10,.0f}  {count / seed:5.3f}x")
+            sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
