@@ -143,6 +143,14 @@ def test_every_panel_renders_with_data(page: Page, recording: Path) -> None:
     )
     assert frames[0][:2] == pytest.approx(frames[1][:2], abs=1)
     assert frames[1][2] > 1500  # the chart uses the window's width
+    # the overview strip spans the same time axis pixels as the panels above it
+    strips = page.evaluate(
+        "() => ['panel_cvd', 'panel_overview'].map((n) => {"
+        f" const m = {MODEL}(n); const v = [...Bokeh.index.all_views()].find((v) => v.model === m);"
+        " const r = v.el.getBoundingClientRect(); return [r.left + v.frame.bbox.left,"
+        " v.frame.bbox.width]; })"
+    )
+    assert strips[0] == pytest.approx(strips[1], abs=1)
 
 
 def test_heatmap_image_behind_the_candles(page: Page, recording: Path) -> None:

@@ -347,6 +347,7 @@ class Panels:
             toolbar_location="above",  # as the price panel's, so the two plot areas line up
             min_border_left=4,
         )
+        p.toolbar.logo = None  # an empty toolbar, kept to line the plot areas up
         bars = p.hbar(
             y="y", height="height", right="total", left=0, color="color",
             source=self.sources["profile"], name="profile_bars",
@@ -500,8 +501,10 @@ class Panels:
             tools="",
             toolbar_location=None,
             min_border_left=BORDER_LEFT,
+            min_border_right=12,  # as the panels above, so the strip spans their time axis
         )
         self._time_axis(p)
+        p.x_range.range_padding = 0  # the strip is the recording, edge to edge
         p.line("t", "value", source=self.sources["overview"], color="#607d8b")
         p.yaxis.visible = False
         selector = RangeTool(x_range=self.x_range)
