@@ -41,7 +41,7 @@ from orderflow.query.bands import BAND_EXPRESSIONS, query_band
 from orderflow.query.candle_flow import query_candle_flow
 from orderflow.query.candles import query_candles
 from orderflow.query.duckdb_connection import attach_sqlite, connect_duckdb, sqlite_read_error
-from orderflow.query.file_rows import as_text, read_rows
+from orderflow.query.file_rows import as_text, copy_tables, duckdb_cannot_read, read_rows
 from orderflow.query.footprint import DEFAULT_IMBALANCE_RATIO, infer_tick, query_footprint
 from orderflow.query.heatmap_ladder import build_heat_ladder, query_heat_ladder
 from orderflow.query.instants import install_macros
@@ -68,6 +68,8 @@ EQUITY_COLUMNS = ("run_id", "instrument", "ts_ns", "equity")
 """The columns a ``backtest_equity`` table must have for the equity panel."""
 FILL_COLUMNS = ("run_id", "instrument", "ts_ns", "side", "quantity", "price")
 """The columns a ``backtest_trades`` table must have for entries and exits on the price panel."""
+_SIDE_TABLES = {"alerts", "backtest_trades", "backtest_equity"}
+"""Tables queried in the file itself (``src``), not copied with the trades and metrics."""
 
 _TRADES_SELECT = """
 SELECT * FROM (
@@ -140,7 +142,11 @@ class Dataset:
             self.con = connect_duckdb()
         self._temp = "" if self.persistent else "TEMP "
         install_macros(self.con)
-        attach_sqlite(self.con, self.path, "src")
+        if duckdb_cannot_read(self.path):  # everything through our SQLite (query.file_rows)
+            self.materialize = True
+            copy_tables(self._sqlite, self.con, "src", self._tables & _SIDE_TABLES)
+        else:
+            attach_sqlite(self.con, self.path, "src")
         self._seen = {"trades": (0, 0), "metrics": (0, 0)}
         self._run: str | None = None
         self._ticks: dict[str, float | None] = {}
