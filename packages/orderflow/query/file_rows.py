@@ -17,8 +17,8 @@ on the connection from ``open_readonly``, and hands DuckDB Arrow tables.
 Python's connection also reads where DuckDB's cannot: a WAL-mode file in a
 directory this user cannot write (an archive, a snapshot, a read-only share),
 which ``open_readonly`` opens as immutable while DuckDB's SQLite fails to create
-the ``-shm`` file. A Dataset then copies everything it reads, the small side
-tables (alerts, backtest results) included, through Python's connection.
+the ``-shm`` file. A notebook's Dataset, which otherwise queries the file in
+place, then copies it too.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-__all__ = ["as_text", "copy_tables", "duckdb_cannot_read", "read_rows"]
+__all__ = ["TableCopies", "as_text", "duckdb_cannot_read", "read_rows"]
 
 BATCH_ROWS = 65_536
 """Rows fetched and converted at a time: memory stays flat for any file size."""
@@ -92,17 +92,40 @@ def duckdb_cannot_read(path: Path) -> bool:
 _ARROW_TYPES = {"INT": pa.int64(), "REAL": pa.float64(), "FLOA": pa.float64(), "DOUB": pa.float64()}
 
 
-def copy_tables(
-    conn: sqlite3.Connection, con: duckdb.DuckDBPyConnection, alias: str, tables: Iterable[str]
-) -> None:
-    """Put copies of the file's ``tables`` (names we choose, not user text) in an
-    in-memory database attached as ``alias``, in rowid order, where queries written
-    against the attached file find them. Columns take their declared type's Arrow
-    type (text for any other, or when a cell does not fit)."""
-    con.execute(f"ATTACH ':memory:' AS {alias}")
-    for table in tables:
-        columns = conn.execute(f"PRAGMA table_info({table})").fetchall()
-        rows = conn.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
+class TableCopies:
+    """Copies of small tables of the file (alerts, backtest results: names we choose,
+    not user text) in an in-memory database attached as ``alias``, where queries
+    written against the attached file find them; taken again when they change."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, con: duckdb.DuckDBPyConnection, alias: str
+    ) -> None:
+        self.conn, self.con, self.alias = conn, con, alias
+        self._marks: dict[str, tuple[int, int | None]] = {}
+        con.execute(f"ATTACH ':memory:' AS {alias}")
+
+    def refresh(self, tables: Iterable[str]) -> bool:
+        """Copy each of ``tables`` that is new or changed (row count or last rowid) and
+        drop the copies of tables no longer named; True when anything changed."""
+        wanted = set(tables)
+        changed = False
+        for table in set(self._marks) - wanted:
+            self.con.execute(f"DROP TABLE {self.alias}.{table}")
+            del self._marks[table]
+            changed = True
+        for table in sorted(wanted):
+            mark = self.conn.execute(f"SELECT count(*), max(rowid) FROM {table}").fetchone()
+            if self._marks.get(table) != mark:
+                self._copy(table)
+                self._marks[table] = mark
+                changed = True
+        return changed
+
+    def _copy(self, table: str) -> None:
+        """In rowid order; columns take their declared type's Arrow type (text for any
+        other, or when a cell does not fit)."""
+        columns = self.conn.execute(f"PRAGMA table_info({table})").fetchall()
+        rows = self.conn.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
         cells = list(zip(*rows, strict=True)) or [()] * len(columns)
         arrays = {}
         for (_, name, declared, *_), values in zip(columns, cells, strict=True):
@@ -111,8 +134,10 @@ def copy_tables(
                 arrays[name] = pa.array(values, kind or pa.string())
             except (pa.ArrowInvalid, pa.ArrowTypeError):
                 arrays[name] = pa.array(as_text(values), pa.string())
-        con.register("side_rows", pa.table(arrays))
+        self.con.register("side_rows", pa.table(arrays))
         try:
-            con.execute(f"CREATE TABLE {alias}.{table} AS SELECT * FROM side_rows")
+            self.con.execute(
+                f"CREATE OR REPLACE TABLE {self.alias}.{table} AS SELECT * FROM side_rows"
+            )
         finally:
-            con.unregister("side_rows")
+            self.con.unregister("side_rows")
