@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,3 +49,36 @@ def synth_reference(synth_db: Path, tmp_path_factory: pytest.TempPathFactory) ->
     done = run_coord("--workers", "0", "--quiet", ref)
     assert done.returncode == 0, done.stderr
     return ref
+
+
+@pytest.fixture
+def db(tmp_path: Path, synth_db: Path) -> Path:
+    """A copy of ``synth_db`` to compute on."""
+    path = tmp_path / "rec.db"
+    shutil.copy(synth_db, path)
+    return path
+
+
+@pytest.fixture
+def reaper() -> Iterator[list[int]]:
+    """Pids to SIGKILL (with SIGCONT first) if a test leaves them behind."""
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        for sig in (signal.SIGCONT, signal.SIGKILL):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                break
+
+
+@pytest.fixture
+def procs() -> Iterator[list]:
+    """Processes (Popen) to kill, stopped ones too, if a test leaves them running."""
+    started: list = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)
+            proc.kill()
+        proc.wait()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import sqlite3
 import subprocess
 import sys
@@ -15,6 +16,10 @@ from pathlib import Path
 from orderflow.store.schema import INPUT_DDL
 
 COORD = [sys.executable, "-m", "orderflow_services.coordinator.cli"]
+BIND = "tcp://127.0.0.1:0"
+"""Loopback TCP on a free port, for remote-worker tests."""
+SHARD_ROWS = 200
+"""Shard size for runs that must last long enough to be interrupted: 100 shards on synth_db."""
 WORKER = [sys.executable, "-m", "orderflow_services.worker"]
 
 
@@ -170,3 +175,31 @@ def alive(pid: int) -> bool:
 def integrity_ok(path: Path) -> bool:
     with sqlite3.connect(path) as conn:
         return conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+
+
+def remote_endpoint(log: Path) -> str:
+    """The TCP endpoint a coordinator started with ``--bind`` logged it accepts workers on."""
+    found: list[str] = []
+
+    def bound() -> bool:
+        found[:] = re.findall(r"accepting remote workers on (tcp://\S+)", log.read_text())
+        return bool(found)
+
+    wait_for(bound, timeout=20, what="the coordinator to bind")
+    return found[0]
+
+
+def start_bound(log: Path, procs: list, *args: object) -> tuple[subprocess.Popen, str]:
+    """Start orderflow-coord with ``--workers 0 --bind`` loopback TCP (``procs`` cleans
+    it up); returns it and the endpoint remote workers connect to."""
+    coord = start_coord(log, "--workers", 0, "--bind", BIND, *args)
+    procs.append(coord)
+    return coord, remote_endpoint(log)
+
+
+def start_sharded(log: Path, db: Path, reaper: list[int]) -> subprocess.Popen:
+    """Start orderflow-coord with two local workers and SHARD_ROWS-row shards on ``db``
+    (``reaper`` kills it if the test leaves it behind)."""
+    coord = start_coord(log, "--workers", 2, "--shard-rows", SHARD_ROWS, db)
+    reaper.append(coord.pid)
+    return coord

@@ -7,38 +7,18 @@ after a few shards so the second provably starts while it holds the file.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.coordinator.harness import committed_shards, run_coord, start_coord, wait_for
+from tests.coordinator.harness import (
+    committed_shards,
+    run_coord,
+    start_sharded,
+    wait_for,
+)
 from tests.coordinator.metrics_equality import assert_metrics_equal
-
-SHARD_ROWS = 200
-
-
-@pytest.fixture
-def db(tmp_path: Path, synth_db: Path) -> Path:
-    path = tmp_path / "rec.db"
-    shutil.copy(synth_db, path)
-    return path
-
-
-@pytest.fixture
-def reaper() -> Iterator[list[int]]:
-    pids: list[int] = []
-    yield pids
-    for pid in pids:
-        for sig in (signal.SIGCONT, signal.SIGKILL):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                break
 
 
 def _status(db: Path) -> list[str]:
@@ -52,8 +32,7 @@ def test_a_second_run_is_refused_with_the_holder_and_the_first_loses_nothing(
     tmp_path: Path, db: Path, synth_reference: Path, reaper: list[int]
 ) -> None:
     log = tmp_path / "first.log"
-    first = start_coord(log, "--workers", 2, "--shard-rows", SHARD_ROWS, db)
-    reaper.append(first.pid)
+    first = start_sharded(log, db, reaper)
     wait_for(lambda: len(committed_shards(db)) >= 2, what="first shards")
     os.kill(first.pid, signal.SIGSTOP)
     try:
@@ -77,8 +56,7 @@ def test_a_killed_run_does_not_keep_the_file_locked(
     tmp_path: Path, db: Path, synth_reference: Path, reaper: list[int]
 ) -> None:
     log = tmp_path / "first.log"
-    first = start_coord(log, "--workers", 2, "--shard-rows", SHARD_ROWS, db)
-    reaper.append(first.pid)
+    first = start_sharded(log, db, reaper)
     wait_for(lambda: len(committed_shards(db)) >= 2, what="first shards")
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
@@ -92,8 +70,7 @@ def test_rows_removed_behind_a_run_keep_it_unfinished(
     tmp_path: Path, db: Path, synth_reference: Path, reaper: list[int]
 ) -> None:
     log = tmp_path / "first.log"
-    first = start_coord(log, "--workers", 2, "--shard-rows", SHARD_ROWS, db)
-    reaper.append(first.pid)
+    first = start_sharded(log, db, reaper)
     wait_for(lambda: len(committed_shards(db)) >= 3, what="first shards")
     with sqlite3.connect(db, timeout=30) as conn:  # another program, not a run
         conn.execute(

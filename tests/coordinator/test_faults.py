@@ -8,48 +8,24 @@ coordinator's heartbeat tolerance (3 s) makes the short freeze invisible.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.coordinator.harness import (
+    SHARD_ROWS,
     alive,
     children,
     committed_shards,
     integrity_ok,
     run_coord,
     start_coord,
+    start_sharded,
     wait_for,
 )
 from tests.coordinator.metrics_equality import assert_metrics_equal, input_digest
-
-SHARD_ROWS = 200  # 100 shards on the 20k-snapshot file
-
-
-@pytest.fixture
-def reaper() -> Iterator[list[int]]:
-    """Pids to SIGKILL (with SIGCONT first) if a test leaves them behind."""
-    pids: list[int] = []
-    yield pids
-    for pid in pids:
-        for sig in (signal.SIGCONT, signal.SIGKILL):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                break
-
-
-@pytest.fixture
-def db(tmp_path: Path, synth_db: Path) -> Path:
-    path = tmp_path / "rec.db"
-    shutil.copy(synth_db, path)
-    return path
 
 
 def _scratch_of(pid: int, root: Path) -> list[Path]:
@@ -88,8 +64,7 @@ def test_worker_sigkill_mid_run_is_replaced_and_result_is_exact(
     tmp_path: Path, db: Path, synth_reference: Path, reaper: list[int]
 ) -> None:
     log = tmp_path / "coord.log"
-    coord = start_coord(log, "--workers", 2, "--shard-rows", SHARD_ROWS, db)
-    reaper.append(coord.pid)
+    coord = start_sharded(log, db, reaper)
     victim = _freeze_after(coord, db, 3, log)[0]
     reaper.extend(children(coord.pid))
     os.kill(victim, signal.SIGKILL)
@@ -106,8 +81,7 @@ def test_worker_sigstop_is_detected_within_seconds(
     tmp_path: Path, db: Path, synth_reference: Path, reaper: list[int]
 ) -> None:
     log = tmp_path / "coord.log"
-    coord = start_coord(log, "--workers", 2, "--shard-rows", SHARD_ROWS, db)
-    reaper.append(coord.pid)
+    coord = start_sharded(log, db, reaper)
     victim = _freeze_after(coord, db, 3, log)[0]
     reaper.append(victim)
     os.kill(victim, signal.SIGSTOP)
@@ -163,8 +137,7 @@ def test_sigint_stops_cleanly_without_orphans_and_says_how_to_resume(
     tmp_path: Path, db: Path, synth_reference: Path, reaper: list[int]
 ) -> None:
     log = tmp_path / "coord.log"
-    coord = start_coord(log, "--workers", 2, "--shard-rows", SHARD_ROWS, db)
-    reaper.append(coord.pid)
+    coord = start_sharded(log, db, reaper)
     workers = _freeze_after(coord, db, 3, log)
     reaper.extend(workers)
     os.kill(coord.pid, signal.SIGINT)
@@ -213,8 +186,7 @@ def test_a_recording_changed_after_a_crash_is_recomputed_not_resumed(
     tmp_path: Path, db: Path, reaper: list[int]
 ) -> None:
     log = tmp_path / "c.log"
-    coord = start_coord(log, "--workers", 2, "--shard-rows", SHARD_ROWS, db)
-    reaper.append(coord.pid)
+    coord = start_sharded(log, db, reaper)
     reaper.extend(_freeze_after(coord, db, 3, log))
     os.kill(coord.pid, signal.SIGKILL)
     coord.wait()

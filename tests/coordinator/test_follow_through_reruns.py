@@ -131,3 +131,36 @@ def test_a_follower_sees_commits_after_another_writer_closed(
             assert _copy_ids(data) == _file_ids(db)
         finally:
             _end(last)
+
+
+ALERTS = (
+    "CREATE TABLE alerts (instrument TEXT, ts_ns INTEGER, kind TEXT, value REAL, message TEXT);"
+    "INSERT INTO alerts SELECT instrument, ts_ns, 'obi', obi, 'first' FROM metrics LIMIT 2;"
+)
+
+
+def test_a_follower_of_a_file_with_alerts_sees_commits_and_new_alerts(
+    tmp_path: Path, synth_db: Path
+) -> None:
+    """The panels ask for alerts (and backtest fills and equity) at every redraw: those
+    reads must not go through DuckDB's SQLite either."""
+    db = tmp_path / "rec.db"
+    shutil.copy(synth_db, db)
+    assert run_coord("--workers", 0, "--quiet", db).returncode == 0
+    first = _writer(db, ALERTS, hold=True)
+    with Dataset(db) as data:
+        instrument = data.instruments()[0]
+        everything = (instrument, 0, 2**62, 100)
+        assert len(data.alerts(*everything)) <= 2
+        _end(_writer(db, "INSERT INTO alerts VALUES ('X', 1, 'obi', 0.5, 'second');"))
+        data.refresh()
+        assert len(data.alerts("X", 0, 2**62, 100)) == 1  # taken in like new rows
+        data.alerts(*everything)
+        _end(first)
+        assert db.with_name("rec.db-wal").exists(), "the writer deleted the WAL under a reader"
+        last = _writer(db, APPEND_ROW * 3, hold=True)
+        try:
+            data.refresh()
+            assert _copy_ids(data) == _file_ids(db)
+        finally:
+            _end(last)

@@ -8,16 +8,12 @@ each tampering is the only thing wrong with it.
 
 from __future__ import annotations
 
-import re
-import shutil
-import signal
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
 import numpy as np
-import pytest
 import zmq
 from orderflow_services.protocol import (
     Disconnect,
@@ -30,39 +26,13 @@ from orderflow_services.protocol import (
 )
 from orderflow_services.worker.shard_compute import ReaderCache, compute_shard
 
-from tests.coordinator.harness import run_coord, start_coord, start_worker, wait_for
+from tests.coordinator.harness import (
+    run_coord,
+    start_bound,
+    start_worker,
+    wait_for,
+)
 from tests.coordinator.metrics_equality import assert_metrics_equal
-
-BIND = "tcp://127.0.0.1:0"
-
-
-@pytest.fixture
-def procs() -> Iterator[list]:
-    started: list = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGCONT)
-            proc.kill()
-        proc.wait()
-
-
-@pytest.fixture
-def db(tmp_path: Path, synth_db: Path) -> Path:
-    path = tmp_path / "rec.db"
-    shutil.copy(synth_db, path)
-    return path
-
-
-def _endpoint(log: Path) -> str:
-    found: list[str] = []
-
-    def bound() -> bool:
-        found[:] = re.findall(r"accepting remote workers on (tcp://\S+)", log.read_text())
-        return bool(found)
-
-    wait_for(bound, timeout=20, what="the coordinator to bind")
-    return found[0]
 
 
 class Peer:
@@ -129,9 +99,7 @@ def test_results_that_do_not_fit_their_task_are_refused_and_liars_dropped(
     tmp_path: Path, db: Path, synth_reference: Path, procs: list
 ) -> None:
     log = tmp_path / "coord.log"
-    coord = start_coord(log, "--workers", 0, "--bind", BIND, "--shard-rows", 2000, db)
-    procs.append(coord)
-    endpoint = _endpoint(log)
+    coord, endpoint = start_bound(log, procs, "--shard-rows", 2000, db)
     context = zmq.Context()
     try:
         lies = _lies()
@@ -167,9 +135,7 @@ def test_floods_oversized_results_and_row_requests_for_others_tasks(
     tmp_path: Path, db: Path, synth_reference: Path, procs: list
 ) -> None:
     log = tmp_path / "coord.log"
-    coord = start_coord(log, "--workers", 0, "--bind", BIND, "--shard-rows", 2000, db)
-    procs.append(coord)
-    endpoint = _endpoint(log)
+    coord, endpoint = start_bound(log, procs, "--shard-rows", 2000, db)
     context = zmq.Context()
     try:
         holder = Peer(context, endpoint, 2001)

@@ -94,26 +94,32 @@ def test_a_processed_recording_is_readable_by_every_tool_from_a_read_only_direct
     )
 
 
-def test_a_file_left_in_wal_mode_is_still_read_and_the_rest_is_named(
-    tmp_path: Path, place: Path
-) -> None:
+def test_a_file_left_in_wal_mode_is_read_by_every_tool(tmp_path: Path, place: Path) -> None:
     db = tmp_path / "rec.db"
     make_tie_recording(db, shuffle_ids=False)
     assert run_coord("--workers", "0", "--quiet", db).returncode == 0
     with sqlite3.connect(db) as conn:  # as an earlier version left every file it wrote
         conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(  # a side table the panels query in the file itself
+            "CREATE TABLE alerts (instrument TEXT, ts_ns INTEGER, kind TEXT, value REAL,"
+            " message TEXT)"
+        )
+        conn.execute(
+            "INSERT INTO alerts SELECT instrument, ts_ns, 'obi', obi, 'high' FROM metrics"
+            " WHERE obi IS NOT NULL LIMIT 3"
+        )
     conn.close()
     archived = _archive(place, db)
     assert not (place / "archive" / "rec.db-shm").exists()
-    no_store = _as_nobody(
-        place, "orderflow-backtest", archived, "--strategy", "obi-threshold", "--no-store"
-    )
-    assert no_store.returncode == 0, no_store.stderr  # the immutable fallback
-    report = _as_nobody(place, "orderflow-report", archived, "--out", place / "out" / "r")
-    assert report.returncode != 0
-    assert "attempt to write" not in report.stderr.replace("(attempt to write", "")
-    assert f"{archived}: cannot be read in this read-only directory" in report.stderr
-    assert "copy it to a writable directory" in report.stderr
+    for program, *args in (
+        ("orderflow-backtest", "--strategy", "obi-threshold", "--no-store"),
+        ("orderflow-report", "--out", place / "out" / "r"),  # DuckDB-based: a copy through
+        ("orderflow-dashboard", "--export", place / "out" / "d.html"),  # Python's SQLite
+    ):
+        done = _as_nobody(place, program, archived, *args)
+        assert done.returncode == 0, f"{program}: {done.stderr}"
+        assert "cannot be read" not in done.stderr, f"{program}: {done.stderr}"
+    assert "high" in (place / "out" / "d.html").read_text()  # the alerts reached the page
 
 
 def test_changes_only_in_the_wal_are_reported(tmp_path: Path, place: Path) -> None:
@@ -132,4 +138,8 @@ def test_changes_only_in_the_wal_are_reported(tmp_path: Path, place: Path) -> No
     )
     assert done.returncode == 0, done.stderr
     assert "-wal file holds" in done.stderr and "not yet in the file" in done.stderr
+    html = place / "out" / "d.html"
+    export = _as_nobody(place, "orderflow-dashboard", archived, "--export", html)
+    assert export.returncode == 0, export.stderr
+    assert "-wal file holds" in export.stderr and "not yet in the file" in export.stderr
     assert stat.S_IMODE((place / "archive").stat().st_mode) == 0o555

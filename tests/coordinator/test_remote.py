@@ -7,11 +7,8 @@ are separate ``orderflow-worker`` processes, and CURVE uses keys made by
 
 from __future__ import annotations
 
-import re
 import shutil
-import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
@@ -19,26 +16,16 @@ import pytest
 import zmq
 
 from tests.coordinator.harness import (
+    BIND,
     committed_shards,
+    remote_endpoint,
     run_coord,
+    start_bound,
     start_coord,
     start_worker,
     wait_for,
 )
 from tests.coordinator.metrics_equality import assert_metrics_equal
-
-BIND = "tcp://127.0.0.1:0"
-
-
-@pytest.fixture
-def procs() -> Iterator[list]:
-    started: list = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGCONT)
-            proc.kill()
-        proc.wait()
 
 
 @pytest.fixture
@@ -49,24 +36,11 @@ def db(tmp_path: Path, synth_db: Path) -> Path:
     return path
 
 
-def _endpoint(log: Path) -> str:
-    found: list[str] = []
-
-    def bound() -> bool:
-        found[:] = re.findall(r"accepting remote workers on (tcp://\S+)", log.read_text())
-        return bool(found)
-
-    wait_for(bound, timeout=20, what="the coordinator to bind")
-    return found[0]
-
-
 def test_remote_worker_joins_and_hostile_messages_are_dropped(
     tmp_path: Path, db: Path, synth_reference: Path, procs: list
 ) -> None:
     log = tmp_path / "coord.log"
-    coord = start_coord(log, "--workers", 0, "--bind", BIND, "--shard-rows", 2000, db)
-    procs.append(coord)
-    endpoint = _endpoint(log)
+    coord, endpoint = start_bound(log, procs, "--shard-rows", 2000, db)
     context = zmq.Context()
     try:
         intruder = context.socket(zmq.DEALER)
@@ -105,7 +79,7 @@ def test_worker_without_the_file_gets_rows_from_the_coordinator(
     procs.append(coord)
     worker_log = tmp_path / "worker.log"
     worker = start_worker(
-        worker_log, "--connect", _endpoint(log), "--path-map", f"{db.parent}={elsewhere}"
+        worker_log, "--connect", remote_endpoint(log), "--path-map", f"{db.parent}={elsewhere}"
     )
     procs.append(worker)
     assert coord.wait(timeout=60) == 0, log.read_text()
@@ -124,7 +98,7 @@ def test_path_map_lets_a_worker_read_its_own_copy(
     coord = start_coord(log, "--workers", 0, "--bind", BIND, db)
     procs.append(coord)
     worker = start_worker(
-        tmp_path / "w.log", "--connect", _endpoint(log), "--path-map", f"{db.parent}={mirror}"
+        tmp_path / "w.log", "--connect", remote_endpoint(log), "--path-map", f"{db.parent}={mirror}"
     )
     procs.append(worker)
     assert coord.wait(timeout=60) == 0, log.read_text()
@@ -143,9 +117,7 @@ def test_curve_serves_authorised_workers_only(
     assert run_coord("keygen", rogue, "--worker", "mallory").returncode == 0
     shutil.copy(keys / "server.key", rogue / "workers" / "mallory" / "server.key")
     log = tmp_path / "coord.log"
-    coord = start_coord(log, "--workers", 0, "--bind", BIND, "--curve-keys", keys, db)
-    procs.append(coord)
-    endpoint = _endpoint(log)
+    coord, endpoint = start_bound(log, procs, "--curve-keys", keys, db)
     intruder = start_worker(
         tmp_path / "mallory.log",
         "--connect",

@@ -41,7 +41,7 @@ from orderflow.query.bands import BAND_EXPRESSIONS, query_band
 from orderflow.query.candle_flow import query_candle_flow
 from orderflow.query.candles import query_candles
 from orderflow.query.duckdb_connection import attach_sqlite, connect_duckdb, sqlite_read_error
-from orderflow.query.file_rows import as_text, read_rows
+from orderflow.query.file_rows import TableCopies, as_text, duckdb_cannot_read, read_rows
 from orderflow.query.footprint import DEFAULT_IMBALANCE_RATIO, infer_tick, query_footprint
 from orderflow.query.heatmap_ladder import build_heat_ladder, query_heat_ladder
 from orderflow.query.instants import install_macros
@@ -69,6 +69,8 @@ EQUITY_COLUMNS = ("run_id", "instrument", "ts_ns", "equity")
 """The columns a ``backtest_equity`` table must have for the equity panel."""
 FILL_COLUMNS = ("run_id", "instrument", "ts_ns", "side", "quantity", "price")
 """The columns a ``backtest_trades`` table must have for entries and exits on the price panel."""
+_SIDE_TABLES = {"alerts", "backtest_trades", "backtest_equity"}
+"""Tables queried as ``<src alias>.<name>``: the attached file, or copies of them (query.file_rows)."""
 
 _TRADES_SELECT = """
 SELECT * FROM (
@@ -143,7 +145,13 @@ class Dataset:
         # the recording's alias: unique where stores share one DuckDB instance
         self._src = store_alias(self.path).replace("store_", "src_") if self.persistent else "src"
         install_macros(self.con)
-        attach_sqlite(self.con, self.path, self._src)
+        self._copies: TableCopies | None = None
+        if self.materialize or duckdb_cannot_read(self.path):
+            self.materialize = True  # everything through our SQLite (query.file_rows)
+            self._copies = TableCopies(self._sqlite, self.con, self._src)
+            self._copies.refresh(self._tables & _SIDE_TABLES)
+        else:
+            attach_sqlite(self.con, self.path, self._src)
         self._seen = {"trades": (0, 0), "metrics": (0, 0)}
         self._run: str | None = None
         self._ticks: dict[str, float | None] = {}
@@ -324,14 +332,15 @@ class Dataset:
         rows below it vanished (a ``--force`` recompute), the table is reloaded.
         """
         with self._lock:
-            if not self.materialize:
+            if self._copies is None:  # not materialised: queries read the file itself
                 return False
             tables = self._sqlite_tables()
+            side = self._copies.refresh(tables & _SIDE_TABLES)
             if tables != self._tables:
                 self._tables = tables
                 self._load()
                 return True
-            return self._take_new_rows()
+            return self._take_new_rows() or side
 
     def _take_new_rows(self) -> bool:
         changed = False

@@ -21,6 +21,7 @@ import numpy as np
 
 from orderflow.core.heatmap import ASKS, BIDS
 from orderflow.query.api import Instant, to_instant_ns
+from orderflow.store.connections import open_readonly
 from orderflow.store.heatmap_store import read_grid, read_heatmap_cells
 
 __all__ = ["HeatmapGrid", "aligned_factor", "heatmap", "nice_factor"]
@@ -98,7 +99,7 @@ def heatmap(
     """
     if max_columns < 1 or (max_rows is not None and max_rows < 1):
         raise ValueError("max_columns and max_rows must be >= 1")
-    conn = sqlite3.connect(f"file:{Path(db)}?mode=ro", uri=True)
+    conn = open_readonly(db)  # mode=ro alone needs the -shm file
     try:
         grid = read_grid(conn, instrument)
         if grid is None or grid[0] is None:

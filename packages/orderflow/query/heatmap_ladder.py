@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from orderflow.core.heatmap import ASKS, BIDS
+from orderflow.store.connections import open_readonly
 from orderflow.store.heatmap_store import decode_cells
 
 __all__ = ["LADDER", "build_heat_ladder", "query_heat_ladder"]
@@ -113,7 +114,7 @@ def build_heat_ladder(
     if full:
         for table in ("heat_cells", "heat_counts", "heat_grid"):
             con.execute(f"DELETE FROM {table}")
-    conn = sqlite3.connect(f"file:{recording}?mode=ro", uri=True)
+    conn = open_readonly(recording)  # mode=ro alone needs the -shm file
     try:
         grids = conn.execute(
             "SELECT instrument, tick, bucket_ms FROM metrics_heatmap_grid WHERE tick > 0"
