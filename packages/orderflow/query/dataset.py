@@ -70,7 +70,7 @@ EQUITY_COLUMNS = ("run_id", "instrument", "ts_ns", "equity")
 FILL_COLUMNS = ("run_id", "instrument", "ts_ns", "side", "quantity", "price")
 """The columns a ``backtest_trades`` table must have for entries and exits on the price panel."""
 _SIDE_TABLES = {"alerts", "backtest_trades", "backtest_equity"}
-"""Tables queried as ``<src alias>.<name>``: the attached file, or copies of them (query.file_rows)."""
+"""Tables queried as ``<src alias>.<name>``: the attached file, or copies (query.file_rows)."""
 
 _TRADES_SELECT = """
 SELECT * FROM (
