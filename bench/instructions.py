@@ -92,25 +92,52 @@ if sys.argv[3] == "write":
 """
 
 
+DUMP_EVERY_BB = 20_000_000
+"""Basic blocks between callgrind's dumps of a traced child (about 90M instructions)."""
+KILLED: list[str] = []
+"""Processes whose last part was lost (the coordinator kills a worker that is slow to
+exit, and a valgrind-slowed one often is): their counts miss at most one part."""
+
+
 def _instructions(
     command: list[str], work: Path, env: dict[str, str] | None = None, *, children: bool = False
 ) -> int:
     """Total instructions the command executes (callgrind's Ir), start to exit; with
-    ``children``, summed over every process it starts (local workers)."""
+    ``children``, summed over every process it starts (local workers). Children dump
+    their counts every ``DUMP_EVERY_BB`` basic blocks, and every part is summed: a
+    worker killed on its way out keeps all but its last part."""
+    for old in work.glob("callgrind.out.*"):
+        old.unlink()
     out = work / "callgrind.out.%p"
     trace = [f"--trace-children={'yes' if children else 'no'}"]
+    if children:
+        trace.append(f"--dump-every-bb={DUMP_EVERY_BB}")
     done = subprocess.run(
-        ["valgrind", "--tool=callgrind", *trace, f"--callgrind-out-file={out}", *command],
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--dump-instr=no",
+            *trace,
+            f"--callgrind-out-file={out}",
+            *command,
+        ],
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},
     )
     if done.returncode != 0:
         raise SystemExit(f"{command[2:]} failed under valgrind:\n{done.stderr[-2000:]}")
-    found = [int(n) for n in re.findall(r"Collected : (\d+)", done.stderr)]
-    if not found:
-        raise SystemExit("callgrind printed no instruction count")
-    return sum(found)
+    total = 0
+    finished = set(re.findall(r"==(\d+)== Collected : \d+", done.stderr))
+    for part in work.glob("callgrind.out.*"):
+        found = re.search(r"^totals: (\d+)", part.read_text(errors="replace"), re.M)
+        total += int(found[1]) if found else 0
+        pid = part.name.split(".")[2]
+        if children and pid not in finished and not found:
+            KILLED.append(f"pid {pid}, a process of `{' '.join(command[1:4])}`")
+    if total == 0:
+        raise SystemExit("callgrind wrote no instruction count")
+    return total
 
 
 def _empty(work: Path) -> Path:
@@ -211,6 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, count in {**per_snapshot, **whole}.items():
         ratio = f"{plain / count:.2f}x" if plain else "-"
         print(f"| {name} | {count:,.0f} | {ratio} |")
+    if KILLED:
+        lost = DUMP_EVERY_BB * 5 / args.snapshots
+        print(f"\nKilled before their last dump (each misses under about {lost:,.0f} a snapshot):")
+        print("\n".join(f"- {k}" for k in KILLED))
     return 0
 
 
