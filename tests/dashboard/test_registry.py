@@ -3,6 +3,7 @@ a later server reuses the stores."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import duckdb
@@ -11,6 +12,7 @@ from orderflow_services.dashboard.config import DashboardConfig
 from orderflow_services.dashboard.registry import Registry
 
 from orderflow.core.errors import InputFileError
+from orderflow.query.dataset import Dataset
 from orderflow.query.store import store_alias, store_path
 from orderflow.synth.generator import SynthConfig, generate
 
@@ -48,6 +50,35 @@ def test_a_bad_file_fails_at_open(tmp_path: Path) -> None:
     bad.write_text("not sqlite")
     with pytest.raises(InputFileError):
         Registry().open(DashboardConfig(databases=[str(bad)]))
+    empty = tmp_path / "empty.db"
+    with sqlite3.connect(empty) as conn:
+        conn.execute("CREATE TABLE book (id INTEGER)")
+    conn.close()
+    with pytest.raises(InputFileError, match="no 'trades' table"):
+        Registry().open(DashboardConfig(databases=[str(empty)]))
+
+
+def test_open_checks_the_schema_without_reading_rows(tmp_path: Path) -> None:
+    """The start-up check reads no row (ten daily files took 15-24 s to scan): a
+    file whose trades pages are unreadable passes it, and fails when first shown."""
+    path = tmp_path / "day.db"
+    generate(path, SynthConfig(snapshots=3000, instruments=1, seed=1))
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA journal_mode = DELETE")
+        root, pages = conn.execute(
+            "SELECT rootpage, (SELECT page_count FROM pragma_page_count) FROM sqlite_master"
+            " WHERE name = 'trades'"
+        ).fetchone()
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    with path.open("r+b") as f:  # overwrite the trades table's root page with garbage
+        f.seek((root - 1) * size)
+        f.write(b"\xff" * size)
+    assert pages > root
+    registry = Registry()
+    registry.open(DashboardConfig(databases=[str(path)]))  # no error: no row was read
+    with pytest.raises(Exception, match=r"malformed|not a database|corrupt"):
+        Dataset(path, materialize=False).close()
 
 
 def test_open_files_share_one_duckdb_instance(
