@@ -26,8 +26,10 @@ import atheris
 
 with atheris.instrument_imports():
     import msgspec
+    import numpy as np
 
     from orderflow.core.calculator import InvalidSnapshot, snapshot_metrics
+    from orderflow.core.heatmap import HeatmapAccumulator
     from orderflow.core.timestamps import parse_instant_ns
     from orderflow.store.schema import INPUT_DDL
 
@@ -225,15 +227,70 @@ def check_reader(fdp: atheris.FuzzedDataProvider) -> None:
     conn.close()
     reader = kernel.Reader(_DB)
     lo, hi = fdp.ConsumeInt(8), fdp.ConsumeInt(8)
-    reader.book(-(2**63), 2**63 - 1, min(lo, hi), max(lo, hi), None, 5, 2, True, 64)
+    ticks = np.array([fdp.ConsumeFloat() for _ in range(3)], "<f8")
+    heat = kernel.Heatmap(ticks, fdp.ConsumeIntInRange(1, 2**63 - 1))
+    reader.book(-(2**63), 2**63 - 1, min(lo, hi), max(lo, hi), None, 5, 2, True, 64, heat)
     reader.trades(-(2**63), 2**63 - 1, min(lo, hi), max(lo, hi), 3)
     reader.instruments()
     reader.close()
+    heat.partials(np.array([2, 0, 1], "<i4"))
+
+
+def check_heatmap(fdp: atheris.FuzzedDataProvider) -> None:
+    """Fuzzed levels, instants and ticks through Heatmap.add_many: no crash, and when
+    every value is an ordinary one, HeatmapAccumulator's partial cells."""
+    names = ["b", "a", "c"]
+    ticks = [fdp.ConsumeFloat() if fdp.ConsumeBool() else 0.1 for _ in names]
+    bucket_ms = fdp.ConsumeIntInRange(1, 10**6)
+    rows = []
+    for _ in range(fdp.ConsumeIntInRange(0, 12)):
+        code = fdp.ConsumeIntInRange(0, 3)  # 3: no name, never accumulated
+        ns = fdp.ConsumeIntInRange(-(2**62), 2**62)
+        sides = [
+            [(fdp.ConsumeFloat(), fdp.ConsumeFloat()) for _ in range(fdp.ConsumeIntInRange(0, 6))]
+            for _ in range(2)
+        ]
+        rows.append((code, ns, *sides))
+    columns: list[np.ndarray] = [
+        np.array([r[0] for r in rows], "<i4"),
+        np.array([r[1] for r in rows], "<i8"),
+    ]
+    for side in (2, 3):
+        columns.append(np.array([len(r[side]) for r in rows], "<i8"))
+        columns.append(np.array([p for r in rows for p, _ in r[side]], "<f8"))
+        columns.append(np.array([q for r in rows for _, q in r[side]], "<f8"))
+    heat = kernel.Heatmap(np.array(ticks, "<f8"), bucket_ms * 1_000_000)
+    try:
+        heat.add_many(*columns)
+    except ValueError:
+        return  # a bin out of range: declined
+    codes, *got = heat.partials(np.array([1, 0, 2], "<i4"))
+    ordinary = all(
+        math.isfinite(p) and math.isfinite(q) and q > 0 and abs(p) < 1e12
+        for r in rows
+        for side in r[2:]
+        for p, q in side
+    ) and all(math.isfinite(t) and (t <= 0 or t > 1e-6) for t in ticks)
+    if not ordinary:
+        return
+    reference = HeatmapAccumulator(dict(zip(names, ticks, strict=True)), bucket_ms)
+    for code, ns, bids, asks in rows:
+        if code < 3:
+            prices = ([p for p, _ in bids], [q for _, q in bids], [p for p, _ in asks])
+            reference.add(names[code], ns, *prices, [q for _, q in asks])
+    want = reference.partials()
+    assert [names[c] for c in codes] == want.instruments, (codes, want.instruments)
+    fields = ("row_instrument", "row_bucket", "row_side", "row_snapshots", "ends", "bins")
+    for name, value in zip(fields, got, strict=False):
+        assert value == getattr(want, name), name
+    got_sums, want_sums = np.frombuffer(got[6], "<f8"), np.frombuffer(want.sums, "<f8")
+    close = (got_sums == want_sums) | (np.abs(got_sums - want_sums) <= 1e-12 * np.abs(want_sums))
+    assert np.all(close), (got_sums, want_sums)  # == for sums that overflowed to inf
 
 
 def one_input(data: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(data)
-    target = fdp.ConsumeIntInRange(0, 19)
+    target = fdp.ConsumeIntInRange(0, 21)
     if target <= 2:
         check_number(fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 40)))
     elif target <= 4:
@@ -253,8 +310,10 @@ def one_input(data: bytes) -> None:
         check_instant(fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 48)))
     elif target <= 18:
         check_instant(_tokens(fdp, _TIME_TOKENS, 10))
-    else:
+    elif target == 19:
         check_reader(fdp)
+    else:
+        check_heatmap(fdp)
 
 
 if __name__ == "__main__":

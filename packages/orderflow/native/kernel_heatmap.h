@@ -55,6 +55,20 @@ binlist_reserve(BinList *l, size_t extra)
     return 1;
 }
 
+/* Appends n pairs (none: no pointer is touched, the arrays may not exist yet). */
+static int
+binlist_append(BinList *l, const int64_t *bin, const double *value, size_t n)
+{
+    if (n == 0)
+        return 1;
+    if (!binlist_reserve(l, n))
+        return 0;
+    memcpy(l->bin + l->n, bin, n * sizeof(int64_t));
+    memcpy(l->value + l->n, value, n * sizeof(double));
+    l->n += n;
+    return 1;
+}
+
 static void
 binlist_free(BinList *l)
 {
@@ -377,13 +391,9 @@ heat_commit(Heat *h, int32_t code, int64_t ns)
     }
     row->snapshots++;
     for (int s = 0; s < 2; s++) {
-        BinList *l = &row->side[s];
         const BinList *staged = &h->scratch[s];
-        if (!binlist_reserve(l, staged->n))
+        if (!binlist_append(&row->side[s], staged->bin, staged->value, staged->n))
             return HEAT_NO_MEMORY;
-        memcpy(l->bin + l->n, staged->bin, staged->n * sizeof(int64_t));
-        memcpy(l->value + l->n, staged->value, staged->n * sizeof(double));
-        l->n += staged->n;
     }
     return HEAT_ADDED;
 }
@@ -463,24 +473,16 @@ heat_finish(Heat *h, const int32_t *rank, HeatOut *o)
         for (int s = 0; s < 2; s++) {
             if (j == i + 1) {
                 const ClosedRow *c = &h->rows[i];
-                if (!binlist_reserve(&o->cells, c->count[s]))
+                if (!binlist_append(&o->cells, h->cells.bin + c->start[s],
+                                    h->cells.value + c->start[s], c->count[s]))
                     return 0;
-                memcpy(o->cells.bin + o->cells.n, h->cells.bin + c->start[s],
-                       c->count[s] * sizeof(int64_t));
-                memcpy(o->cells.value + o->cells.n, h->cells.value + c->start[s],
-                       c->count[s] * sizeof(double));
-                o->cells.n += c->count[s];
             } else {
                 h->merge.n = 0;
                 for (size_t k = i; k < j; k++) {
                     const ClosedRow *c = &h->rows[k];
-                    if (!binlist_reserve(&h->merge, c->count[s]))
+                    if (!binlist_append(&h->merge, h->cells.bin + c->start[s],
+                                        h->cells.value + c->start[s], c->count[s]))
                         return 0;
-                    memcpy(h->merge.bin + h->merge.n, h->cells.bin + c->start[s],
-                           c->count[s] * sizeof(int64_t));
-                    memcpy(h->merge.value + h->merge.n, h->cells.value + c->start[s],
-                           c->count[s] * sizeof(double));
-                    h->merge.n += c->count[s];
                 }
                 if (!sum_cells(h, h->merge.bin, h->merge.value, h->merge.n, &o->cells))
                     return 0;
