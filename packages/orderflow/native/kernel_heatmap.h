@@ -27,6 +27,7 @@
 
 #define HM_OPEN_PER_CODE 4
 #define HM_NUDGE 1e-12
+#define HM_MAX_NUDGE 0.25 /* core/heatmap.py: the nudge never moves a price a whole bin */
 #define HM_BIN_LIMIT 4611686018427387904.0 /* 2^62: spans of two bins fit an int64 */
 
 typedef struct {
@@ -166,6 +167,8 @@ heat_bin(double price, double tick, int64_t *bin)
     double q = price / tick;
     double nudge = fabs(q) * HM_NUDGE;
     __asm__("" : "+x"(nudge)); /* rounded on its own: no fused multiply-add below */
+    if (nudge > HM_MAX_NUDGE)
+        nudge = HM_MAX_NUDGE;
     double f = floor(q + nudge);
     if (!(f > -HM_BIN_LIMIT && f < HM_BIN_LIMIT))
         return 0;
