@@ -14,12 +14,14 @@ import sqlite3
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orderflow.core.calculator import trade_sign
+from orderflow.core.heatmap import price_bins
 from orderflow.core.timestamps import parse_instant_ns
 from orderflow.pipeline.range_metrics import trade_reject_reason
 from orderflow.query import Dataset
@@ -31,9 +33,10 @@ Trade = tuple[int, float, float, int]
 
 
 def price_bin(price: float, tick: float) -> int:
-    """floor(price / tick) read as decimal arithmetic means (a relative 1e-12 nudge)."""
+    """floor(price / tick) read as decimal arithmetic means (a relative 1e-12 nudge,
+    at most a quarter bin: orderflow.core.heatmap.price_bins)."""
     q = price / tick
-    return math.floor(q + abs(q) * 1e-12)
+    return math.floor(q + min(abs(q) * 1e-12, 0.25))
 
 
 def trades_connection(trades: list[Trade], instrument: str = "X") -> duckdb.DuckDBPyConnection:
@@ -243,3 +246,17 @@ def test_infer_tick_and_nice_bins() -> None:
     assert nice_bin_width(0.1, 10.0, 100) == 0.1
     assert nice_bin_width(0.1, 10.0, 40) == 0.5
     assert nice_bin_width(0.01, 300.0, 60) == 5.0
+
+
+@pytest.mark.parametrize(
+    ("price", "tick"), [(10_000.0, 1e-8), (43_250.1, 0.1), (0.7 + 0.1, 0.1), (-3.5, 0.5)]
+)
+def test_footprint_and_profile_bins_are_the_heatmap_bins(price: float, tick: float) -> None:
+    """A price lands in the same bin on every aggregate: the heatmap's ``price_bins``
+    (whose nudge is capped, so 10000.0 at tick 1e-8 stays in bin 10^12)."""
+    want = int(price_bins(np.array([price]), tick)[0])
+    con = trades_connection([(0, price, 1.0, 1)])
+    cells = query_footprint(con, "trades", "X", 0, 10**9, 10**9, tick, 3.0)
+    assert cells["bin"].to_pylist() == [want]
+    profile = query_volume_profile(con, "trades", "X", 0, 10**9, tick)
+    assert (profile.bins, profile.poc) == ([want], want)

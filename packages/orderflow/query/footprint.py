@@ -11,8 +11,9 @@ marked at bin ``j`` when ``buy(j+1) >= ratio * sell(j)`` (buying) or
 
 ``floor(price / tick)`` is read as decimal arithmetic means, as the depth heatmap
 (``orderflow.core.heatmap.price_bins``) reads it: the quotient is nudged up by a
-relative 1e-12 first, so 43250.1 at tick 0.1 lands in bin 432501 although the
-binary quotient is 432500.99999999994. Heatmap rows and footprint rows line up.
+relative 1e-12 (at most a quarter bin) first, so 43250.1 at tick 0.1 lands in bin
+432501 although the binary quotient is 432500.99999999994. Heatmap rows and
+footprint rows line up.
 
 Only bins holding trades are returned: a bin without trades has zero volume on
 both sides, so it can neither be a POC nor take part in an imbalance.
@@ -55,7 +56,7 @@ _NICE_STEPS = (1, 2, 5)
 _FOOTPRINT_SQL = """
 WITH cells AS (
     SELECT (ts_ns // $window) * $window AS ts_ns,
-           CAST(floor(price / $tick + abs(price / $tick) * 1e-12) AS BIGINT) AS bin,
+           CAST(floor(price / $tick + least(abs(price / $tick) * 1e-12, 0.25)) AS BIGINT) AS bin,
            coalesce(sum(size) FILTER (WHERE sign = 1), 0.0) AS buy,
            coalesce(sum(size) FILTER (WHERE sign = -1), 0.0) AS sell
     FROM {trades}

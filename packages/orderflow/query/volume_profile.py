@@ -25,7 +25,7 @@ VALUE_AREA_SHARE = 0.7
 # total = buy + sell, as in the footprint, so a range of one candle has the same POC.
 _PROFILE_SQL = """
 SELECT bin, buy, sell, buy + sell AS total FROM (
-    SELECT CAST(floor(price / $tick + abs(price / $tick) * 1e-12) AS BIGINT) AS bin,
+    SELECT CAST(floor(price / $tick + least(abs(price / $tick) * 1e-12, 0.25)) AS BIGINT) AS bin,
            coalesce(sum(size) FILTER (WHERE sign = 1), 0.0) AS buy,
            coalesce(sum(size) FILTER (WHERE sign = -1), 0.0) AS sell
     FROM {trades}
