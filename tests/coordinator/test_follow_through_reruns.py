@@ -113,6 +113,19 @@ APPEND_ROW = (
 )
 
 
+def _after_last_writer_closes(first: subprocess.Popen, data: Dataset, db: Path) -> None:
+    """``first`` closes last (it checkpoints, and may delete -wal and -shm under the
+    reader); rows committed after that must still reach ``data``'s copy."""
+    _end(first)
+    assert db.with_name("rec.db-wal").exists(), "the writer deleted the WAL under a reader"
+    last = _writer(db, APPEND_ROW * 3, hold=True)
+    try:
+        data.refresh()
+        assert _copy_ids(data) == _file_ids(db)
+    finally:
+        _end(last)
+
+
 def test_a_follower_sees_commits_after_another_writer_closed(
     tmp_path: Path, synth_db: Path
 ) -> None:
@@ -123,14 +136,7 @@ def test_a_follower_sees_commits_after_another_writer_closed(
     with Dataset(db) as data:
         _end(_writer(db, "CREATE TABLE notes (text TEXT);"))  # a new table: the copy reloads
         data.refresh()
-        _end(first)  # the last writer to close checkpoints, and deletes -wal and -shm
-        assert db.with_name("rec.db-wal").exists(), "the writer deleted the WAL under a reader"
-        last = _writer(db, APPEND_ROW * 3, hold=True)
-        try:
-            data.refresh()
-            assert _copy_ids(data) == _file_ids(db)
-        finally:
-            _end(last)
+        _after_last_writer_closes(first, data, db)
 
 
 ALERTS = (
@@ -156,11 +162,4 @@ def test_a_follower_of_a_file_with_alerts_sees_commits_and_new_alerts(
         data.refresh()
         assert len(data.alerts("X", 0, 2**62, 100)) == 1  # taken in like new rows
         data.alerts(*everything)
-        _end(first)
-        assert db.with_name("rec.db-wal").exists(), "the writer deleted the WAL under a reader"
-        last = _writer(db, APPEND_ROW * 3, hold=True)
-        try:
-            data.refresh()
-            assert _copy_ids(data) == _file_ids(db)
-        finally:
-            _end(last)
+        _after_last_writer_closes(first, data, db)

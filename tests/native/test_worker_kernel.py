@@ -9,7 +9,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from orderflow_services.coordinator.planner import plan_shards, trim_scan
+from orderflow_services.coordinator.planner import ShardPlan, plan_shards, trim_scan
 from orderflow_services.protocol import Task
 from orderflow_services.worker.native_shard import native_result
 from orderflow_services.worker.shard_compute import compute_shard
@@ -21,6 +21,24 @@ from tests.native.test_range import ordered_recording
 from tests.recordings import write_recording
 
 pytestmark = pytest.mark.skipif(native.KERNEL is None, reason=str(native.UNAVAILABLE_REASON))
+
+
+def _shard_tasks(plan: ShardPlan, **fields: object) -> list[Task]:
+    """One task per shard of ``plan``, scans trimmed as the coordinator trims them."""
+    return [
+        Task(
+            task_id=shard.shard_no,
+            path=plan.path,
+            shard_no=shard.shard_no,
+            start_ns=shard.start_ns,
+            end_ns=shard.end_ns,
+            book_scan=trim_scan(plan.book_scan, shard.start_ns, shard.end_ns),
+            trade_scan=trim_scan(plan.trade_scan, shard.start_ns, shard.end_ns),
+            instruments=None,
+            **fields,
+        )
+        for shard in plan.shards
+    ]
 
 
 @pytest.mark.parametrize("heatmap", [False, True], ids=["plain", "heatmap"])
@@ -39,20 +57,12 @@ def test_every_shard_equals_the_python_path(
     plan = plan_shards(conn, str(path), book, trades, shards=shards, order_index=None)
     reader = TimeOrderedReader(repo, conn, None)
     ticks = []
-    for shard in plan.shards:
-        task = Task(
-            task_id=shard.shard_no,
-            path=plan.path,
-            shard_no=shard.shard_no,
-            start_ns=shard.start_ns,
-            end_ns=shard.end_ns,
-            book_scan=trim_scan(plan.book_scan, shard.start_ns, shard.end_ns),
-            trade_scan=trim_scan(plan.trade_scan, shard.start_ns, shard.end_ns),
-            depth=None,
-            instruments=None,
-            heatmap_ticks={"A": 0.5, "B": 0.3} if heatmap else {},
-            heatmap_bucket_ms=2,
-        )
+    for task in _shard_tasks(
+        plan,
+        depth=None,
+        heatmap_ticks={"A": 0.5, "B": 0.3} if heatmap else {},
+        heatmap_bucket_ms=2,
+    ):
         got = native_result(task, reader, conn, lambda: ticks.append(1))
         assert got is not None
         want = compute_shard(task, reader, conn, use_native=False)
@@ -107,21 +117,13 @@ def test_heatmap_of_deep_books_equals_the_python_path(tmp_path: Path, shards: in
     plan = plan_shards(conn, str(path), book, trades, shards=shards, order_index=None)
     reader = TimeOrderedReader(repo, conn, None)
     parts, cells = [], 0
-    for shard in plan.shards:
-        task = Task(
-            task_id=shard.shard_no,
-            path=plan.path,
-            shard_no=shard.shard_no,
-            start_ns=shard.start_ns,
-            end_ns=shard.end_ns,
-            book_scan=trim_scan(plan.book_scan, shard.start_ns, shard.end_ns),
-            trade_scan=trim_scan(plan.trade_scan, shard.start_ns, shard.end_ns),
-            depth=3,
-            instruments=None,
-            ofi_levels=2,
-            heatmap_ticks={"A": 0.1, "B": 0.25},  # C has no tick: not accumulated
-            heatmap_bucket_ms=5,
-        )
+    for task in _shard_tasks(
+        plan,
+        depth=3,
+        ofi_levels=2,
+        heatmap_ticks={"A": 0.1, "B": 0.25},  # C has no tick: not accumulated
+        heatmap_bucket_ms=5,
+    ):
         got = native_result(task, reader, conn, lambda: None)
         want = compute_shard(task, reader, conn, use_native=False)
         assert got is not None and got.heatmap is not None and want.heatmap is not None
