@@ -1,4 +1,4 @@
-"""The batch form of the order-flow family (``flow_batch``, ``float_arrays``) against
+"""The batch form of the order-flow family (``flow_batch``, ``packed_levels``) against
 the per-snapshot reference (``snapshot_values``, ``book_top``, ``HeatmapAccumulator.add``),
 bit for bit, on arbitrary books: any order, repeated prices, zero sizes, empty and
 missing sides, two- and four-field levels, text and numbers, rows of different depth."""
@@ -15,9 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orderflow.core.calculator import InvalidSnapshot, snapshot_levels, snapshot_values
-from orderflow.core.float_arrays import float_column, float_rows
 from orderflow.core.flow_batch import FLOW_VALUES, flow_batch
 from orderflow.core.heatmap import HeatmapAccumulator
+from orderflow.core.packed_levels import pack_levels, unpack_batch, unpack_levels
 
 ALL_LEVELS = 1 << 62
 
@@ -30,26 +30,62 @@ def _bits(value: float | None) -> bytes | None:
 any_floats = st.floats(allow_nan=True, allow_infinity=True, width=64)
 
 
-@given(st.lists(st.lists(any_floats, max_size=20), max_size=20))
-def test_float_column_is_every_float_bit_for_bit(rows) -> None:
-    got = float_column([tuple(r) for r in rows])
-    want = np.array([x for r in rows for x in r], dtype=np.float64)
-    assert got.tobytes() == want.tobytes()
+float_lists = st.lists(any_floats, max_size=20)
+packed_rows = st.lists(
+    st.tuples(st.one_of(st.none(), any_floats), float_lists, float_lists, float_lists, float_lists),
+    min_size=1,
+    max_size=12,
+)
 
 
-@given(st.integers(0, 20), st.data())
-def test_float_rows_is_every_float_bit_for_bit(width, data) -> None:
-    rows = data.draw(st.lists(st.lists(any_floats, min_size=width, max_size=width), max_size=20))
-    got = float_rows([tuple(r) for r in rows], width)
-    assert got.shape == (len(rows), width)
-    assert got.tobytes() == np.array(rows, dtype=np.float64).reshape(len(rows), width).tobytes()
+@given(packed_rows)
+def test_unpacked_batch_is_every_float_bit_for_bit(rows) -> None:
+    """Any floats (NaN, infinities, -0.0, subnormals), sides of 0 to 20 levels (both
+    MessagePack array headers), OBI None or a float."""
+    obi, columns = unpack_batch([pack_levels(row) for row in rows])
+    assert [_bits(v) for v in obi.tolist()] == [_bits(row[0]) for row in rows]
+    for k, (counts, values) in enumerate(columns):
+        assert counts.tolist() == [len(row[k + 1]) for row in rows]
+        for i, row in enumerate(rows):
+            side = row[k + 1]
+            assert values[i, : len(side)].tobytes() == np.array(side, dtype=np.float64).tobytes()
+            assert np.isnan(values[i, len(side) :]).all()
+    for row in rows:
+        back = unpack_levels(pack_levels(row))
+        assert [[_bits(x) for x in side] for side in back[1:]] == [
+            [_bits(x) for x in side] for side in row[1:]
+        ]
 
 
-def test_float_arrays_refuse_what_is_not_a_float() -> None:
-    with pytest.raises(TypeError):
-        float_rows([(1.0, 2**40)], 2)  # an int of 9 MessagePack bytes, like a float
-    with pytest.raises(TypeError):
-        float_column([(1.0,), (None,)])
+@given(st.integers(1, 12), st.lists(st.integers(0, 20), min_size=4, max_size=4), st.data())
+def test_unpacked_batch_of_equal_rows_is_every_float_bit_for_bit(n, widths, data) -> None:
+    """Rows of one shape (recordings of a fixed depth) are read at one stride."""
+    rows = [
+        (
+            data.draw(any_floats),
+            *(data.draw(st.lists(any_floats, min_size=w, max_size=w)) for w in widths),
+        )
+        for _ in range(n)
+    ]
+    obi, columns = unpack_batch([pack_levels(row) for row in rows])
+    assert obi.tobytes() == np.array([row[0] for row in rows], dtype=np.float64).tobytes()
+    for k, (counts, values) in enumerate(columns):
+        assert counts.tolist() == [widths[k]] * n
+        want = np.array([row[k + 1] for row in rows], dtype=np.float64).reshape(n, widths[k])
+        assert values[:, : widths[k]].tobytes() == want.tobytes()
+
+
+def test_unpack_refuses_what_pack_levels_did_not_write() -> None:
+    good = pack_levels((0.5, (1.0,), (2.0,), (3.0,), (4.0,)))
+    for bad in (
+        pack_levels((0.5, (1.0,), (2.0,), (3.0,))),  # four items
+        pack_levels(("x", (1.0,), (2.0,), (3.0,), (4.0,))),  # OBI not a number
+        pack_levels((0.5, (1.0,), (2**40,), (3.0,), (4.0,))),  # an int of 9 bytes, like a float
+        pack_levels((0.5, 1.0, (2.0,), (3.0,), (4.0,))),  # a side that is not an array
+        good[:-1],
+    ):
+        with pytest.raises(ValueError, match="not packed levels"):
+            unpack_batch([good, bad])
 
 
 # Prices on a coarse grid so that repeats and crossed books are common.
@@ -100,7 +136,7 @@ def test_batch_values_equal_snapshot_values_bit_for_bit(rows, depth, levels) -> 
                 snapshot_levels(bids, asks, depth)
             continue
         reference.append(want)
-        found.append(snapshot_levels(bids, asks, depth))
+        found.append(pack_levels(snapshot_levels(bids, asks, depth)))
     if not found:
         return
     batch = flow_batch(found)
@@ -129,7 +165,7 @@ def test_batch_levels_feed_the_heatmap_as_add_does(rows) -> None:
     one = HeatmapAccumulator(ticks, 1)
     for t, (name, top, _, _) in enumerate(valid):
         one.add(name, t * 400_000, *top)
-    batch = flow_batch([snapshot_levels(bids, asks) for _, _, bids, asks in valid])
+    batch = flow_batch([pack_levels(snapshot_levels(bids, asks)) for _, _, bids, asks in valid])
     bulk = HeatmapAccumulator(ticks, 1)
     bulk.add_many(
         ["a", "b"],

@@ -9,8 +9,9 @@ from each valid snapshot only its OBI and its levels
 (``calculator.snapshot_levels``) and computes the rest here, a fetch of rows
 (up to 2,000) at a time:
 
-- each side's levels become one padded ``(rows, width)`` array
-  (``float_arrays``: prices padded with NaN, sizes with 0.0), which the OFI
+- each snapshot's OBI and levels are packed into bytes at once
+  (``packed_levels``), and a batch's become one padded ``(rows, width)``
+  array per side (prices padded with NaN, sizes with 0.0), which the OFI
   columns and the heatmap then use as they are;
 - a row whose levels are not strictly best first is ranked by
   ``aggregate_side`` (rare: the four-field decode keeps the recorded order,
@@ -31,9 +32,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from orderflow.core.calculator import SnapshotLevels
-from orderflow.core.float_arrays import float_column, float_rows
 from orderflow.core.order_flow import BookTop, aggregate_side
+from orderflow.core.packed_levels import pack_levels, unpack_batch, unpack_levels
 
 __all__ = ["FLOW_VALUES", "FlowBatch", "Side", "flow_batch"]
 
@@ -80,11 +80,11 @@ class Side(NamedTuple):
 
 
 class FlowBatch(NamedTuple):
-    """``flow_batch``'s result: per row its aggregated levels (``levels``, as
-    ``snapshot_levels`` gives them), the values (``FLOW_VALUES`` by rows, NaN for
+    """``flow_batch``'s result: per row its aggregated levels (``packed``, as
+    ``pack_levels`` packs them), the values (``FLOW_VALUES`` by rows, NaN for
     NULL) and both sides as arrays."""
 
-    levels: list[SnapshotLevels]
+    packed: list[bytes]
     values: np.ndarray
     bids: Side
     asks: Side
@@ -94,7 +94,7 @@ class FlowBatch(NamedTuple):
         return np.stack([*self.bids.top(levels), *self.asks.top(levels)])
 
     def book_top(self, row: int, levels: int) -> BookTop:
-        _, bid_prices, bid_sizes, ask_prices, ask_sizes = self.levels[row]
+        _, bid_prices, bid_sizes, ask_prices, ask_sizes = unpack_levels(self.packed[row])
         return (
             tuple(bid_prices[:levels]),
             tuple(bid_sizes[:levels]),
@@ -103,17 +103,21 @@ class FlowBatch(NamedTuple):
         )
 
 
-def flow_batch(rows: Sequence[SnapshotLevels]) -> FlowBatch:
-    """The ``FLOW_VALUES`` of each row of ``snapshot_levels`` output (at least one row)."""
-    obi, bid_prices, bid_sizes, ask_prices, ask_sizes = zip(*rows, strict=True)
-    bids = _side(bid_prices, bid_sizes)
-    asks = _side(ask_prices, ask_sizes)
+def flow_batch(packed: Sequence[bytes]) -> FlowBatch:
+    """The ``FLOW_VALUES`` of packed ``snapshot_levels`` rows (at least one)."""
+    obi, ((bid_counts, bid_prices), (_, bid_sizes), (ask_counts, ask_prices), (_, ask_sizes)) = (
+        unpack_batch(packed)
+    )
+    bids = Side(bid_counts, bid_prices, _zero_padded(bid_sizes, bid_counts))
+    asks = Side(ask_counts, ask_prices, _zero_padded(ask_sizes, ask_counts))
     unranked = ~(_best_first(bids, descending=True) & _best_first(asks, descending=False))
     if unranked.any():
-        ranked = list(rows)
+        ranked = list(packed)
         for i in np.flatnonzero(unranked).tolist():
-            row_obi, bp, bs, ap, as_ = ranked[i]
-            ranked[i] = (row_obi, *_ranked(bp, bs, bids=True), *_ranked(ap, as_, bids=False))
+            row_obi, bp, bs, ap, as_ = unpack_levels(ranked[i])
+            ranked[i] = pack_levels(
+                (row_obi, *aggregate_side(bp, bs, bids=True), *aggregate_side(ap, as_, bids=False))
+            )
         return flow_batch(ranked)
     with np.errstate(all="ignore"):  # overflow to inf happens in Python's floats too
         p_b, p_a = bids.prices[:, 0], asks.prices[:, 0]
@@ -123,7 +127,7 @@ def flow_batch(rows: Sequence[SnapshotLevels]) -> FlowBatch:
             [
                 p_b,
                 p_a,
-                np.array(obi, dtype=np.float64),  # None (no counted level) becomes NaN
+                obi,
                 p_a - p_b,
                 (p_b + p_a) / 2,
                 (p_b * q_a + p_a * q_b) / (q_b + q_a),
@@ -132,24 +136,11 @@ def flow_batch(rows: Sequence[SnapshotLevels]) -> FlowBatch:
                 *(_obi(_top_sum(bids.sizes, k), _top_sum(asks.sizes, k)) for k in (1, 5, 10)),
             ]
         )
-    return FlowBatch(list(rows), values, bids, asks)
+    return FlowBatch(list(packed), values, bids, asks)
 
 
-def _side(prices: Sequence[Sequence[float]], sizes: Sequence[Sequence[float]]) -> Side:
-    rows = len(prices)
-    widths = set(map(len, prices))
-    width = widths.pop() if len(widths) == 1 else 0
-    if width:  # every row has the same number of levels: no padding
-        counts = np.full(rows, width, dtype=np.int64)
-        return Side(counts, float_rows(prices, width), float_rows(sizes, width))
-    counts = np.array([len(p) for p in prices], dtype=np.int64)
-    width = max(1, int(counts.max()))
-    kept = np.arange(width) < counts[:, None]
-    padded_prices = np.full((rows, width), np.nan)
-    padded_prices[kept] = float_column(prices)
-    padded_sizes = np.zeros((rows, width))
-    padded_sizes[kept] = float_column(sizes)
-    return Side(counts, padded_prices, padded_sizes)
+def _zero_padded(sizes: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    return np.where(np.arange(sizes.shape[1]) < counts[:, None], sizes, 0.0)
 
 
 def _best_first(side: Side, *, descending: bool) -> np.ndarray:
@@ -160,13 +151,6 @@ def _best_first(side: Side, *, descending: bool) -> np.ndarray:
     step = prices[:, :-1] > prices[:, 1:] if descending else prices[:, :-1] < prices[:, 1:]
     step |= np.arange(1, prices.shape[1]) >= side.counts[:, None]  # past the row's levels
     return step.all(axis=1)
-
-
-def _ranked(
-    prices: Sequence[float], sizes: Sequence[float], *, bids: bool
-) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    ranked_prices, ranked_sizes = aggregate_side(prices, sizes, bids=bids)
-    return tuple(ranked_prices), tuple(ranked_sizes)
 
 
 def _top_sum(sizes: np.ndarray, k: int) -> np.ndarray:

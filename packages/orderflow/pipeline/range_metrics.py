@@ -27,7 +27,6 @@ import numpy as np
 
 from orderflow.core.calculator import (
     InvalidSnapshot,
-    SnapshotLevels,
     number_from_text,
     snapshot_levels,
     trade_sign,
@@ -36,6 +35,7 @@ from orderflow.core.flow_batch import flow_batch
 from orderflow.core.heatmap import HeatmapAccumulator
 from orderflow.core.ofi_columns import ofi_columns, top_arrays
 from orderflow.core.order_flow import BookTop
+from orderflow.core.packed_levels import pack_levels
 from orderflow.pipeline.result_columns import MetricBatch
 from orderflow.store.input_repository import (
     UNPARSEABLE_REASON,
@@ -183,6 +183,7 @@ class RangeMetrics:
         book_batches = repo.book_batches(conn, self._book_scan, *span, self._unparseable_book)
         cvd = self.signed_volume
         depth = self.depth
+        pack = pack_levels
         add_trade = self._add_trade
         trade = next(trades, None)
         trade_ns = trade[-1] if trade is not None else _INF
@@ -198,7 +199,7 @@ class RangeMetrics:
                     self._reject("book", sid, instrument_problem(instrument))
                     continue
                 try:
-                    levels.append(snapshot_levels(bids, asks, depth))
+                    levels.append(pack(snapshot_levels(bids, asks, depth)))
                 except InvalidSnapshot as exc:
                     self._reject("book", sid, str(exc))
                     continue
@@ -209,7 +210,7 @@ class RangeMetrics:
             add_trade(trade, cvd)
             trade = next(trades, None)
 
-    def _batch(self, kept: list[tuple], levels: list[SnapshotLevels]) -> MetricBatch:
+    def _batch(self, kept: list[tuple], levels: list[bytes]) -> MetricBatch:
         """One batch's columns; OFI against each instrument's previous snapshot, which
         is a row of this batch or the tail the previous batch left (``tails``)."""
         sids, stamps, instruments, ns, cvd = zip(*kept, strict=True)
