@@ -23,12 +23,21 @@ for three versions of the work:
   instructions (``decide_ticks``: 37k a snapshot on the default 4,000, under 1k
   on 200k); a worker gets them in its task.
 
-Measured 2026-12-01 (4,000 snapshots, 25 levels a side), per snapshot:
+Measured 2026-12-01 (4,000 snapshots, 25 levels a side), per snapshot, before
+and after the family and the heatmap moved to per-batch numpy
+(``orderflow.core.flow_batch``, ``packed_levels``):
 
 | path | seed | family | family + heatmap |
 |---|---|---|---|
-| in-process | 229,400 | 279,875 (1.220x) | 384,121 (1.674x; 1.51x without the sampling) |
-| worker's share | 193,506 | 262,392 (1.356x) | 318,868 (1.648x) |
+| in-process, before | 229,264 | 278,417 (1.214x) | 381,826 (1.665x) |
+| in-process, now | 229,307 | 254,753 (1.111x) | 313,178 (1.366x; 1.20x without the sampling) |
+| worker's share, before | 193,611 | 262,398 (1.355x) | 318,711 (1.646x) |
+| worker's share, now | 193,561 | 227,313 (1.174x) | 249,824 (1.291x) |
+
+About 17k of the worker's 227k (and less of the in-process count) is work that
+today's readers do in the first pass over a file only (a second pass in the same
+process costs 206.7k a snapshot, the seed's 192.3k: 1.075x); it comes with the
+order checks and readers landed since the seed, not with the family.
 
 Each count has its own start-up subtracted (the same command on an empty
 recording); the ratios are to the seed. Wall clock is useless on the shared VM;
@@ -142,12 +151,12 @@ def main(argv: list[str] | None = None) -> int:
         src.close()
         dst.close()
         root = seed_tree(work, args.base)
+        # OpenBLAS starts threads that spin while idle; callgrind counts what they
+        # execute, which depends on scheduling rather than on the work (up to 6k
+        # instructions a snapshot, varying from run to run). One thread: none.
         clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        envs = {
-            "seed": {**clean, "ORDERFLOW_NATIVE": "0", "PYTHONPATH": str(root)},
-            "plain": {**clean, "ORDERFLOW_NATIVE": "0"},
-            "heatmap": {**clean, "ORDERFLOW_NATIVE": "0"},
-        }
+        clean |= {"ORDERFLOW_NATIVE": "0", "OPENBLAS_NUM_THREADS": "1"}
+        envs = {"seed": {**clean, "PYTHONPATH": str(root)}, "plain": clean, "heatmap": clean}
         labels = {"seed": "seed", "plain": "family", "heatmap": "family + heatmap"}
         paths = {"in-process": IN_PROCESS, "worker": WORKER_SHARE}
         if args.only:

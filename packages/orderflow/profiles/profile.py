@@ -87,7 +87,8 @@ class Profile(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=T
     """Levels M of multi-level OFI (``mlofi``, metrics.md). Default 5."""
     heatmap_bucket_ms: NonNegative = 1000
     """Depth heatmap bucket width ``w``, milliseconds (metrics.md); 0 computes no
-    heatmap (it costs the Python path about a fifth more work per snapshot). Default 1000."""
+    heatmap (on the Python path it adds about 10% to a worker's instructions per
+    snapshot, ``bench/python_path_cost.py``). Default 1000."""
     heatmap_ticks: dict[str, Annotated[float, msgspec.Meta(gt=0)]] = msgspec.field(
         default_factory=dict
     )
