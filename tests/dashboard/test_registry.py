@@ -14,13 +14,13 @@ from orderflow_services.dashboard.registry import Registry
 
 from orderflow.charts.panel_data import AUTO_WINDOW, ViewSettings, panel_data
 from orderflow.core.errors import InputFileError
-from orderflow.pipeline.storage import Storage
 from orderflow.query.dataset import Dataset
 from orderflow.query.store import store_alias, store_path
 from orderflow.query.timeline import Timeline
 from orderflow.store.connections import open_writer
 from orderflow.synth.generator import SynthConfig, generate
 from tests.dashboard.browser_support import open_stores
+from tests.dashboard.day_files import consecutive_days
 
 
 def test_lazy_then_reused_by_the_next_server(
@@ -115,18 +115,6 @@ def test_open_files_share_one_duckdb_instance(
         registry.close()
     for path in paths:  # detached: this process can open each store file again
         duckdb.connect(str(store_path(Path(path).resolve()))).close()
-
-
-def consecutive_days(folder: Path, days: int) -> list[str]:
-    """``days`` processed recordings of one instrument, a day apart."""
-    paths = []
-    for day in range(days):
-        path = folder / f"day{day}.db"
-        start = f"2024-03-{day + 1:02d}T00:00:00Z"
-        generate(path, SynthConfig(snapshots=400, instruments=1, seed=day, start=start))
-        Storage(path, quiet=True).build_booktick_from_db()
-        paths.append(str(path))
-    return paths
 
 
 def test_only_the_files_on_screen_stay_open(
