@@ -201,22 +201,25 @@ def serve_and_open(files: list[Path], cache: Path) -> dict[str, object]:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.goto(url)
             page.wait_for_function(ready, timeout=240_000)
+            first = page.evaluate(f"() => {model}('x_range').start")
+            start = first
             for path in files[1:]:  # each file is another day: the view moves on
-                start = page.evaluate(f"() => {model}('overview').data['t'][0]")
                 page.evaluate(f"(v) => {{ {model}('database').value = v; }}", str(path))
+                # the range, not only the overview: the server sends them one after the
+                # other, and a range read between the two was the previous file's
                 page.wait_for_function(
-                    f"(s) => {model}('overview').data['t'][0] > s && {ready[6:]}",
+                    f"(s) => {model}('x_range').start > s && {ready[6:]}",
                     arg=start,
                     timeout=240_000,
                 )
+                start = page.evaluate(f"() => {model}('x_range').start")
             out["timeline"] = 0.0
             if len(files) > 1:
-                extent = page.evaluate(f"() => {model}('x_range').end")
                 t0 = time.perf_counter()
                 page.evaluate(f"() => {{ {model}('database').value = '*timeline*'; }}")
                 page.wait_for_function(  # the view now reaches back to the first day
-                    f"(e) => {model}('x_range').start < e - 86400000 && {ready[6:]}",
-                    arg=extent,
+                    f"(s) => {model}('x_range').start <= s && {ready[6:]}",
+                    arg=first,
                     timeout=240_000,
                 )
                 out["timeline"] = time.perf_counter() - t0
