@@ -7,7 +7,9 @@ the ladder ``BASES_NS`` (1 s, 1 min, 1 h), epoch aligned:
 - ``agg_candles``: OHLC, buy/sell volume and trade count per base window;
 - ``agg_metrics``: per base window, OFI and MLOFI sums, the OBI band (min, max,
   sum, count) and, for CVD and mid, the first, last, min and max with the
-  first and last instants.
+  first and last instants;
+- hourly volume per price and largest trades (``orderflow.query.trade_aggregates``),
+  for the volume profile and the trade bubbles.
 
 A question about a window that is a multiple of a base reads the largest such
 base (at most range / base rows) instead of the fine rows: a 10-day chart at
@@ -24,6 +26,8 @@ from __future__ import annotations
 
 import duckdb
 import pyarrow as pa
+
+from orderflow.query.trade_aggregates import fill_trade_aggregates
 
 __all__ = [
     "BASES_NS",
@@ -141,6 +145,8 @@ def refresh_aggregates(
         if since is None:
             con.execute(f"DELETE FROM {agg}")
             _fill(con, table, -(2**62), None)
+            if table == "trades":
+                fill_trade_aggregates(con, temporary, -(2**62), None)
             continue
         for instrument, first_ns in since.items():
             start = first_ns // BASES_NS[-1] * BASES_NS[-1]  # whole buckets of every base
@@ -149,6 +155,8 @@ def refresh_aggregates(
                 {"i": instrument, "s": start},
             )
             _fill(con, table, start, instrument)
+            if table == "trades":
+                fill_trade_aggregates(con, temporary, start, instrument)
 
 
 def base_for(width_ns: int) -> int | None:

@@ -54,7 +54,14 @@ from orderflow.query.store import (
     store_alias,
     write_meta,
 )
-from orderflow.query.volume_profile import VolumeProfile, query_volume_profile
+from orderflow.query.trade_aggregates import (
+    TOP_TRADES,
+    fill_trade_aggregates,
+    query_profile_bins,
+    query_top_trades,
+    whole_hours,
+)
+from orderflow.query.volume_profile import VolumeProfile, profile_of_bins, query_volume_profile
 from orderflow.store.connections import open_readonly
 from orderflow.store.schema import FLOW_COLUMNS
 
@@ -203,6 +210,12 @@ class Dataset:
             self._seen = {"trades": (0, 0), "metrics": (0, 0)}
             return False
         self._run = self._run_id()  # the ids match, so the stored rows are this run's
+        missing = self.con.execute(
+            "SELECT count(*) = 0 FROM duckdb_tables() WHERE database_name = current_database()"
+            " AND table_name = 'agg_top_trades'"
+        ).fetchone()[0]
+        if missing:  # a store kept by an earlier version: its hourly trade tables, once
+            fill_trade_aggregates(self.con, False, -(2**62), None)
         if not self._take_new_rows():
             self._heat_ladder(full=False)  # heatmap rows may have come without new metrics
         return True
@@ -481,9 +494,15 @@ class Dataset:
     def volume_profile(
         self, instrument: str, start_ns: int, end_ns: int, tick: float
     ) -> VolumeProfile:
-        """Volume per bin, POC and value area of [start_ns, end_ns)."""
+        """Volume per bin, POC and value area of [start_ns, end_ns): from the hourly
+        aggregates and the trades of the partial hours at the ends, when the range
+        holds a whole hour."""
+        hours = whole_hours(start_ns, end_ns) if self.materialize else None
         with self._lock:
-            return query_volume_profile(self.con, "trades", instrument, start_ns, end_ns, tick)
+            if hours is None:
+                return query_volume_profile(self.con, "trades", instrument, start_ns, end_ns, tick)
+            bins = query_profile_bins(self.con, instrument, start_ns, end_ns, hours, tick)
+        return profile_of_bins(bins, tick)
 
     def tick(self, instrument: str) -> float | None:
         """The instrument's inferred price tick (smallest gap between distinct trade
@@ -551,8 +570,15 @@ class Dataset:
         self, instrument: str, start_ns: int, end_ns: int, min_size: float, limit: int
     ) -> pa.Table:
         """(ts_ns, price, size, sign) of the ``limit`` largest trades of at least
-        ``min_size`` in range, in time order: the price panel's bubbles."""
+        ``min_size`` in range, in time order: the price panel's bubbles (from the
+        hourly largest trades and the trades of the partial hours at the ends, when the
+        range holds a whole hour)."""
+        hours = whole_hours(start_ns, end_ns) if self.materialize else None
         with self._lock:
+            if hours is not None and limit <= TOP_TRADES:
+                return query_top_trades(
+                    self.con, instrument, start_ns, end_ns, hours, min_size, limit
+                )
             return self.con.execute(
                 "SELECT ts_ns, price, size, sign FROM (SELECT ts_ns, id, price, size, sign "
                 "FROM trades WHERE instrument = $i AND ts_ns >= $s AND ts_ns < $e "
