@@ -34,6 +34,7 @@ class Timeline:
         self.paths = list(paths)
         self._open = open_part
         self._extents: dict[tuple[str, str], tuple[int, int] | None] = {}
+        self._versions: dict[str, int] = {}
 
     # -- the parts ------------------------------------------------------------------------
 
@@ -53,12 +54,21 @@ class Timeline:
         return [self._open(path) for _, path in sorted(met)]
 
     def refresh(self) -> bool:
+        """Take in every file's new rows; True when a file changed since this timeline
+        last looked (its Dataset may have been refreshed by another page)."""
         changed = False
         for path in self.paths:
-            if self._open(path).refresh():
-                changed = True
+            part = self._open(path)
+            part.refresh()
+            if self._versions.get(path) != part.version:
+                self._versions[path] = part.version
                 self._extents = {k: v for k, v in self._extents.items() if k[0] != path}
+                changed = True
         return changed
+
+    @property
+    def version(self) -> tuple[int, ...]:
+        return tuple(self._open(path).version for path in self.paths)
 
     # -- whole-history questions ----------------------------------------------------------
 
