@@ -160,6 +160,10 @@ class Dataset:
         else:
             attach_sqlite(self.con, self.path, self._src)
         self._seen = {"trades": (0, 0), "metrics": (0, 0)}
+        # Counts the refreshes that changed anything. One Dataset serves every page of a
+        # server, and only the first page to call refresh() hears True: the others tell
+        # a change by this count moving past the one they drew.
+        self.version = 0
         self._run: str | None = None
         self._ticks: dict[str, float | None] = {}
         try:
@@ -347,13 +351,18 @@ class Dataset:
         with self._lock:
             if self._copies is None:  # not materialised: queries read the file itself
                 return False
-            tables = self._sqlite_tables()
-            side = self._copies.refresh(tables & _SIDE_TABLES)
-            if tables != self._tables:
-                self._tables = tables
-                self._load()
-                return True
-            return self._take_new_rows() or side
+            changed = self._take_in_changes()
+            self.version += changed
+            return changed
+
+    def _take_in_changes(self) -> bool:
+        tables = self._sqlite_tables()
+        side = self._copies.refresh(tables & _SIDE_TABLES)
+        if tables != self._tables:
+            self._tables = tables
+            self._load()
+            return True
+        return self._take_new_rows() or side
 
     def _take_new_rows(self) -> bool:
         changed = False

@@ -62,7 +62,8 @@ state = {
     "instrument": "",
     "window_ns": AUTO_WINDOW if config.auto_window else int(config.candle_window_s * 1e9),
     "min_trade_size": 0.0,
-    "last_ns": None,
+    "end_ns": None,
+    "version": None,
     "pending": None,
     "quiet": False,
     "target_bars": None,
@@ -137,8 +138,9 @@ def requery() -> None:
 
 def show_whole_recording() -> None:
     """Point the view at the whole recording of the selected instrument and draw it."""
+    state["version"] = dataset().version
     extent = dataset().extent(state["instrument"])
-    state["last_ns"] = dataset().last_metric_ns(state["instrument"])
+    state["end_ns"] = None if extent is None else extent[1]
     panels.set_units(state["instrument"])
     gap = dataset().median_interval_ns(state["instrument"])
     # the zoom stops at a few snapshots: closer in there is nothing more to see
@@ -267,21 +269,27 @@ panels.candles.on_change("inner_width", on_resize)
 
 
 def follow() -> None:
-    """Take in new rows; if the view reaches the old end of the data, extend it."""
-    if not dataset().refresh():
+    """Draw the rows taken in since this page last drew. A view that reaches the old end
+    of the data is extended to the new end, the last trade or metric as
+    show_whole_recording() has it: a page opened mid-run then ends where a page opened
+    afterwards ends."""
+    dataset().refresh()
+    if dataset().version == state["version"]:  # this page has drawn every change
         return
-    last = dataset().last_metric_ns(state["instrument"])
-    if last is None or last == state["last_ns"]:
+    state["version"] = dataset().version
+    extent = dataset().extent(state["instrument"])
+    previous = state["end_ns"]
+    if previous is None or extent is None:  # nothing was drawn, or nothing is left
+        show_whole_recording()
         return
-    previous = state["last_ns"]
-    state["last_ns"] = last
+    state["end_ns"] = extent[1]
     panels.sources["overview"].data = overview_data(dataset(), state["instrument"], config.max_bars)
-    # following: the view's end (float ms, so compared with 1 ms of slack) reaches the old data
-    if previous is None or panels.x_range.end >= previous / NS_PER_MS - 1:
+    # following: the view's end (float ms, so compared with 1 ms of slack) reaches the old end
+    if extent[1] != previous and panels.x_range.end >= (previous + 1) / NS_PER_MS - 1:
         state["quiet"] = True
-        panels.x_range.end = (last + 1) / NS_PER_MS
+        panels.x_range.end = (extent[1] + 1) / NS_PER_MS
         state["quiet"] = False
-        requery()
+    requery()
 
 
 doc.add_periodic_callback(follow, config.refresh_ms)
