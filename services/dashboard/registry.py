@@ -70,6 +70,12 @@ class Registry:
         self.shown[viewer] = set(paths)
         self._close_unshown()
 
+    def release(self, path: str) -> None:
+        """Close ``path``'s Dataset unless some viewer shows it (a question asked of a
+        file off screen, such as a timeline's first look at each of its files)."""
+        if path in self.datasets and not any(path in shown for shown in self.shown.values()):
+            self.datasets.pop(path).close()
+
     def forget(self, viewer: str) -> None:
         """``viewer`` is gone (its session ended): close what only it showed."""
         self.shown.pop(viewer, None)

@@ -31,13 +31,13 @@ __all__ = ["Timeline"]
 class Timeline:
     """The recordings ``paths`` (opened through ``open_part``) as one history.
 
-    ``opened`` says which parts are open now (None for a closed one): ``refresh``
-    then takes new rows only into those, tells a change of any part by its file's
-    size and modification time, and the whole-history questions (instruments,
-    extents, last instant, tick) are answered from what each part said when it was
-    last asked. So a timeline left on screen opens no file to poll it, and its
-    owner may close the parts it does not show (a server keeps only the files on
-    screen attached: ten daily files cost what one does). Without ``opened`` every
+    ``opened`` says which parts are open now (None for a closed one) and ``release``
+    closes one unless some page shows it: ``refresh`` then takes new rows only into
+    the open parts and tells a change of any part by its file's size and
+    modification time, and the whole-history questions (instruments, extents, last
+    instant, tick) are answered from what each part said when it was last asked,
+    one part open at a time. So a timeline left on screen opens no file to poll it,
+    and its owner may close the parts it does not show. Without ``opened`` every
     part counts as open.
     """
 
@@ -46,10 +46,12 @@ class Timeline:
         paths: Sequence[str],
         open_part: Callable[[str], Dataset],
         opened: Callable[[str], Dataset | None] | None = None,
+        release: Callable[[str], None] | None = None,
     ) -> None:
         self.paths = list(paths)
         self._open = open_part
         self._opened = opened or open_part
+        self._release = release
         self._facts: dict[str, dict[tuple[str, str], object]] = {}
         """Per part, the answers to whole-history questions, dropped when the part changes."""
         self._marks = {path: _file_mark(path) for path in self.paths}
@@ -61,15 +63,28 @@ class Timeline:
 
     # -- the parts ------------------------------------------------------------------------
 
-    def _fact(self, path: str, question: str, instrument: str, ask: Callable[[Dataset], object]):
-        """What part ``path`` answered to ``question``, asking it (opening it) once."""
-        facts = self._facts.setdefault(path, {})
-        if (question, instrument) not in facts:
-            facts[(question, instrument)] = ask(self._open(path))
-        return facts[(question, instrument)]
+    def _fact(self, path: str, question: str, instrument: str = "") -> object:
+        """What part ``path`` answers to ``question`` about ``instrument`` (None for an
+        instrument it lacks). Every answer of a part is asked at once, and a part that
+        was closed is closed again right after (``release``): asking ten files holds one
+        file's cached blocks at a time, not ten."""
+        if path not in self._facts:
+            was_open = self._opened(path) is not None
+            part = self._open(path)
+            facts: dict[tuple[str, str], object] = {("instruments", ""): part.instruments()}
+            for name in facts[("instruments", "")]:
+                facts[("extent", name)] = part.extent(name)
+                facts[("last", name)] = part.last_metric_ns(name)
+                facts[("median", name)] = part.median_interval_ns(name)
+                if self._ticks.get((path, name)) is None:
+                    self._ticks[(path, name)] = part.tick(name)
+            self._facts[path] = facts
+            if not was_open and self._release is not None:
+                self._release(path)
+        return self._facts[path].get((question, instrument))
 
     def _extent_of(self, path: str, instrument: str) -> tuple[int, int] | None:
-        return self._fact(path, "extent", instrument, lambda d: d.extent(instrument))
+        return self._fact(path, "extent", instrument)
 
     def paths_meeting(self, instrument: str, start: int, end: int) -> list[str]:
         """The parts whose span of ``instrument`` meets [start, end), in time order."""
@@ -103,7 +118,7 @@ class Timeline:
     # -- whole-history questions ----------------------------------------------------------
 
     def instruments(self) -> list[str]:
-        found = (self._fact(p, "instruments", "", Dataset.instruments) for p in self.paths)
+        found = (self._fact(p, "instruments") for p in self.paths)
         return sorted({i for names in found for i in names})
 
     def extent(self, instrument: str) -> tuple[int, int] | None:
@@ -111,26 +126,20 @@ class Timeline:
         return (min(s[0] for s in spans), max(s[1] for s in spans)) if spans else None
 
     def last_metric_ns(self, instrument: str) -> int | None:
-        ends = [
-            self._fact(p, "last", instrument, lambda d: d.last_metric_ns(instrument))
-            for p in self.paths
-        ]
+        ends = [self._fact(p, "last", instrument) for p in self.paths]
         known = [e for e in ends if e is not None]
         return max(known) if known else None
 
     def median_interval_ns(self, instrument: str) -> int | None:
         for path in self.paths:
             if self._extent_of(path, instrument) is not None:
-                return self._fact(
-                    path, "median", instrument, lambda d: d.median_interval_ns(instrument)
-                )
+                return self._fact(path, "median", instrument)
         return None
 
     def tick(self, instrument: str) -> float | None:
-        for path in self.paths:
-            if self._ticks.get((path, instrument)) is None:
-                self._ticks[(path, instrument)] = self._open(path).tick(instrument)
-        ticks = [t for p in self.paths if (t := self._ticks[(p, instrument)]) is not None]
+        for path in self.paths:  # asked with the facts (again after a change, while None)
+            self._fact(path, "instruments")
+        ticks = [t for p in self.paths if (t := self._ticks.get((p, instrument))) is not None]
         return min(ticks) if ticks else None
 
     # -- range questions ------------------------------------------------------------------

@@ -74,7 +74,9 @@ def dataset() -> Dataset | Timeline:
     """The selected file, or every file as one timeline."""
     if state["database"] == TIMELINE:
         if "timeline" not in state:
-            state["timeline"] = Timeline(config.databases, registry.get, registry.opened)
+            state["timeline"] = Timeline(
+                config.databases, registry.get, registry.opened, registry.release
+            )
         return state["timeline"]
     return registry.get(state["database"])
 
