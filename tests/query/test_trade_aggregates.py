@@ -1,6 +1,7 @@
 """The volume profile and the largest trades of a range holding whole hours come from
 the hourly aggregates and the edge trades, and answer as the trades themselves do;
-the aggregates follow appended trades and are built for a store kept without them."""
+the aggregates follow appended trades, and a store kept without them (or without the
+book lines' aggregates) gets them when reused."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from orderflow.pipeline.storage import Storage
 from orderflow.query import Dataset
 from orderflow.query.store import store_path
 from orderflow.query.trade_aggregates import HOUR_NS, TOP_TRADES, whole_hours
@@ -26,6 +28,7 @@ def five_hours(tmp_path_factory: pytest.TempPathFactory) -> Path:
     only its largest ``TOP_TRADES``)."""
     path = tmp_path_factory.mktemp("hours") / "hours.db"
     generate(path, SynthConfig(snapshots=6000, instruments=1, interval_ms=3000, seed=5))
+    Storage(path, quiet=True).build_booktick_from_db()
     return path
 
 
@@ -96,7 +99,15 @@ def test_hourly_aggregates_follow_new_trades_and_old_stores(
     store = duckdb.connect(str(store_path(path.resolve())))  # as an earlier version kept it
     store.execute("DROP TABLE agg_top_trades")
     store.execute("DROP TABLE agg_price_volume")
+    store.execute("DROP TABLE agg_book")
     store.close()
-    with Dataset(path, store=True) as reused, Dataset(path, materialize=False) as fine:
-        assert reused.reused
-        assert_same_answers(reused, fine)
+    with Dataset(path, store=True) as reused, Dataset(path, store=True) as built:
+        assert reused.reused and not built.persistent  # the second copies in memory
+        with Dataset(path, materialize=False) as fine:
+            assert_same_answers(reused, fine)
+        lo, hi = built.extent(INSTRUMENT)
+        for side in ("best_bid", "best_ask"):
+            drawn = rows(reused.points(INSTRUMENT, side, lo, hi + 1, 300))
+            assert len(drawn) > 300 and drawn == rows(
+                built.points(INSTRUMENT, side, lo, hi + 1, 300)
+            )

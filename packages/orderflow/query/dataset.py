@@ -29,6 +29,8 @@ import pyarrow as pa
 
 from orderflow.core.errors import InputFileError
 from orderflow.query.aggregates import (
+    POINT_COLUMNS,
+    add_missing_aggregates,
     base_for,
     nice_width_ns,
     query_agg_band,
@@ -56,7 +58,6 @@ from orderflow.query.store import (
 )
 from orderflow.query.trade_aggregates import (
     TOP_TRADES,
-    fill_trade_aggregates,
     query_profile_bins,
     query_top_trades,
     whole_hours,
@@ -214,12 +215,7 @@ class Dataset:
             self._seen = {"trades": (0, 0), "metrics": (0, 0)}
             return False
         self._run = self._run_id()  # the ids match, so the stored rows are this run's
-        missing = self.con.execute(
-            "SELECT count(*) = 0 FROM duckdb_tables() WHERE database_name = current_database()"
-            " AND table_name = 'agg_top_trades'"
-        ).fetchone()[0]
-        if missing:  # a store kept by an earlier version: its hourly trade tables, once
-            fill_trade_aggregates(self.con, False, -(2**62), None)
+        add_missing_aggregates(self.con)
         if not self._take_new_rows():
             self._heat_ladder(full=False)  # heatmap rows may have come without new metrics
         return True
@@ -475,9 +471,9 @@ class Dataset:
     ) -> pa.Table:
         """(ts_ns, value) of ``column`` reduced to about ``buckets`` buckets for a line:
         M4 over the rows, or its equivalent from the aggregates once a bucket spans a
-        second or more (``cvd`` and ``mid``)."""
+        second or more (``cvd``, ``mid`` and the best bid and ask)."""
         width = nice_width_ns(end_ns - start_ns, buckets)
-        base = self._base(width) if column in ("cvd", "mid") else None
+        base = self._base(width) if column in POINT_COLUMNS else None
         if base is None:
             return self.series(instrument, column, start_ns, end_ns, buckets).select(
                 ["ts_ns", "value"]
