@@ -138,8 +138,9 @@ def test_only_the_files_on_screen_stay_open(
             trades += sum(data["candles"]["trades"])
             registry.show("page", [path])
             assert open_stores(os.getpid(), cache) == {store}
-        timeline = Timeline(paths, registry.get, registry.opened)
-        lo, hi = timeline.extent("BTC-USDT")
+        timeline = Timeline(paths, registry.get, registry.opened, registry.release)
+        lo, hi = timeline.extent("BTC-USDT")  # each file asked, and closed again after
+        assert open_stores(os.getpid(), cache) == {stores[-1]}  # still on screen
         data, _ = panel_data(timeline, "BTC-USDT", lo, hi + 1, AUTO_WINDOW, ViewSettings())
         assert sum(data["candles"]["trades"]) == trades  # every day drawn
         assert len(open_stores(os.getpid(), cache)) == 4  # while drawing
