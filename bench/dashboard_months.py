@@ -158,12 +158,23 @@ def _server_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _open_stores(pid: int, cache: Path) -> int:
+    """How many store files (``*.duckdb`` in ``cache``) process ``pid`` holds open."""
+    targets = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            targets.append(Path(os.readlink(fd)))
+        except OSError:  # closed while listed
+            continue
+    return sum(t.parent == cache.resolve() and t.suffix == ".duckdb" for t in targets)
+
+
 def serve_and_open(files: list[Path], cache: Path) -> dict[str, object]:
     """Seconds until the server prints its URL (it opens the first file first); for
     OPENS fresh tabs, seconds from navigation until every panel has data and the
     server's CPU seconds meanwhile; seconds until the timeline of all files has drawn;
-    then the server's VmRSS and VmHWM (MiB) after the page has shown every file and
-    the timeline."""
+    then the server's VmRSS and VmHWM (MiB) and its open stores after the page has
+    shown every file and the timeline."""
     from playwright.sync_api import sync_playwright
 
     env = {**os.environ, "ORDERFLOW_CACHE_DIR": str(cache)}
@@ -228,6 +239,7 @@ def serve_and_open(files: list[Path], cache: Path) -> dict[str, object]:
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
         out["rss"] = int(fields["VmRSS"].split()[0]) // 1024
         out["hwm"] = int(fields["VmHWM"].split()[0]) // 1024
+        out["stores"] = _open_stores(proc.pid, cache)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -299,7 +311,8 @@ def main() -> None:
                 f"page open median {statistics.median(got['opens']):.2f} s of {opens} "
                 f"(target < 5), server CPU per open median {statistics.median(got['cpu']):.2f} s;"
                 f" timeline of all {got['timeline']:.2f} s; after visiting every file and the "
-                f"timeline RSS {got['rss']} MiB, peak {got['hwm']} MiB (target < 1024, flat)"
+                f"timeline RSS {got['rss']} MiB, peak {got['hwm']} MiB (target < 1024, flat), "
+                f"{got['stores']} stores open"
             )
         if args.page_only:
             return
