@@ -1,8 +1,8 @@
 """A server showing several files keeps open only the ones on some page's screen.
 
 The page moves from one daily file to the next, then to the timeline of all of
-them, then zooms into one day; the server's open store files are read from
-/proc after each step. Before, every file once shown stayed attached with its
+them, then zooms into one day, then closes; the server's open store files are
+read from /proc after each step. Before, every file once shown stayed attached with its
 cached blocks: the server's memory grew with the number of files looked at.
 """
 
@@ -71,4 +71,6 @@ def test_only_the_files_on_screen_stay_open(tmp_path: Path) -> None:
             tab.evaluate(f"() => {MODEL}('x_range').start") + 86_400_000,
         )
         wait_until(lambda: open_stores(pid, cache) == {stores[1]}, "the second day alone")
+        tab.close()  # the server ends the page's session (about 30 s later): nothing shown
+        wait_until(lambda: open_stores(pid, cache) == set(), "closed with the page's session")
         browser.close()
