@@ -152,7 +152,10 @@ class Dataset:
         self._temp = "" if self.persistent else "TEMP "
         # the recording's alias: unique where stores share one DuckDB instance
         self._src = store_alias(self.path).replace("store_", "src_") if self.persistent else "src"
-        install_macros(self.con)
+        self._macros = False
+        """Whether the timestamp macros are on ``con``: installed when trades are first
+        read (a reused store with nothing new never needs them; they cost a quarter
+        of reopening it)."""
         self._copies: TableCopies | None = None
         if self.materialize or duckdb_cannot_read(self.path):
             self.materialize = True  # everything through our SQLite (query.file_rows)
@@ -259,7 +262,13 @@ class Dataset:
         temp = self._temp if table else "TEMP "
         self.con.execute(f"CREATE OR REPLACE {temp}{kind} {name} AS {select}{order}")
 
+    def _need_macros(self) -> None:
+        if not self._macros:
+            install_macros(self.con)
+            self._macros = True
+
     def _load_trades(self) -> None:
+        self._need_macros()
         if self.materialize:  # one SQLite library per file and process (query.file_rows)
             bounds = self._id_bounds("trades")
             source = _RAW_TRADES.format(rows="file_rows")
@@ -409,6 +418,7 @@ class Dataset:
         """Copy the rows with ``after_id < id <= up_to_id`` (rows committed since the
         bounds were read come with the next call, not twice); returns each
         instrument's earliest new instant (where its aggregates must be rebuilt from)."""
+        self._need_macros()
         self.con.register("new_rows", self._file_rows(table, after_id, up_to_id))
         if table == "metrics":
             self.con.execute("INSERT INTO metrics SELECT * FROM new_rows")
