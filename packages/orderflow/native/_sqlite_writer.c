@@ -8,7 +8,9 @@
  * straight from the result's arrays (int64, float64 with NaN = NULL, text as
  * one blob plus offsets, instrument names by index), ROWS_PER_INSERT rows per
  * statement, so SQLite's per-statement work (AUTOINCREMENT bookkeeping) runs
- * once per statement too.
+ * once per statement too. Integer and blob columns may carry a uint8 mask of
+ * NULL rows (the heatmap's empty rows have no first bin, its dense rows no
+ * offsets).
  *
  * The sqlite3 handle is read from the Python connection object: its first
  * field after the object header, in every CPython from 3.8 to 3.13. That is only
@@ -33,22 +35,24 @@ static PyObject *operational_error; /* sqlite3.OperationalError */
 static PyObject *integrity_error;   /* sqlite3.IntegrityError: what sqlite3 raises too */
 static PyObject *programming_error; /* sqlite3.ProgrammingError: a closed connection */
 
-enum kind { K_INT64, K_FLOAT64, K_TEXT, K_NAME };
+enum kind { K_INT64, K_FLOAT64, K_TEXT, K_BLOB, K_NAME };
 
 typedef struct {
     enum kind kind;
     Py_buffer data;    /* int64 / float64 / blob / int32 codes */
-    Py_buffer offsets; /* K_TEXT: int64, rows + 1 */
+    Py_buffer offsets; /* K_TEXT, K_BLOB: int64, rows + 1 */
+    Py_buffer nulls;   /* K_INT64, K_BLOB, optional: uint8 per row, nonzero = NULL */
     const char **names;
     Py_ssize_t *name_lengths;
     Py_ssize_t name_count;
-    int has_data, has_offsets;
+    int has_data, has_offsets, has_nulls;
 } Column;
 
 static void release(Column *cols, Py_ssize_t n) {
     for (Py_ssize_t i = 0; i < n; i++) {
         if (cols[i].has_data) PyBuffer_Release(&cols[i].data);
         if (cols[i].has_offsets) PyBuffer_Release(&cols[i].offsets);
+        if (cols[i].has_nulls) PyBuffer_Release(&cols[i].nulls);
         PyMem_Free(cols[i].names);
         PyMem_Free(cols[i].name_lengths);
     }
@@ -67,7 +71,31 @@ static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, Py_ss
     return 0;
 }
 
-/* One column spec: ("i", buf) | ("f", buf) | ("t", blob, offsets) | ("c", codes, names). */
+/* Offsets (int64, rows + 1) that cut col->data into rows, ascending and inside it. */
+static int get_offsets(PyObject *obj, Column *col, Py_ssize_t rows, const char *what) {
+    if (get_buffer(obj, &col->offsets, 8, rows + 1, what) < 0) return -1;
+    col->has_offsets = 1;
+    const int64_t *o = col->offsets.buf;
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        if (o[r] < 0 || o[r] > o[r + 1] || o[r + 1] > col->data.len) {
+            PyErr_Format(PyExc_ValueError, "%s out of range", what);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* An optional NULL mask (None or uint8 per row) at spec[index]. */
+static int get_nulls(PyObject *spec, Py_ssize_t index, Column *col, Py_ssize_t rows) {
+    if (PyTuple_GET_SIZE(spec) <= index || PyTuple_GET_ITEM(spec, index) == Py_None) return 0;
+    if (get_buffer(PyTuple_GET_ITEM(spec, index), &col->nulls, 1, rows, "a NULL mask") < 0)
+        return -1;
+    col->has_nulls = 1;
+    return 0;
+}
+
+/* One column spec: ("i", buf[, nulls]) | ("f", buf) | ("t", text, offsets)
+ * | ("b", blob, offsets[, nulls]) | ("c", codes, names). */
 static int parse_column(PyObject *spec, Column *col, Py_ssize_t rows) {
     memset(col, 0, sizeof(*col));
     if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) < 2) {
@@ -78,27 +106,19 @@ static int parse_column(PyObject *spec, Column *col, Py_ssize_t rows) {
     if (kind == NULL) return -1;
     Py_ssize_t size = PyTuple_GET_SIZE(spec);
     PyObject *data = PyTuple_GET_ITEM(spec, 1);
-    if (strcmp(kind, "i") == 0 || strcmp(kind, "f") == 0) {
+    if ((strcmp(kind, "i") == 0 && size <= 3) || (strcmp(kind, "f") == 0 && size == 2)) {
         col->kind = kind[0] == 'i' ? K_INT64 : K_FLOAT64;
         if (get_buffer(data, &col->data, 8, rows, "a numeric column") < 0) return -1;
         col->has_data = 1;
-        return 0;
+        return get_nulls(spec, 2, col, rows);
     }
-    if (strcmp(kind, "t") == 0 && size == 3) {
-        col->kind = K_TEXT;
-        if (get_buffer(data, &col->data, 1, -1, "a text blob") < 0) return -1;
+    if ((strcmp(kind, "t") == 0 && size == 3) || (strcmp(kind, "b") == 0 && size <= 4 && size >= 3)) {
+        col->kind = kind[0] == 't' ? K_TEXT : K_BLOB;
+        if (get_buffer(data, &col->data, 1, -1, "a text or blob column") < 0) return -1;
         col->has_data = 1;
-        if (get_buffer(PyTuple_GET_ITEM(spec, 2), &col->offsets, 8, rows + 1, "text offsets") < 0)
+        if (get_offsets(PyTuple_GET_ITEM(spec, 2), col, rows, "text or blob offsets") < 0)
             return -1;
-        col->has_offsets = 1;
-        const int64_t *o = col->offsets.buf;
-        for (Py_ssize_t r = 0; r < rows; r++) {
-            if (o[r] < 0 || o[r] > o[r + 1] || o[r + 1] > col->data.len) {
-                PyErr_SetString(PyExc_ValueError, "text offsets out of range");
-                return -1;
-            }
-        }
-        return 0;
+        return get_nulls(spec, 3, col, rows);
     }
     if (strcmp(kind, "c") == 0 && size == 3) {
         col->kind = K_NAME;
@@ -134,6 +154,7 @@ static int parse_column(PyObject *spec, Column *col, Py_ssize_t rows) {
 }
 
 static int bind_value(sqlite3_stmt *stmt, int param, const Column *col, Py_ssize_t row) {
+    if (col->has_nulls && ((const uint8_t *)col->nulls.buf)[row]) return sqlite3_bind_null(stmt, param);
     switch (col->kind) {
     case K_INT64:
         return sqlite3_bind_int64(stmt, param, ((const int64_t *)col->data.buf)[row]);
@@ -146,6 +167,14 @@ static int bind_value(sqlite3_stmt *stmt, int param, const Column *col, Py_ssize
         return sqlite3_bind_text(stmt, param, (const char *)col->data.buf + o[row],
                                  (int)(o[row + 1] - o[row]), SQLITE_STATIC);
     }
+    case K_BLOB: {
+        /* A NULL pointer would bind NULL: an empty blob is a zero-length blob. */
+        const int64_t *o = col->offsets.buf;
+        int64_t n = o[row + 1] - o[row];
+        return n ? sqlite3_bind_blob(stmt, param, (const char *)col->data.buf + o[row], (int)n,
+                                     SQLITE_STATIC)
+                 : sqlite3_bind_zeroblob(stmt, param, 0);
+    }
     case K_NAME: {
         int32_t c = ((const int32_t *)col->data.buf)[row];
         return sqlite3_bind_text(stmt, param, col->names[c], (int)col->name_lengths[c],
@@ -155,11 +184,12 @@ static int bind_value(sqlite3_stmt *stmt, int param, const Column *col, Py_ssize
     return SQLITE_MISUSE;
 }
 
-/* Bind rows [first, first + count) to stmt and run it once. */
-static int run_rows(sqlite3_stmt *stmt, const Column *cols, Py_ssize_t ncols, Py_ssize_t first,
-                    Py_ssize_t count) {
+/* Bind rows [first, first + count) (of order, when given) to stmt and run it once. */
+static int run_rows(sqlite3_stmt *stmt, const Column *cols, Py_ssize_t ncols, const int64_t *order,
+                    Py_ssize_t first, Py_ssize_t count) {
     int param = 1;
-    for (Py_ssize_t r = first; r < first + count; r++) {
+    for (Py_ssize_t k = first; k < first + count; k++) {
+        Py_ssize_t r = order ? (Py_ssize_t)order[k] : k;
         for (Py_ssize_t c = 0; c < ncols; c++) {
             int rc = bind_value(stmt, param++, &cols[c], r);
             if (rc != SQLITE_OK) return rc;
@@ -171,11 +201,11 @@ static int run_rows(sqlite3_stmt *stmt, const Column *cols, Py_ssize_t ncols, Py
 }
 
 static PyObject *insert(PyObject *self, PyObject *args) {
-    PyObject *conn, *specs;
+    PyObject *conn, *specs, *order_obj = Py_None;
     const char *sql_many, *sql_one;
     Py_ssize_t rows_per, rows;
-    if (!PyArg_ParseTuple(args, "OssnnO!", &conn, &sql_many, &sql_one, &rows_per, &rows,
-                          &PyTuple_Type, &specs))
+    if (!PyArg_ParseTuple(args, "OssnnO!|O", &conn, &sql_many, &sql_one, &rows_per, &rows,
+                          &PyTuple_Type, &specs, &order_obj))
         return NULL;
     int is_conn = PyObject_IsInstance(conn, connection_type);
     if (is_conn < 0) return NULL;
@@ -201,18 +231,39 @@ static PyObject *insert(PyObject *self, PyObject *args) {
             return NULL;
         }
     }
+    /* The rows to write, in this order (a selection of the columns' rows), or all. */
+    Py_buffer order_view;
+    const int64_t *order = NULL;
+    Py_ssize_t count = rows;
+    if (order_obj != Py_None) {
+        if (get_buffer(order_obj, &order_view, 8, -1, "an order") < 0) {
+            release(cols, ncols);
+            return NULL;
+        }
+        order = order_view.buf;
+        count = order_view.len / 8;
+        for (Py_ssize_t k = 0; k < count; k++) {
+            if (order[k] < 0 || order[k] >= rows) {
+                PyErr_SetString(PyExc_ValueError, "a row in the order out of range");
+                PyBuffer_Release(&order_view);
+                release(cols, ncols);
+                return NULL;
+            }
+        }
+    }
     sqlite3_stmt *many = NULL, *one = NULL;
     int rc = SQLITE_OK;
-    Py_ssize_t whole = rows - rows % rows_per;
+    Py_ssize_t whole = count - count % rows_per;
     if (whole) rc = sqlite3_prepare_v2(db, sql_many, -1, &many, NULL);
-    if (rc == SQLITE_OK && whole < rows) rc = sqlite3_prepare_v2(db, sql_one, -1, &one, NULL);
+    if (rc == SQLITE_OK && whole < count) rc = sqlite3_prepare_v2(db, sql_one, -1, &one, NULL);
     if (rc == SQLITE_OK && many != NULL && sqlite3_bind_parameter_count(many) != rows_per * ncols)
         rc = SQLITE_RANGE;
     if (rc == SQLITE_OK && one != NULL && sqlite3_bind_parameter_count(one) != ncols)
         rc = SQLITE_RANGE;
-    for (Py_ssize_t r = 0; rc == SQLITE_OK && r < whole; r += rows_per)
-        rc = run_rows(many, cols, ncols, r, rows_per);
-    for (Py_ssize_t r = whole; rc == SQLITE_OK && r < rows; r++) rc = run_rows(one, cols, ncols, r, 1);
+    for (Py_ssize_t k = 0; rc == SQLITE_OK && k < whole; k += rows_per)
+        rc = run_rows(many, cols, ncols, order, k, rows_per);
+    for (Py_ssize_t k = whole; rc == SQLITE_OK && k < count; k++)
+        rc = run_rows(one, cols, ncols, order, k, 1);
     PyObject *result = Py_None;
     if (rc != SQLITE_OK) {
         if (rc == SQLITE_RANGE)
@@ -224,6 +275,7 @@ static PyObject *insert(PyObject *self, PyObject *args) {
     }
     sqlite3_finalize(many);
     sqlite3_finalize(one);
+    if (order != NULL) PyBuffer_Release(&order_view);
     release(cols, ncols);
     Py_XINCREF(result);
     return result;
@@ -235,9 +287,10 @@ static PyObject *library_version(PyObject *self, PyObject *unused) {
 
 static PyMethodDef methods[] = {
     {"insert", insert, METH_VARARGS,
-     "insert(conn, sql_many, sql_one, rows_per, rows, columns): bind each row of the\n"
-     "columns ((kind, data[, extra]) tuples in placeholder order) into sql_many,\n"
-     "rows_per rows a statement, the remainder one row at a time into sql_one."},
+     "insert(conn, sql_many, sql_one, rows_per, rows, columns[, order]): bind each row of\n"
+     "the columns ((kind, data[, extra]) tuples in placeholder order, rows long) into\n"
+     "sql_many, rows_per rows a statement, the remainder one row at a time into sql_one;\n"
+     "with order (int64 row numbers), only those rows, in that order."},
     {"library_version", library_version, METH_NOARGS,
      "The SQLite version this module calls (must equal sqlite3.sqlite_version)."},
     {NULL, NULL, 0, NULL},
