@@ -3,13 +3,14 @@
 The coordinator's writes are the serial part of a sharded run. A shard's result
 arrives as arrays (``ResultColumns``); turning them into a tuple per row and a
 Python object per value only for ``sqlite3`` to take them apart again costs more
-than SQLite's own insert. ``orderflow.native._sqlite_writer`` binds each value
-from the arrays into a prepared multi-row INSERT on the caller's connection and
-transaction instead. Without it (no compiler at install time, a different SQLite
-library than Python's, or ``ORDERFLOW_NATIVE=0``) the same rows go through
-``executemany`` with the same statements, so the table contents are identical.
+than SQLite's own insert. ``orderflow.native._sqlite_writer`` shows the arrays
+to SQLite as a table-valued function and runs one ``INSERT ... SELECT`` from it
+on the caller's connection and transaction instead (no bind call per value).
+Without it (no compiler at install time, a different SQLite library than
+Python's, or ``ORDERFLOW_NATIVE=0``) the same rows go through ``executemany``
+of multi-row INSERTs, so the table contents are identical.
 
-A column is a tuple in placeholder order: ``("i", int64 array[, nulls])``,
+A column is a tuple in the order of the names: ``("i", int64 array[, nulls])``,
 ``("f", float64 array)`` (NaN is written as NULL), ``("t", utf-8 text, int64
 offsets)`` (row i is ``text[o[i]:o[i+1]]``), ``("b", bytes, int64 offsets[,
 nulls])`` (the same cut, written as BLOBs; an empty one is a zero-length blob)
@@ -32,8 +33,9 @@ import numpy as np
 __all__ = ["ROWS_PER_INSERT", "WRITER", "WRITER_UNAVAILABLE", "Column", "insert_columns"]
 
 ROWS_PER_INSERT = 64
-"""Rows per INSERT statement: ``metrics.id`` is AUTOINCREMENT (seed schema), whose
-bookkeeping runs once per statement (about 20% of a row's write at one row each)."""
+"""Rows per INSERT statement of the Python path: ``metrics.id`` is AUTOINCREMENT (seed
+schema), whose bookkeeping runs once per statement (about 20% of a row's write at one
+row each). The C writer writes a call's rows in one statement."""
 
 Column = tuple[Any, ...]
 
@@ -67,7 +69,7 @@ def insert_columns(
     order: np.ndarray | None = None,
     native: bool = True,
 ) -> None:
-    """Insert ``rows`` rows into ``table`` (``names`` in placeholder order) inside the
+    """Insert ``rows`` rows into ``table`` (``names`` in the columns' order) inside the
     caller's transaction; with ``order`` (row numbers), only those rows, in that order
     (an index b-tree fills faster when rows arrive in its key order). ``table`` and
     ``names`` are identifiers of our own schema, never user input. ``native=False``
@@ -80,7 +82,7 @@ def insert_columns(
     sql_many = head + ", ".join([one] * ROWS_PER_INSERT)
     picked = None if order is None else np.ascontiguousarray(order, dtype="<i8")
     if WRITER is not None and native:
-        WRITER.insert(conn, sql_many, sql_one, ROWS_PER_INSERT, rows, tuple(columns), picked)
+        WRITER.insert(conn, head.removesuffix(" VALUES "), rows, tuple(columns), picked)
         return
     values = list(zip(*(_python_values(c, rows) for c in columns), strict=True))
     if picked is not None:
