@@ -137,3 +137,16 @@ def test_a_failed_insert_raises_what_sqlite3_raises_and_rolls_back(tmp_path: Pat
     conn.close()
     with pytest.raises(sqlite3.ProgrammingError):
         insert_columns(conn, "t", NAMES, columns, 100)
+
+
+def test_more_columns_than_the_c_writer_declares_are_written_too(tmp_path: Path) -> None:
+    count = 70  # the C writer declares 64 (MAX_COLUMNS): these go through Python
+    names = [f"v{i}" for i in range(count)]
+    conn = sqlite3.connect(tmp_path / "wide.db", isolation_level=None)
+    conn.execute(f"CREATE TABLE wide ({', '.join(names)})")
+    columns = [("i", np.arange(5, dtype="<i8") * i) for i in range(count)]
+    insert_columns(conn, "wide", names, columns, 5)
+    rows = conn.execute("SELECT * FROM wide ORDER BY rowid").fetchall()
+    conn.close()
+    assert rows == [tuple(r * i for i in range(count)) for r in range(5)]
+    assert count > column_writer.WRITER.MAX_COLUMNS

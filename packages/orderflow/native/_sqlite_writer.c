@@ -201,7 +201,7 @@ static void result_value(sqlite3_context *ctx, const Column *col, Py_ssize_t row
 
 /* --- orderflow_rows(?): the columns as an eponymous table-valued function */
 
-#define MAX_COLUMNS 32
+#define MAX_COLUMNS 64 /* the declared columns c0 .. c63; the module exports it */
 #define ROWS_POINTER "orderflow_rows"
 
 typedef struct {
@@ -442,5 +442,10 @@ PyMODINIT_FUNC PyInit__sqlite_writer(void) {
     if (connection_type == NULL || operational_error == NULL || integrity_error == NULL ||
         programming_error == NULL)
         return NULL;
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddIntConstant(m, "MAX_COLUMNS", MAX_COLUMNS) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

@@ -73,7 +73,8 @@ def insert_columns(
     caller's transaction; with ``order`` (row numbers), only those rows, in that order
     (an index b-tree fills faster when rows arrive in its key order). ``table`` and
     ``names`` are identifiers of our own schema, never user input. ``native=False``
-    forces the Python path (tests compare them)."""
+    forces the Python path (tests compare them), as do more columns than the C
+    writer's table-valued function declares (``MAX_COLUMNS``)."""
     if len(names) != len(columns):
         raise ValueError("one column per name")
     one = f"({', '.join('?' * len(names))})"
@@ -81,7 +82,7 @@ def insert_columns(
     sql_one = head + one
     sql_many = head + ", ".join([one] * ROWS_PER_INSERT)
     picked = None if order is None else np.ascontiguousarray(order, dtype="<i8")
-    if WRITER is not None and native:
+    if WRITER is not None and native and len(columns) <= WRITER.MAX_COLUMNS:
         WRITER.insert(conn, head.removesuffix(" VALUES "), rows, tuple(columns), picked)
         return
     values = list(zip(*(_python_values(c, rows) for c in columns), strict=True))
