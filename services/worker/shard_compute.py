@@ -11,7 +11,6 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from itertools import islice
 from pathlib import Path
 
 from orderflow_services.protocol import Result, Task
@@ -26,9 +25,6 @@ from orderflow.store.input_repository import SQLiteOrderflowRepository
 from orderflow.store.order_index import TimeOrderedReader
 
 __all__ = ["PathMap", "ReaderCache", "compute_shard", "open_problem"]
-
-PROGRESS_EVERY_ROWS = 500
-"""Rows between calls of the caller's tick (the worker heartbeats from it)."""
 
 
 class PathMap:
@@ -116,14 +112,13 @@ def compute_shard(
         ofi_levels=task.ofi_levels,
         heatmap=heatmap,
     )
-    rows: list[tuple] = []
-    stream = work.rows()
-    while chunk := list(islice(stream, PROGRESS_EVERY_ROWS)):
-        rows.extend(chunk)
+    batches = []
+    for batch in work.batches():  # a fetch of book rows each: the worker heartbeats here
+        batches.append(batch)
         tick()
     return Result(
         task_id=task.task_id,
-        **ResultColumns.from_rows(rows).buffers(),
+        **ResultColumns.from_batches(batches, work.instrument_names).buffers(),
         heads=work.heads,
         tails=work.tails,
         rejects=list(work.rejects),

@@ -37,10 +37,12 @@ __all__ = [
     "InvalidSnapshot",
     "MetricCalculator",
     "SideSummary",
+    "SnapshotLevels",
     "SnapshotValues",
     "decode_side",
     "number_from_text",
     "obi_from_totals",
+    "snapshot_levels",
     "snapshot_metrics",
     "snapshot_values",
     "summarize_side",
@@ -62,6 +64,13 @@ SnapshotValues = tuple[
     float | None,  # obi_l10
     BookTop,  # the best ``top_levels`` aggregated levels, for OFI
 ]
+SnapshotLevels = tuple[
+    float | None,  # obi
+    Sequence[float],  # bid prices
+    Sequence[float],  # bid sizes
+    Sequence[float],  # ask prices
+    Sequence[float],  # ask sizes
+]
 
 # strict=False accepts numeric strings ("43250.1") as floats; anything else that is
 # not a number (text, null, a nested object) fails the decode and so the snapshot.
@@ -71,6 +80,7 @@ _isfinite = math.isfinite
 _prod = math.prod
 _TEXT_NUMBER = msgspec.json.Decoder(float, strict=False)
 _TEXT = msgspec.json.Encoder()
+_ALL_LEVELS = 1 << 62
 
 
 def number_from_text(text: str) -> float | None:
@@ -151,14 +161,11 @@ def obi_from_totals(bid_total: float, ask_total: float) -> float | None:
     return (bid_total - ask_total) / denominator
 
 
-def _four_field_values(
-    bids_json: str | bytes | None,
-    asks_json: str | bytes | None,
-    depth: int | None,
-    top_levels: int,
-) -> SnapshotValues | None:
-    """The common case of ``snapshot_values`` (see the module docstring), or None
-    when the general path must decide."""
+def _four_field_levels(
+    bids_json: str | bytes | None, asks_json: str | bytes | None, depth: int | None
+) -> SnapshotLevels | None:
+    """OBI and the decoded price and size columns of the common case (see the module
+    docstring), or None when the general path must decide."""
     try:
         bid_prices, bid_sizes, _, _ = zip(*_FOUR_FIELD_SIDE.decode(bids_json), strict=True)  # type: ignore[arg-type]
         ask_prices, ask_sizes, _, _ = zip(*_FOUR_FIELD_SIDE.decode(asks_json), strict=True)  # type: ignore[arg-type]
@@ -179,6 +186,21 @@ def _four_field_values(
     if depth is not None and max(len(bid_sizes), len(ask_sizes)) > depth:
         return None
     obi = (bid_total - ask_total) / (bid_total + ask_total)
+    return obi, bid_prices, bid_sizes, ask_prices, ask_sizes
+
+
+def _four_field_values(
+    bids_json: str | bytes | None,
+    asks_json: str | bytes | None,
+    depth: int | None,
+    top_levels: int,
+) -> SnapshotValues | None:
+    """The common case of ``snapshot_values`` (see the module docstring), or None
+    when the general path must decide."""
+    common = _four_field_levels(bids_json, asks_json, depth)
+    if common is None:
+        return None
+    obi, bid_prices, bid_sizes, ask_prices, ask_sizes = common
     if not (all(map(gt, bid_prices, bid_prices[1:])) and all(map(lt, ask_prices, ask_prices[1:]))):
         bids = aggregate_side(bid_prices, bid_sizes, bids=True)
         asks = aggregate_side(ask_prices, ask_sizes, bids=False)
@@ -239,6 +261,16 @@ def snapshot_values(
     common = _four_field_values(bids_json, asks_json, depth, top_levels)
     if common is not None:
         return common
+    return _general_values(bids_json, asks_json, depth, top_levels)
+
+
+def _general_values(
+    bids_json: str | bytes | None,
+    asks_json: str | bytes | None,
+    depth: int | None,
+    top_levels: int,
+) -> SnapshotValues:
+    """``snapshot_values`` through ``OrderbookLevel`` structs: any input, every reason."""
     decode = _SIDE_DECODER.decode
     try:
         bids = decode(bids_json)
@@ -260,6 +292,23 @@ def snapshot_values(
         *flow_values(*bid_levels, *ask_levels),
         book_top(*bid_levels, *ask_levels, top_levels),
     )
+
+
+def snapshot_levels(
+    bids_json: str | bytes | None, asks_json: str | bytes | None, depth: int | None = None
+) -> SnapshotLevels:
+    """OBI and the levels ``orderflow.core.flow_batch`` computes the rest from; raises
+    InvalidSnapshot like ``snapshot_values``.
+
+    In the common case the levels are the decoded columns as recorded (every size
+    > 0, any price order; the batch checks the order); otherwise they are the
+    general path's aggregated counted levels, best first (``aggregate_side``).
+    """
+    common = _four_field_levels(bids_json, asks_json, depth)
+    if common is not None:
+        return common
+    values = _general_values(bids_json, asks_json, depth, _ALL_LEVELS)
+    return values[2], *values[11]
 
 
 def snapshot_metrics(

@@ -27,13 +27,16 @@ import numpy as np
 
 from orderflow.core.calculator import (
     InvalidSnapshot,
+    SnapshotLevels,
     number_from_text,
-    snapshot_values,
+    snapshot_levels,
     trade_sign,
 )
+from orderflow.core.flow_batch import flow_batch
 from orderflow.core.heatmap import HeatmapAccumulator
 from orderflow.core.ofi_columns import ofi_columns, top_arrays
 from orderflow.core.order_flow import BookTop
+from orderflow.pipeline.result_columns import MetricBatch
 from orderflow.store.input_repository import (
     UNPARSEABLE_REASON,
     OrderScan,
@@ -46,14 +49,25 @@ __all__ = ["DEFAULT_OFI_LEVELS", "RangeMetrics", "instrument_problem", "trade_re
 DEFAULT_OFI_LEVELS = 5
 """Levels of multi-level OFI (profile ``ofi_levels``)."""
 
-_ALL_LEVELS = 1 << 62
 _isfinite = math.isfinite
 _INF = math.inf
 
 
 def _nullable(column: np.ndarray) -> list[float | None]:
     """A float column as Python values, NaN as None (SQL NULL)."""
-    return np.where(np.isnan(column), None, column).tolist()
+    values = column.tolist()
+    for i in np.flatnonzero(np.isnan(column)).tolist():
+        values[i] = None
+    return values
+
+
+def _previous_rows(codes: np.ndarray) -> np.ndarray:
+    """Per row, the index of the last earlier row with the same code, or -1."""
+    order = np.argsort(codes, kind="stable")
+    same = codes[order[1:]] == codes[order[:-1]]
+    previous = np.full(len(codes), -1, dtype=np.int64)
+    previous[order[1:][same]] = order[:-1][same]
+    return previous
 
 
 def _bad_number(value: object) -> bool:
@@ -132,11 +146,35 @@ class RangeMetrics:
         self.signed_volume: dict[str, float] = {}
         self.heads: dict[str, BookTop] = {}
         self.tails: dict[str, BookTop] = {}
+        self._codes: dict[str, int] = {}
+        self.instrument_names: list[str] = []
+        """Names of ``MetricBatch.instrument_index``, numbered by first valid row."""
         self.rejects: list[RejectRow] = []
         self.snapshots = 0
         self.trades = 0
 
     def rows(self) -> Iterator[MetricRow]:
+        """The range's metric rows, one tuple per valid snapshot (None for NULL)."""
+        names = self.instrument_names
+        for batch in self.batches():
+            values = [_nullable(column) for column in batch.values]
+            yield from zip(
+                batch.snapshot_ids,
+                batch.timestamps,
+                *values[:4],
+                map(names.__getitem__, batch.instrument_index.tolist()),
+                batch.ts_ns,
+                *values[4:],
+                strict=True,
+            )
+
+    def batches(self) -> Iterator[MetricBatch]:
+        """The range's metric rows a fetch of book rows at a time, as columns.
+
+        Per snapshot, Python merges the trades, decodes the sides and keeps OBI and
+        the levels (``snapshot_levels``); everything else is computed per batch in
+        numpy (``flow_batch``, ``ofi_columns``, the heatmap's ``add_many``).
+        """
         repo, conn = self._repo, self._conn
         span = (self.start_ns, self.end_ns, self.instruments)
         trades = chain.from_iterable(
@@ -145,23 +183,12 @@ class RangeMetrics:
         book_batches = repo.book_batches(conn, self._book_scan, *span, self._unparseable_book)
         cvd = self.signed_volume
         depth = self.depth
-        levels = self.ofi_levels
-        heatmap = self.heatmap
-        # With a heatmap the BookTop holds every aggregated level; OFI needs the top ones.
-        top_levels = _ALL_LEVELS if heatmap is not None else levels
         add_trade = self._add_trade
         trade = next(trades, None)
         trade_ns = trade[-1] if trade is not None else _INF
-        heads = self.heads
         for batch in book_batches:
-            # A batch's rows wait for their OFI, computed for the whole batch at once
-            # (ofi_columns). Each instrument's last top so far heads the batch's tops,
-            # so a row's previous snapshot is always a row of ``tops``.
-            tops = list(self.tails.values())
-            last = {name: i for i, name in enumerate(self.tails)}
-            previous = [-1] * len(tops)
-            carried = len(tops)
-            pending = []
+            kept = []
+            levels = []
             for sid, instrument, bids, asks, timestamp, ns in batch:
                 while trade_ns <= ns:
                     add_trade(trade, cvd)  # type: ignore[arg-type]
@@ -171,62 +198,53 @@ class RangeMetrics:
                     self._reject("book", sid, instrument_problem(instrument))
                     continue
                 try:
-                    (
-                        best_bid,
-                        best_ask,
-                        obi,
-                        spread,
-                        mid,
-                        weighted_mid,
-                        bid_size_1,
-                        ask_size_1,
-                        obi_l1,
-                        obi_l5,
-                        obi_l10,
-                        top,
-                    ) = snapshot_values(bids, asks, depth, top_levels)
+                    levels.append(snapshot_levels(bids, asks, depth))
                 except InvalidSnapshot as exc:
                     self._reject("book", sid, str(exc))
                     continue
-                if heatmap is not None:
-                    heatmap.add(instrument, ns, *top)
-                    top = (top[0][:levels], top[1][:levels], top[2][:levels], top[3][:levels])
-                before = last.get(instrument, -1)
-                if before < 0:
-                    heads[instrument] = top
-                previous.append(before)
-                last[instrument] = len(tops)
-                tops.append(top)
-                pending.append(
-                    (
-                        sid,
-                        timestamp,
-                        obi,
-                        cvd.get(instrument, 0.0),
-                        best_bid,
-                        best_ask,
-                        instrument,
-                        ns,
-                        spread,
-                        mid,
-                        weighted_mid,
-                        bid_size_1,
-                        ask_size_1,
-                        obi_l1,
-                        obi_l5,
-                        obi_l10,
-                    )
-                )
-            if not pending:
-                continue
-            self.snapshots += len(pending)
-            self.tails = {name: tops[i] for name, i in last.items()}
-            ofi, mlofi = ofi_columns(top_arrays(tops, levels), np.array(previous))
-            flows = zip(_nullable(ofi[carried:]), _nullable(mlofi[carried:]), strict=True)
-            yield from map(tuple.__add__, pending, flows)  # type: ignore[arg-type]
+                kept.append((sid, timestamp, instrument, ns, cvd.get(instrument, 0.0)))
+            if kept:
+                yield self._batch(kept, levels)
         while trade is not None:
             add_trade(trade, cvd)
             trade = next(trades, None)
+
+    def _batch(self, kept: list[tuple], levels: list[SnapshotLevels]) -> MetricBatch:
+        """One batch's columns; OFI against each instrument's previous snapshot, which
+        is a row of this batch or the tail the previous batch left (``tails``)."""
+        sids, stamps, instruments, ns, cvd = zip(*kept, strict=True)
+        codes = self._codes
+        index = np.array(
+            [codes.setdefault(name, len(codes)) for name in instruments], dtype=np.int32
+        )
+        names = self.instrument_names
+        if len(codes) > len(names):
+            names.extend(list(codes)[len(names) :])
+        flow = flow_batch(levels)
+        m = self.ofi_levels
+        carried = list(self.tails)
+        tops = flow.tops(m)
+        if carried:
+            tops = np.concatenate([top_arrays([self.tails[n] for n in carried], m), tops], axis=1)
+        carried_index = np.array([codes[n] for n in carried], dtype=np.int32)
+        ofi, mlofi = ofi_columns(tops, _previous_rows(np.concatenate([carried_index, index])))
+        found, first = np.unique(index, return_index=True)
+        for code, row in zip(found.tolist(), first.tolist(), strict=True):
+            if names[code] not in self.heads:
+                self.heads[names[code]] = flow.book_top(row, m)
+        last = len(index) - 1 - np.unique(index[::-1], return_index=True)[1]
+        for code, row in zip(found.tolist(), last.tolist(), strict=True):
+            self.tails[names[code]] = flow.book_top(row, m)
+        if self.heatmap is not None:
+            self.heatmap.add_many(
+                names, index, np.array(ns, dtype=np.int64), flow.bids.counts,
+                *flow.bids.flat(), flow.asks.counts, *flow.asks.flat(),
+            )  # fmt: skip
+        self.snapshots += len(kept)
+        best_bid, best_ask, obi, *family = flow.values
+        own = slice(len(carried), None)
+        values = np.stack([obi, np.array(cvd), best_bid, best_ask, *family, ofi[own], mlofi[own]])
+        return MetricBatch(list(sids), list(stamps), index, list(ns), values)
 
     def _unparseable_book(self, row_id: int) -> None:
         self._reject("book", row_id, UNPARSEABLE_REASON)

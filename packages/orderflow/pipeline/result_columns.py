@@ -14,15 +14,15 @@ coordinator adds CVD offsets to the ``cvd`` column as one array operation.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from itertools import pairwise
-from typing import Any
+from itertools import chain, pairwise
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from orderflow.store.metrics_repository import MetricRow
 from orderflow.store.schema import FLOW_COLUMNS
 
-__all__ = ["VALUE_COLUMNS", "ResultColumns"]
+__all__ = ["VALUE_COLUMNS", "MetricBatch", "ResultColumns"]
 
 VALUE_COLUMNS = ("obi", "cvd", "best_bid", "best_ask", *FLOW_COLUMNS)
 """The float64 columns of ``ResultColumns.values``, row k of the matrix being column k."""
@@ -36,6 +36,20 @@ _ROW_POSITIONS = (2, 3, 4, 5, *range(8, 8 + len(FLOW_COLUMNS)))
 I64 = np.dtype("<i8")
 I32 = np.dtype("<i4")
 F64 = np.dtype("<f8")
+
+
+class MetricBatch(NamedTuple):
+    """Some consecutive rows of one range (``RangeMetrics.batches``), partly as columns.
+
+    ``instrument_index`` numbers instruments as ``RangeMetrics.instrument_names``
+    does; ``values`` is ``(len(VALUE_COLUMNS), rows)`` float64, NaN for NULL.
+    """
+
+    snapshot_ids: list[int]
+    timestamps: list[str]
+    instrument_index: np.ndarray
+    ts_ns: list[int]
+    values: np.ndarray
 
 
 class ResultColumns:
@@ -120,6 +134,30 @@ class ResultColumns:
             blob,
             offsets,
             values,
+        )
+
+    @classmethod
+    def from_batches(cls, batches: Sequence[MetricBatch], names: list[str]) -> ResultColumns:
+        """Join a range's batches; ``names`` are the range's ``instrument_names``."""
+        if not batches:
+            return cls.from_rows(())
+        stamps = list(chain.from_iterable(b.timestamps for b in batches))
+        text = "".join(stamps)
+        blob = text.encode()
+        if len(blob) == len(text):  # ASCII: a character is a byte
+            lengths = np.array([len(s) for s in stamps], I64)
+        else:
+            lengths = np.array([len(s.encode()) for s in stamps], I64)
+        offsets = np.zeros(len(stamps) + 1, I64)
+        np.cumsum(lengths, out=offsets[1:])
+        return cls(
+            np.array(list(chain.from_iterable(b.snapshot_ids for b in batches)), I64),
+            np.array(list(chain.from_iterable(b.ts_ns for b in batches)), I64),
+            np.concatenate([b.instrument_index for b in batches]).astype(I32),
+            list(names),
+            blob,
+            offsets,
+            np.concatenate([b.values for b in batches], axis=1).astype(F64),
         )
 
     # --- the wire form: raw little-endian bytes per column
