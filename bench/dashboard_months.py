@@ -158,12 +158,23 @@ def _server_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _open_stores(pid: int, cache: Path) -> int:
+    """How many store files (``*.duckdb`` in ``cache``) process ``pid`` holds open."""
+    targets = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            targets.append(Path(os.readlink(fd)))
+        except OSError:  # closed while listed
+            continue
+    return sum(t.parent == cache.resolve() and t.suffix == ".duckdb" for t in targets)
+
+
 def serve_and_open(files: list[Path], cache: Path) -> dict[str, object]:
     """Seconds until the server prints its URL (it opens the first file first); for
     OPENS fresh tabs, seconds from navigation until every panel has data and the
     server's CPU seconds meanwhile; seconds until the timeline of all files has drawn;
-    then the server's VmRSS and VmHWM (MiB) after the page has shown every file and
-    the timeline."""
+    then the server's VmRSS and VmHWM (MiB) and its open stores after the page has
+    shown every file and the timeline."""
     from playwright.sync_api import sync_playwright
 
     env = {**os.environ, "ORDERFLOW_CACHE_DIR": str(cache)}
@@ -201,22 +212,25 @@ def serve_and_open(files: list[Path], cache: Path) -> dict[str, object]:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.goto(url)
             page.wait_for_function(ready, timeout=240_000)
+            first = page.evaluate(f"() => {model}('x_range').start")
+            start = first
             for path in files[1:]:  # each file is another day: the view moves on
-                start = page.evaluate(f"() => {model}('overview').data['t'][0]")
                 page.evaluate(f"(v) => {{ {model}('database').value = v; }}", str(path))
+                # the range, not only the overview: the server sends them one after the
+                # other, and a range read between the two was the previous file's
                 page.wait_for_function(
-                    f"(s) => {model}('overview').data['t'][0] > s && {ready[6:]}",
+                    f"(s) => {model}('x_range').start > s && {ready[6:]}",
                     arg=start,
                     timeout=240_000,
                 )
+                start = page.evaluate(f"() => {model}('x_range').start")
             out["timeline"] = 0.0
             if len(files) > 1:
-                extent = page.evaluate(f"() => {model}('x_range').end")
                 t0 = time.perf_counter()
                 page.evaluate(f"() => {{ {model}('database').value = '*timeline*'; }}")
                 page.wait_for_function(  # the view now reaches back to the first day
-                    f"(e) => {model}('x_range').start < e - 86400000 && {ready[6:]}",
-                    arg=extent,
+                    f"(s) => {model}('x_range').start <= s && {ready[6:]}",
+                    arg=first,
                     timeout=240_000,
                 )
                 out["timeline"] = time.perf_counter() - t0
@@ -225,6 +239,7 @@ def serve_and_open(files: list[Path], cache: Path) -> dict[str, object]:
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
         out["rss"] = int(fields["VmRSS"].split()[0]) // 1024
         out["hwm"] = int(fields["VmHWM"].split()[0]) // 1024
+        out["stores"] = _open_stores(proc.pid, cache)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -296,7 +311,8 @@ def main() -> None:
                 f"page open median {statistics.median(got['opens']):.2f} s of {opens} "
                 f"(target < 5), server CPU per open median {statistics.median(got['cpu']):.2f} s;"
                 f" timeline of all {got['timeline']:.2f} s; after visiting every file and the "
-                f"timeline RSS {got['rss']} MiB, peak {got['hwm']} MiB (target < 1024, flat)"
+                f"timeline RSS {got['rss']} MiB, peak {got['hwm']} MiB (target < 1024, flat), "
+                f"{got['stores']} stores open"
             )
         if args.page_only:
             return

@@ -12,10 +12,12 @@ native kernel, with the depth heatmap off and on (ticks decided as a run decides
 them), and with ``ORDERFLOW_NATIVE=0``, the coordinator's write of those rows (C
 column writer and Python), and whole ``--workers 2`` runs (default profile: the
 heatmap on), every process counted (``--trace-children``), with and without the
-kernel. It prints a table of instructions per snapshot and each as a ratio to
-plain; each path's own start-up (the same command on an empty recording) is
-subtracted, and for the whole runs also shown included (three Python processes
-start: that share shrinks as the file grows). Instructions are not
+kernel, and the coordinator process of such a run alone (workers not traced: the
+serial part, which sets the pace when the workers wait for its commits). It
+prints a table of instructions per snapshot and each as a ratio to plain; each
+path's own start-up (the same command on an empty recording) is subtracted, and
+for the ``--workers 2`` runs also shown included (three Python processes start:
+that share shrinks as the file grows). Instructions are not
 seconds (the plain code runs fewer per cycle than msgspec or SQLite do), so use it
 to compare versions of the hot path, and ``throughput.py`` for the targets.
 """
@@ -45,6 +47,7 @@ PATHS = (
     "python-share",
     "w2",
     "w2-python",
+    "w2-coordinator",
     "writer",
 )
 """What ``--paths`` can pick; ``w2*`` are the whole runs."""
@@ -209,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             "python-share": ("workers' share, Python, heatmap off", share, ["off"], python, False),
             "w2": ("--workers 2, all processes, kernel", w2, [], {}, True),
             "w2-python": ("--workers 2, all processes, Python", w2, [], python, True),
+            "w2-coordinator": ("--workers 2, coordinator process only", w2, [], {}, False),
         }
         per_snapshot: dict[str, float] = {}
         whole: dict[str, float] = {}
@@ -222,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             full = [*command, str(_fresh(source, work)), *extra]
             total = _instructions(full, work, env, children=children)
             per_snapshot[name] = (total - startup) / args.snapshots
-            if children:
+            if key.startswith("w2"):
                 whole[f"{name}, start-up included"] = total / args.snapshots
         # The coordinator's write alone: the same script with and without the insert.
         for kind in ("c", "py") if "writer" in chosen else ():

@@ -79,6 +79,10 @@ class Disconnect(_Wire):
     reason: str = ""
 
 
+SHUTDOWN_REASON = "shutdown"
+"""Disconnect reason with which a coordinator ends a run; workers then exit."""
+
+
 class Task(_Wire):
     """Coordinator -> worker: compute one shard ``start_ns <= instant < end_ns``.
 

@@ -55,6 +55,7 @@ from orderflow_services.coordinator.scratch import (
 from orderflow_services.coordinator.writer import ShardWriter
 from orderflow_services.protocol import (
     HEARTBEAT_INTERVAL_S,
+    SHUTDOWN_REASON,
     Disconnect,
     Failed,
     Heartbeat,
@@ -69,7 +70,6 @@ from orderflow_services.protocol import (
     silence_limit_s,
 )
 from orderflow_services.shipped_rows import collect_rows
-from orderflow_services.worker.worker import SHUTDOWN_REASON
 
 from orderflow.core.errors import InputFileError, TableOutOfOrder
 from orderflow.pipeline.progress import ProgressReporter

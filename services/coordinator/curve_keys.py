@@ -18,7 +18,6 @@ from pathlib import Path
 
 import zmq
 import zmq.auth
-from zmq.auth.thread import ThreadAuthenticator
 
 __all__ = ["CurveServer", "generate_keys"]
 
@@ -55,6 +54,9 @@ class CurveServer:
             raise ValueError(f"no server.key_secret; run 'orderflow-coord keygen {d}'")
         self.public, self.secret = zmq.auth.load_certificate(secret_file)
         self.authorized = d / "authorized"
+        # imported here: it pulls in asyncio, which a run without keys never needs
+        from zmq.auth.thread import ThreadAuthenticator
+
         self.authenticator = ThreadAuthenticator(context)
         self.authenticator.start()
         self.authenticator.configure_curve(domain="*", location=str(self.authorized))

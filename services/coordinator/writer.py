@@ -19,8 +19,9 @@ send the instrument's first and last ``BookTop``; at commit the writer fills
 the row from the tail of the shards before, and stores the shard's tails in its
 ledger row, so a resumed run has them too.
 
-Rows go in from the result's arrays through ``store.column_writer`` (a prepared
-multi-row INSERT in C when it is built), inside the same per-shard transaction.
+Rows go in from the result's arrays through ``store.column_writer`` (one
+``INSERT ... SELECT`` from the arrays in C when it is built), metrics and heatmap
+rows alike, inside the same per-shard transaction.
 
 The plan itself is stored when the run starts, with a fingerprint of the input
 scan: a resume reuses exactly that plan (whatever ``--shard-rows`` says now),

@@ -27,6 +27,7 @@ from orderflow_services.protocol import (
     HEARTBEAT_LIVENESS,
     RECONNECT_MAX_S,
     RECONNECT_MIN_S,
+    SHUTDOWN_REASON,
     Disconnect,
     Failed,
     Heartbeat,
@@ -54,9 +55,6 @@ from orderflow.core.errors import TableOutOfOrder
 __all__ = ["CurveClientKeys", "NotAccepted", "Worker", "load_client_keys"]
 
 log = logging.getLogger("orderflow.worker")
-
-SHUTDOWN_REASON = "shutdown"
-"""Disconnect reason with which a coordinator ends a run; workers then exit."""
 
 
 @dataclass(frozen=True)

@@ -116,3 +116,48 @@ def test_a_page_following_forced_reruns_draws_what_a_new_server_draws(
                 assert _settles_to(followed, expected) == expected, "the page that followed"
         finally:
             browser.close()
+
+
+def test_every_page_open_mid_run_ends_where_a_page_opened_later_ends(
+    tmp_path: Path, synth_db: Path
+) -> None:
+    """Two pages open on one server while a run is half written. Each page used to hear
+    of new rows only when it was the first to ask the shared copy, so one of them kept
+    a stale picture; and following ended the view at the last metric where a page
+    opened later ends at the last trade (CI caught the two 33 ms apart)."""
+    db = tmp_path / "followed" / "rec.db"
+    db.parent.mkdir()
+    shutil.copy(synth_db, db)
+    assert run_coord("--workers", 0, "--quiet", db).returncode == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "DELETE FROM metrics WHERE ts_ns > (SELECT (min(ts_ns) + max(ts_ns)) / 2 FROM metrics)"
+        )
+        # a trade recorded after the last book snapshot, as recorders leave them
+        conn.execute(
+            "INSERT INTO trades (instrument, trade_id, price, size, side, timestamp)"
+            " SELECT instrument, trade_id || '-late', price, size, side,"
+            " CAST(CAST(timestamp AS INTEGER) + 5000 AS TEXT) FROM trades"
+            " WHERE id = (SELECT max(id) FROM trades)"
+        )
+    conn.close()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            with dashboard_server([db]) as url:
+                pages = [_open(browser, url), _open(browser, url)]
+                log = tmp_path / "rerun.log"
+                coord = start_coord(log, "--workers", 2, "--shard-rows", 500, "--force", db)
+                assert coord.wait(timeout=300) == 0, log.read_text()
+                reference_db = tmp_path / "reference" / "rec.db"
+                reference_db.parent.mkdir()
+                shutil.copy(db, reference_db)
+                with dashboard_server([reference_db]) as reference_url:
+                    reference = _open(browser, reference_url)
+                    expected = _drawn(reference)
+                    view = _view(reference)
+                for n, page in enumerate(pages):
+                    assert _view_settles_to(page, view) == view, f"page {n}"
+                    assert _settles_to(page, expected) == expected, f"page {n}"
+        finally:
+            browser.close()

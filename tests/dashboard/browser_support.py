@@ -12,7 +12,16 @@ from pathlib import Path
 
 from playwright.sync_api import Page
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "dashboard_server", "free_port", "server_env", "source"]
+__all__ = [
+    "CHROMIUM",
+    "CHROMIUM_ARGS",
+    "dashboard_process",
+    "dashboard_server",
+    "free_port",
+    "open_stores",
+    "server_env",
+    "source",
+]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -37,6 +46,13 @@ def dashboard_server(paths: list[Path], *flags: str) -> Iterator[str]:
     """``orderflow-dashboard PATH...`` on a free port; yields its URL, and checks at
     exit that the server logged no traceback and no Bokeh warning (such as columns
     of unequal length)."""
+    with dashboard_process(paths, *flags) as (url, _):
+        yield url
+
+
+@contextmanager
+def dashboard_process(paths: list[Path], *flags: str) -> Iterator[tuple[str, int]]:
+    """``dashboard_server``, yielding the URL and the server's process id."""
     log = paths[0].with_suffix(".log")
     with log.open("w") as stderr:
         proc = subprocess.Popen(
@@ -50,7 +66,7 @@ def dashboard_server(paths: list[Path], *flags: str) -> Iterator[str]:
     line = proc.stdout.readline()
     try:
         assert line.startswith("Dashboard: http://localhost:"), line + log.read_text()
-        yield line.split(": ", 1)[1].strip()
+        yield line.split(": ", 1)[1].strip(), proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -71,3 +87,17 @@ def source(page: Page, name: str) -> dict[str, list]:
         " for (const k of Object.keys(d)) o[k] = Array.from(d[k]); return o; }",
         name,
     )
+
+
+def open_stores(pid: int, cache: Path) -> set[str]:
+    """The names of the store files (``*.duckdb`` in ``cache``) process ``pid`` holds
+    open: a store is open exactly while it is attached."""
+    names = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = Path(os.readlink(fd))
+        except OSError:  # closed while listed
+            continue
+        if target.parent == cache and target.suffix == ".duckdb":
+            names.add(target.name)
+    return names

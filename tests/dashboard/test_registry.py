@@ -3,6 +3,7 @@ a later server reuses the stores."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -11,10 +12,15 @@ import pytest
 from orderflow_services.dashboard.config import DashboardConfig
 from orderflow_services.dashboard.registry import Registry
 
+from orderflow.charts.panel_data import AUTO_WINDOW, ViewSettings, panel_data
 from orderflow.core.errors import InputFileError
 from orderflow.query.dataset import Dataset
 from orderflow.query.store import store_alias, store_path
+from orderflow.query.timeline import Timeline
+from orderflow.store.connections import open_writer
 from orderflow.synth.generator import SynthConfig, generate
+from tests.dashboard.browser_support import open_stores
+from tests.dashboard.day_files import consecutive_days
 
 
 def test_lazy_then_reused_by_the_next_server(
@@ -109,3 +115,54 @@ def test_open_files_share_one_duckdb_instance(
         registry.close()
     for path in paths:  # detached: this process can open each store file again
         duckdb.connect(str(store_path(Path(path).resolve()))).close()
+
+
+def test_only_the_files_on_screen_stay_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every file once shown stayed attached, with its cached blocks (75 MiB more after
+    ten daily files than after two): now a file no viewer shows is closed, and a
+    timeline polled for new rows opens no file to do it."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("ORDERFLOW_CACHE_DIR", str(cache))
+    paths = consecutive_days(tmp_path, 4)
+    stores = [store_path(Path(p).resolve()).name for p in paths]
+    registry = Registry()
+    registry.open(DashboardConfig(databases=paths))
+    trades = 0
+    try:
+        for path, store in zip(paths, stores, strict=True):  # one file after the other
+            shown = registry.get(path)
+            lo, hi = shown.extent("BTC-USDT")
+            data, _ = panel_data(shown, "BTC-USDT", lo, hi + 1, AUTO_WINDOW, ViewSettings())
+            trades += sum(data["candles"]["trades"])
+            registry.show("page", [path])
+            assert open_stores(os.getpid(), cache) == {store}
+        timeline = Timeline(paths, registry.get, registry.opened, registry.release)
+        lo, hi = timeline.extent("BTC-USDT")  # each file asked, and closed again after
+        assert open_stores(os.getpid(), cache) == {stores[-1]}  # still on screen
+        data, _ = panel_data(timeline, "BTC-USDT", lo, hi + 1, AUTO_WINDOW, ViewSettings())
+        assert sum(data["candles"]["trades"]) == trades  # every day drawn
+        assert len(open_stores(os.getpid(), cache)) == 4  # while drawing
+        registry.show("page", [])  # too many files in view to keep
+        assert open_stores(os.getpid(), cache) == set() and registry.datasets == {}
+        assert not timeline.refresh()  # polled: nothing new, and nothing opened
+        assert open_stores(os.getpid(), cache) == set()
+        last = timeline.last_metric_ns("BTC-USDT")
+        writer = open_writer(Path(paths[-1]))  # a row written into a closed file
+        writer.execute(
+            "INSERT INTO metrics (snapshot_id, timestamp, obi, cvd, best_bid, best_ask, "
+            "instrument, ts_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (10**7, str((last + 10**9) // 10**6), 0.5, 1.0, 99.0, 101.0, "BTC-USDT", last + 10**9),
+        )
+        writer.close()
+        assert timeline.refresh() and timeline.last_metric_ns("BTC-USDT") == last + 10**9
+        registry.show("page", [paths[-1]])
+        registry.show("other", [paths[0]])  # a second page shows the first day
+        registry.get(paths[0])
+        registry.forget("page")
+        assert open_stores(os.getpid(), cache) == {stores[0]}
+        registry.forget("other")
+        assert open_stores(os.getpid(), cache) == set()
+    finally:
+        registry.close()

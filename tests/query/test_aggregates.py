@@ -63,13 +63,16 @@ def test_aggregated_candles_flow_and_band_equal_the_fine_rows(synth_db: Path, wi
             )
 
 
-def test_aggregate_points_keep_each_buckets_first_last_and_extremes(synth_db: Path) -> None:
+@pytest.mark.parametrize("column", ["cvd", "best_bid", "best_ask"])
+def test_aggregate_points_keep_each_buckets_first_last_and_extremes(
+    synth_db: Path, column: str
+) -> None:
     with Dataset(synth_db) as agg, Dataset(synth_db, materialize=False) as fine:
         lo, hi = fine.extent("BTC-USDT")
         width = nice_width_ns(hi + 1 - lo, 40)
         assert width >= S
-        points = rows(agg.points("BTC-USDT", "cvd", lo, hi + 1, 40))
-        raw = rows(fine.series("BTC-USDT", "cvd", lo, hi + 1, None))
+        points = rows(agg.points("BTC-USDT", column, lo, hi + 1, 40))
+        raw = rows(fine.series("BTC-USDT", column, lo, hi + 1, None))
     buckets: dict[int, list[tuple]] = {}
     for ts, _, value in raw:
         buckets.setdefault(ts // width, []).append((ts, value))

@@ -7,7 +7,10 @@ the ladder ``BASES_NS`` (1 s, 1 min, 1 h), epoch aligned:
 - ``agg_candles``: OHLC, buy/sell volume and trade count per base window;
 - ``agg_metrics``: per base window, OFI and MLOFI sums, the OBI band (min, max,
   sum, count) and, for CVD and mid, the first, last, min and max with the
-  first and last instants.
+  first and last instants;
+- ``agg_book``: the same four values and two instants for the best bid and ask;
+- hourly volume per price and largest trades (``orderflow.query.trade_aggregates``),
+  for the volume profile and the trade bubbles.
 
 A question about a window that is a multiple of a base reads the largest such
 base (at most range / base rows) instead of the fine rows: a 10-day chart at
@@ -25,9 +28,15 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
+from orderflow.query.trade_aggregates import fill_trade_aggregates
+
 __all__ = [
     "BASES_NS",
+    "BOOK_COLUMNS",
+    "POINT_COLUMNS",
+    "add_missing_aggregates",
     "base_for",
+    "fill_book_aggregates",
     "nice_width_ns",
     "query_agg_band",
     "query_agg_candle_flow",
@@ -113,6 +122,71 @@ GROUP BY instrument, bucket
 """
 
 
+# The book lines (best bid and ask) as M4 material, like mid: first, last, extremes.
+BOOK_COLUMNS = ("best_bid", "best_ask")
+_BOOK_DDL = (
+    "CREATE {create} IF NOT EXISTS agg_book (width BIGINT, instrument VARCHAR, ts_ns BIGINT, "
+    + ", ".join(
+        f"{c}_lo DOUBLE, {c}_hi DOUBLE, {c}_first DOUBLE, {c}_last DOUBLE, "
+        f"{c}_t0 BIGINT, {c}_t1 BIGINT"
+        for c in BOOK_COLUMNS
+    )
+    + ")"
+)
+_BOOK_FILL = (
+    "INSERT INTO agg_book SELECT $width, instrument, (ts_ns // $width) * $width AS bucket, "
+    + ", ".join(
+        f"min({c}), max({c}), arg_min({c}, ts_ns) FILTER (WHERE {c} IS NOT NULL), "
+        f"arg_max({c}, ts_ns) FILTER (WHERE {c} IS NOT NULL), "
+        f"min(ts_ns) FILTER (WHERE {c} IS NOT NULL), max(ts_ns) FILTER (WHERE {c} IS NOT NULL)"
+        for c in BOOK_COLUMNS
+    )
+    + " FROM metrics WHERE ts_ns >= $since AND ($instrument IS NULL OR instrument = $instrument)"
+    " GROUP BY instrument, bucket"
+)
+_BOOK_COMBINE = (
+    "INSERT INTO agg_book SELECT $width, instrument, (ts_ns // $width) * $width AS bucket, "
+    + ", ".join(
+        f"min({c}_lo), max({c}_hi), arg_min({c}_first, {c}_t0), arg_max({c}_last, {c}_t1), "
+        f"min({c}_t0), max({c}_t1)"
+        for c in BOOK_COLUMNS
+    )
+    + " FROM agg_book WHERE width = $fine AND ts_ns >= $since"
+    " AND ($instrument IS NULL OR instrument = $instrument) GROUP BY instrument, bucket"
+)
+
+
+def fill_book_aggregates(
+    con: duckdb.DuckDBPyConnection, temporary: bool, since: int, instrument: str | None
+) -> None:
+    """(Re)build ``agg_book`` from ``since`` (a multiple of the largest base) on, for
+    ``instrument`` or all; creates it when missing."""
+    con.execute(_BOOK_DDL.format(create="TEMP TABLE" if temporary else "TABLE"))
+    con.execute(
+        "DELETE FROM agg_book WHERE ts_ns >= $s AND ($i IS NULL OR instrument = $i)",
+        {"s": since, "i": instrument},
+    )
+    fine, *coarse = BASES_NS
+    con.execute(_BOOK_FILL, {"width": fine, "since": since, "instrument": instrument})
+    for width in coarse:
+        params = {"width": width, "fine": fine, "since": since, "instrument": instrument}
+        con.execute(_BOOK_COMBINE, params)
+
+
+def add_missing_aggregates(con: duckdb.DuckDBPyConnection) -> None:
+    """Build, once, the aggregate tables a store kept by an earlier version lacks."""
+    have = {
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
+        ).fetchall()
+    }
+    if "agg_top_trades" not in have:
+        fill_trade_aggregates(con, False, -(2**62), None)
+    if "agg_book" not in have:
+        fill_book_aggregates(con, False, -(2**62), None)
+
+
 def _fill(con: duckdb.DuckDBPyConnection, table: str, since: int, instrument: str | None) -> None:
     """Insert every base's rows from ``since`` (a multiple of the largest base) on."""
     fine, *coarse = BASES_NS
@@ -141,6 +215,10 @@ def refresh_aggregates(
         if since is None:
             con.execute(f"DELETE FROM {agg}")
             _fill(con, table, -(2**62), None)
+            if table == "trades":
+                fill_trade_aggregates(con, temporary, -(2**62), None)
+            else:
+                fill_book_aggregates(con, temporary, -(2**62), None)
             continue
         for instrument, first_ns in since.items():
             start = first_ns // BASES_NS[-1] * BASES_NS[-1]  # whole buckets of every base
@@ -149,6 +227,14 @@ def refresh_aggregates(
                 {"i": instrument, "s": start},
             )
             _fill(con, table, start, instrument)
+            if table == "trades":
+                fill_trade_aggregates(con, temporary, start, instrument)
+            else:
+                fill_book_aggregates(con, temporary, start, instrument)
+
+
+POINT_COLUMNS = ("cvd", "mid", *BOOK_COLUMNS)
+"""The columns ``query_agg_points`` draws from the aggregates."""
 
 
 def base_for(width_ns: int) -> int | None:
@@ -230,18 +316,20 @@ def query_agg_points(
     width: int,
     base: int,
 ) -> pa.Table:
-    """M4 from aggregates: per ``width`` bucket of ``column`` (``cvd`` or ``mid``) the
-    first and last sample at their instants and the min and max between them, as
-    (ts_ns, value) rows; at one bucket per pixel column this draws what M4 draws."""
-    if column not in ("cvd", "mid"):
+    """M4 from aggregates: per ``width`` bucket of ``column`` (``cvd``, ``mid``,
+    ``best_bid`` or ``best_ask``) the first and last sample at their instants and the
+    min and max between them, as (ts_ns, value) rows; at one bucket per pixel column
+    this draws what M4 draws."""
+    if column not in POINT_COLUMNS:
         raise ValueError(f"no aggregate points for {column!r}")
     c = column
+    table = "agg_book" if column in BOOK_COLUMNS else "agg_metrics"
     sql = f"""
     WITH b AS (
         SELECT (ts_ns // $width) * $width AS bucket, min({c}_t0) AS t0, max({c}_t1) AS t1,
                arg_min({c}_first, {c}_t0) AS first, arg_max({c}_last, {c}_t1) AS last,
                min({c}_lo) AS lo, max({c}_hi) AS hi
-        FROM agg_metrics WHERE {_RANGE} AND {c}_t0 IS NOT NULL GROUP BY 1
+        FROM {table} WHERE {_RANGE} AND {c}_t0 IS NOT NULL GROUP BY 1
     )
     SELECT ts_ns, value FROM (
         SELECT t0 AS ts_ns, 0 AS k, first AS value FROM b

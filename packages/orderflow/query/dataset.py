@@ -29,6 +29,8 @@ import pyarrow as pa
 
 from orderflow.core.errors import InputFileError
 from orderflow.query.aggregates import (
+    POINT_COLUMNS,
+    add_missing_aggregates,
     base_for,
     nice_width_ns,
     query_agg_band,
@@ -54,7 +56,13 @@ from orderflow.query.store import (
     store_alias,
     write_meta,
 )
-from orderflow.query.volume_profile import VolumeProfile, query_volume_profile
+from orderflow.query.trade_aggregates import (
+    TOP_TRADES,
+    query_profile_bins,
+    query_top_trades,
+    whole_hours,
+)
+from orderflow.query.volume_profile import VolumeProfile, profile_of_bins, query_volume_profile
 from orderflow.store.connections import open_readonly
 from orderflow.store.schema import FLOW_COLUMNS
 
@@ -144,7 +152,10 @@ class Dataset:
         self._temp = "" if self.persistent else "TEMP "
         # the recording's alias: unique where stores share one DuckDB instance
         self._src = store_alias(self.path).replace("store_", "src_") if self.persistent else "src"
-        install_macros(self.con)
+        self._macros = False
+        """Whether the timestamp macros are on ``con``: installed when trades are first
+        read (a reused store with nothing new never needs them; they cost a quarter
+        of reopening it)."""
         self._copies: TableCopies | None = None
         if self.materialize or duckdb_cannot_read(self.path):
             self.materialize = True  # everything through our SQLite (query.file_rows)
@@ -153,6 +164,10 @@ class Dataset:
         else:
             attach_sqlite(self.con, self.path, self._src)
         self._seen = {"trades": (0, 0), "metrics": (0, 0)}
+        # Counts the refreshes that changed anything. One Dataset serves every page of a
+        # server, and only the first page to call refresh() hears True: the others tell
+        # a change by this count moving past the one they drew.
+        self.version = 0
         self._run: str | None = None
         self._ticks: dict[str, float | None] = {}
         try:
@@ -203,6 +218,7 @@ class Dataset:
             self._seen = {"trades": (0, 0), "metrics": (0, 0)}
             return False
         self._run = self._run_id()  # the ids match, so the stored rows are this run's
+        add_missing_aggregates(self.con)
         if not self._take_new_rows():
             self._heat_ladder(full=False)  # heatmap rows may have come without new metrics
         return True
@@ -246,7 +262,13 @@ class Dataset:
         temp = self._temp if table else "TEMP "
         self.con.execute(f"CREATE OR REPLACE {temp}{kind} {name} AS {select}{order}")
 
+    def _need_macros(self) -> None:
+        if not self._macros:
+            install_macros(self.con)
+            self._macros = True
+
     def _load_trades(self) -> None:
+        self._need_macros()
         if self.materialize:  # one SQLite library per file and process (query.file_rows)
             bounds = self._id_bounds("trades")
             source = _RAW_TRADES.format(rows="file_rows")
@@ -334,13 +356,18 @@ class Dataset:
         with self._lock:
             if self._copies is None:  # not materialised: queries read the file itself
                 return False
-            tables = self._sqlite_tables()
-            side = self._copies.refresh(tables & _SIDE_TABLES)
-            if tables != self._tables:
-                self._tables = tables
-                self._load()
-                return True
-            return self._take_new_rows() or side
+            changed = self._take_in_changes()
+            self.version += changed
+            return changed
+
+    def _take_in_changes(self) -> bool:
+        tables = self._sqlite_tables()
+        side = self._copies.refresh(tables & _SIDE_TABLES)
+        if tables != self._tables:
+            self._tables = tables
+            self._load()
+            return True
+        return self._take_new_rows() or side
 
     def _take_new_rows(self) -> bool:
         changed = False
@@ -391,6 +418,7 @@ class Dataset:
         """Copy the rows with ``after_id < id <= up_to_id`` (rows committed since the
         bounds were read come with the next call, not twice); returns each
         instrument's earliest new instant (where its aggregates must be rebuilt from)."""
+        self._need_macros()
         self.con.register("new_rows", self._file_rows(table, after_id, up_to_id))
         if table == "metrics":
             self.con.execute("INSERT INTO metrics SELECT * FROM new_rows")
@@ -453,9 +481,9 @@ class Dataset:
     ) -> pa.Table:
         """(ts_ns, value) of ``column`` reduced to about ``buckets`` buckets for a line:
         M4 over the rows, or its equivalent from the aggregates once a bucket spans a
-        second or more (``cvd`` and ``mid``)."""
+        second or more (``cvd``, ``mid`` and the best bid and ask)."""
         width = nice_width_ns(end_ns - start_ns, buckets)
-        base = self._base(width) if column in ("cvd", "mid") else None
+        base = self._base(width) if column in POINT_COLUMNS else None
         if base is None:
             return self.series(instrument, column, start_ns, end_ns, buckets).select(
                 ["ts_ns", "value"]
@@ -481,9 +509,15 @@ class Dataset:
     def volume_profile(
         self, instrument: str, start_ns: int, end_ns: int, tick: float
     ) -> VolumeProfile:
-        """Volume per bin, POC and value area of [start_ns, end_ns)."""
+        """Volume per bin, POC and value area of [start_ns, end_ns): from the hourly
+        aggregates and the trades of the partial hours at the ends, when the range
+        holds a whole hour."""
+        hours = whole_hours(start_ns, end_ns) if self.materialize else None
         with self._lock:
-            return query_volume_profile(self.con, "trades", instrument, start_ns, end_ns, tick)
+            if hours is None:
+                return query_volume_profile(self.con, "trades", instrument, start_ns, end_ns, tick)
+            bins = query_profile_bins(self.con, instrument, start_ns, end_ns, hours, tick)
+        return profile_of_bins(bins, tick)
 
     def tick(self, instrument: str) -> float | None:
         """The instrument's inferred price tick (smallest gap between distinct trade
@@ -551,8 +585,15 @@ class Dataset:
         self, instrument: str, start_ns: int, end_ns: int, min_size: float, limit: int
     ) -> pa.Table:
         """(ts_ns, price, size, sign) of the ``limit`` largest trades of at least
-        ``min_size`` in range, in time order: the price panel's bubbles."""
+        ``min_size`` in range, in time order: the price panel's bubbles (from the
+        hourly largest trades and the trades of the partial hours at the ends, when the
+        range holds a whole hour)."""
+        hours = whole_hours(start_ns, end_ns) if self.materialize else None
         with self._lock:
+            if hours is not None and limit <= TOP_TRADES:
+                return query_top_trades(
+                    self.con, instrument, start_ns, end_ns, hours, min_size, limit
+                )
             return self.con.execute(
                 "SELECT ts_ns, price, size, sign FROM (SELECT ts_ns, id, price, size, sign "
                 "FROM trades WHERE instrument = $i AND ts_ns >= $s AND ts_ns < $e "

@@ -123,9 +123,7 @@ def build_heat_ladder(
             seen = con.execute(
                 "SELECT last_bucket FROM heat_grid WHERE instrument = $i", {"i": instrument}
             ).fetchone()
-            last = conn.execute(
-                "SELECT max(bucket) FROM metrics_heatmap WHERE instrument = ?", (instrument,)
-            ).fetchone()[0]
+            last = _last_bucket(conn, instrument)
             if last is None or (seen is not None and seen[0] == last and not full):
                 continue
             start = -(2**62) if seen is None else seen[0] // LADDER[-1] * LADDER[-1]
@@ -137,6 +135,27 @@ def build_heat_ladder(
             )
     finally:
         conn.close()
+
+
+def _last_bucket(conn: sqlite3.Connection, instrument: str) -> int | None:
+    """The instrument's last stored bucket, side by side: each step is one seek in the
+    (instrument, side, bucket) key, where a plain max(bucket) read every key of the
+    instrument (0.13 s a day of 100 ms buckets, on every reopen of a kept store)."""
+    last = None
+    side = conn.execute(
+        "SELECT min(side) FROM metrics_heatmap WHERE instrument = ?", (instrument,)
+    ).fetchone()[0]
+    while side is not None:
+        top = conn.execute(
+            "SELECT max(bucket) FROM metrics_heatmap WHERE instrument = ? AND side = ?",
+            (instrument, side),
+        ).fetchone()[0]
+        last = top if last is None else max(last, top)
+        side = conn.execute(
+            "SELECT min(side) FROM metrics_heatmap WHERE instrument = ? AND side > ?",
+            (instrument, side),
+        ).fetchone()[0]
+    return last
 
 
 def _refill(

@@ -15,6 +15,7 @@ rows are both drawn (CVD, which every file starts at zero, simply restarts).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 
 import pyarrow as pa
@@ -28,60 +29,117 @@ __all__ = ["Timeline"]
 
 
 class Timeline:
-    """The recordings ``paths`` (opened through ``open_part``) as one history."""
+    """The recordings ``paths`` (opened through ``open_part``) as one history.
 
-    def __init__(self, paths: Sequence[str], open_part: Callable[[str], Dataset]) -> None:
+    ``opened`` says which parts are open now (None for a closed one) and ``release``
+    closes one unless some page shows it: ``refresh`` then takes new rows only into
+    the open parts and tells a change of any part by its file's size and
+    modification time, and the whole-history questions (instruments, extents, last
+    instant, tick) are answered from what each part said when it was last asked,
+    one part open at a time. So a timeline left on screen opens no file to poll it,
+    and its owner may close the parts it does not show. Without ``opened`` every
+    part counts as open.
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[str],
+        open_part: Callable[[str], Dataset],
+        opened: Callable[[str], Dataset | None] | None = None,
+        release: Callable[[str], None] | None = None,
+    ) -> None:
         self.paths = list(paths)
         self._open = open_part
-        self._extents: dict[tuple[str, str], tuple[int, int] | None] = {}
+        self._opened = opened or open_part
+        self._release = release
+        self._facts: dict[str, dict[tuple[str, str], object]] = {}
+        """Per part, the answers to whole-history questions, dropped when the part changes."""
+        self._marks = {path: _file_mark(path) for path in self.paths}
+        """Per part, its file's state when ``refresh`` last looked."""
+        self.version = 0
+        """Counts the refreshes that found a change."""
+        self._ticks: dict[tuple[str, str], float | None] = {}
+        """Kept across changes, like a Dataset's: the tick bins every profile and footprint."""
 
     # -- the parts ------------------------------------------------------------------------
 
-    def _extent_of(self, path: str, instrument: str) -> tuple[int, int] | None:
-        key = (path, instrument)
-        if key not in self._extents:
-            self._extents[key] = self._open(path).extent(instrument)
-        return self._extents[key]
+    def _fact(self, path: str, question: str, instrument: str = "") -> object:
+        """What part ``path`` answers to ``question`` about ``instrument`` (None for an
+        instrument it lacks). Every answer of a part is asked at once, and a part that
+        was closed is closed again right after (``release``): asking ten files holds one
+        file's cached blocks at a time, not ten."""
+        if path not in self._facts:
+            was_open = self._opened(path) is not None
+            part = self._open(path)
+            facts: dict[tuple[str, str], object] = {("instruments", ""): part.instruments()}
+            for name in facts[("instruments", "")]:
+                facts[("extent", name)] = part.extent(name)
+                facts[("last", name)] = part.last_metric_ns(name)
+                facts[("median", name)] = part.median_interval_ns(name)
+                if self._ticks.get((path, name)) is None:
+                    self._ticks[(path, name)] = part.tick(name)
+            self._facts[path] = facts
+            if not was_open and self._release is not None:
+                self._release(path)
+        return self._facts[path].get((question, instrument))
 
-    def _parts(self, instrument: str, start: int, end: int) -> list[Dataset]:
-        """The open Datasets whose span of ``instrument`` meets [start, end), in time order."""
+    def _extent_of(self, path: str, instrument: str) -> tuple[int, int] | None:
+        return self._fact(path, "extent", instrument)
+
+    def paths_meeting(self, instrument: str, start: int, end: int) -> list[str]:
+        """The parts whose span of ``instrument`` meets [start, end), in time order."""
         met = []
         for path in self.paths:
             extent = self._extent_of(path, instrument)
             if extent is not None and extent[0] < end and extent[1] >= start:
                 met.append((extent[0], path))
-        return [self._open(path) for _, path in sorted(met)]
+        return [path for _, path in sorted(met)]
+
+    def _parts(self, instrument: str, start: int, end: int) -> list[tuple[str, Dataset]]:
+        """(path, open Dataset) of the parts meeting [start, end), in time order."""
+        return [(p, self._open(p)) for p in self.paths_meeting(instrument, start, end)]
 
     def refresh(self) -> bool:
+        """Take new rows into the open parts; True when any part's file was written since
+        the last call (whoever took the rows in: one Dataset serves every page)."""
         changed = False
         for path in self.paths:
-            if self._open(path).refresh():
+            mark = _file_mark(path)  # before taking rows in: a write after it is seen next time
+            part = self._opened(path)
+            if part is not None:
+                part.refresh()
+            if mark != self._marks[path]:
+                self._marks[path] = mark
+                self._facts.pop(path, None)
                 changed = True
-                self._extents = {k: v for k, v in self._extents.items() if k[0] != path}
+        self.version += changed
         return changed
 
     # -- whole-history questions ----------------------------------------------------------
 
     def instruments(self) -> list[str]:
-        return sorted({i for path in self.paths for i in self._open(path).instruments()})
+        found = (self._fact(p, "instruments") for p in self.paths)
+        return sorted({i for names in found for i in names})
 
     def extent(self, instrument: str) -> tuple[int, int] | None:
         spans = [e for p in self.paths if (e := self._extent_of(p, instrument)) is not None]
         return (min(s[0] for s in spans), max(s[1] for s in spans)) if spans else None
 
     def last_metric_ns(self, instrument: str) -> int | None:
-        ends = [self._open(p).last_metric_ns(instrument) for p in self.paths]
+        ends = [self._fact(p, "last", instrument) for p in self.paths]
         known = [e for e in ends if e is not None]
         return max(known) if known else None
 
     def median_interval_ns(self, instrument: str) -> int | None:
         for path in self.paths:
             if self._extent_of(path, instrument) is not None:
-                return self._open(path).median_interval_ns(instrument)
+                return self._fact(path, "median", instrument)
         return None
 
     def tick(self, instrument: str) -> float | None:
-        ticks = [t for p in self.paths if (t := self._open(p).tick(instrument)) is not None]
+        for path in self.paths:  # asked with the facts (again after a change, while None)
+            self._fact(path, "instruments")
+        ticks = [t for p in self.paths if (t := self._ticks.get((p, instrument))) is not None]
         return min(ticks) if ticks else None
 
     # -- range questions ------------------------------------------------------------------
@@ -89,7 +147,7 @@ class Timeline:
     def _concat(self, name: str, instrument: str, start: int, end: int, *args: object) -> pa.Table:
         tables = [
             getattr(part, name)(instrument, start, end, *args)
-            for part in self._parts(instrument, start, end)
+            for _, part in self._parts(instrument, start, end)
         ]
         if not tables:
             first = self._open(self.paths[0])
@@ -105,7 +163,7 @@ class Timeline:
     def band(self, instrument: str, column: str, start: int, end: int, width: int) -> pa.Table:
         tables = [
             part.band(instrument, column, start, end, width)
-            for part in self._parts(instrument, start, end)
+            for _, part in self._parts(instrument, start, end)
         ]
         if not tables:
             return self._open(self.paths[0]).band(instrument, column, start, start, width)
@@ -114,7 +172,7 @@ class Timeline:
     def points(self, instrument: str, column: str, start: int, end: int, buckets: int) -> pa.Table:
         tables = [
             part.points(instrument, column, start, end, buckets)
-            for part in self._parts(instrument, start, end)
+            for _, part in self._parts(instrument, start, end)
         ]
         if not tables:
             return self._open(self.paths[0]).points(instrument, column, start, start, buckets)
@@ -164,7 +222,7 @@ class Timeline:
     def volume_profile(self, instrument: str, start: int, end: int, tick: float) -> VolumeProfile:
         """The parts' bins summed, then the POC and value area of the sum."""
         volume: dict[int, list[float]] = {}
-        for part in self._parts(instrument, start, end):
+        for _, part in self._parts(instrument, start, end):
             p = part.volume_profile(instrument, start, end, tick)
             for b, buy, sell in zip(p.bins, p.buy, p.sell, strict=True):
                 cell = volume.setdefault(b, [0.0, 0.0])
@@ -182,17 +240,30 @@ class Timeline:
         self, instrument: str, start: int, end: int, max_columns: int, max_rows: int
     ) -> list[HeatmapGrid]:
         """One grid per part, each with its share of the columns."""
-        parts = self._parts(instrument, start, end)
         span = max(1, end - start)
         grids = []
-        for part in parts:
-            extent = self._extent_of(str(part.path), instrument) or (start, end)
+        for path, part in self._parts(instrument, start, end):
+            extent = self._extent_of(path, instrument) or (start, end)
             share = (min(end, extent[1] + 1) - max(start, extent[0])) / span
             columns = max(1, round(max_columns * share))
             grid = part.heatmap(instrument, start, end, columns, max_rows)
             if grid is not None:
                 grids.append(grid)
         return grids
+
+
+def _file_mark(path: str) -> tuple[tuple[int, int] | None, ...]:
+    """(modification time, size) of the file and of its write-ahead log: a commit
+    changes one of them."""
+    marks = []
+    for name in (path, f"{path}-wal"):
+        try:
+            st = os.stat(name)
+        except OSError:
+            marks.append(None)
+        else:
+            marks.append((st.st_mtime_ns, st.st_size))
+    return tuple(marks)
 
 
 def _first(a: object, b: object) -> object:

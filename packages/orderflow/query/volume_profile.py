@@ -18,7 +18,13 @@ import duckdb
 import msgspec
 import pyarrow as pa
 
-__all__ = ["VALUE_AREA_SHARE", "VolumeProfile", "query_volume_profile", "value_area"]
+__all__ = [
+    "VALUE_AREA_SHARE",
+    "VolumeProfile",
+    "profile_of_bins",
+    "query_volume_profile",
+    "value_area",
+]
 
 VALUE_AREA_SHARE = 0.7
 
@@ -87,6 +93,11 @@ def query_volume_profile(
         raise ValueError(f"tick {tick!r} must be positive")
     params = {"tick": float(tick), "instrument": instrument, "start": start_ns, "end": end_ns}
     table: pa.Table = con.execute(_PROFILE_SQL.format(trades=trades), params).to_arrow_table()
+    return profile_of_bins(table, tick)
+
+
+def profile_of_bins(table: pa.Table, tick: float) -> VolumeProfile:
+    """The profile of (bin, buy, sell, total) rows in bin order: its POC and value area."""
     bins = table["bin"].to_pylist()
     totals = table["total"].to_pylist()
     area = value_area(bins, totals)

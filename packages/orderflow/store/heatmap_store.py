@@ -22,19 +22,23 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 
 from orderflow.core.heatmap import HeatmapPartials
+from orderflow.store.column_writer import Column, insert_columns
 
 __all__ = [
     "HEATMAP_DDL",
     "HEATMAP_GRID_TABLE",
     "HEATMAP_TABLE",
     "HEATMAP_TABLES",
+    "PackedRows",
     "clear_heatmap",
     "decode_cells",
     "encode_cells",
+    "encode_columns",
     "encode_rows",
     "read_grid",
     "read_heatmap_cells",
@@ -76,25 +80,60 @@ def clear_heatmap(conn: sqlite3.Connection) -> None:
         conn.execute(f"DELETE FROM {table}")  # fixed names, never user input
 
 
+HEATMAP_COLUMNS = ("instrument", "side", "bucket", "snapshots", "first_bin", "offsets", "sums")
 _UPSERT = (
-    "INSERT OR REPLACE INTO metrics_heatmap"
-    " (instrument, side, bucket, snapshots, first_bin, offsets, sums) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT OR REPLACE INTO metrics_heatmap ({', '.join(HEATMAP_COLUMNS)})"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-_INSERT = _UPSERT.replace("INSERT OR REPLACE", "INSERT")
 _SELECT_ONE = (
     "SELECT snapshots, first_bin, offsets, sums FROM metrics_heatmap"
     " WHERE instrument = ? AND side = ? AND bucket = ?"
 )
 
 
-def encode_rows(
-    bins: np.ndarray, sums: np.ndarray, ends: np.ndarray
-) -> list[tuple[int | None, bytes | None, bytes]]:
-    """(first_bin, offsets, sums) blobs of many rows at once, each in its smaller packing.
+class PackedRows(NamedTuple):
+    """Many heatmap rows' ``(first_bin, offsets, sums)`` as writer columns: each blob
+    column is one byte array cut by int64 ends (row r is ``blob[ends[r]:ends[r+1]]``)."""
+
+    first_bin: np.ndarray
+    """int64; NULL where ``empty``."""
+    empty: np.ndarray
+    """uint8, 1 for a row without cells: ``first_bin`` and ``offsets`` NULL, ``sums`` b""."""
+    offsets: np.ndarray
+    """uint8: the sparse rows' uint16 or uint32 bin offsets, one row after the other."""
+    offset_ends: np.ndarray
+    no_offsets: np.ndarray
+    """uint8, 1 for a dense or empty row (``offsets`` NULL)."""
+    sums: np.ndarray
+    """uint8: every row's float32 sums (a dense row's whole grid, zeros included)."""
+    sum_ends: np.ndarray
+
+    def row(self, r: int) -> tuple[int | None, bytes | None, bytes]:
+        sums = self.sums[self.sum_ends[r] : self.sum_ends[r + 1]].tobytes()
+        if self.empty[r]:
+            return None, None, sums
+        offsets = (
+            None
+            if self.no_offsets[r]
+            else self.offsets[self.offset_ends[r] : self.offset_ends[r + 1]].tobytes()
+        )
+        return int(self.first_bin[r]), offsets, sums
+
+    def columns(self) -> list[Column]:
+        """``first_bin``, ``offsets``, ``sums`` for ``insert_columns``."""
+        return [
+            ("i", self.first_bin, self.empty),
+            ("b", self.offsets, self.offset_ends, self.no_offsets),
+            ("b", self.sums, self.sum_ends),
+        ]
+
+
+def encode_columns(bins: np.ndarray, sums: np.ndarray, ends: np.ndarray) -> PackedRows:
+    """Pack many rows at once, each in its smaller packing.
 
     Row r holds ``bins[ends[r-1]:ends[r]]`` (ascending) and their sums. A shard
     writes tens of thousands of rows, so the packing is decided and the blobs
-    are filled by whole-array operations; only the final slicing is per row.
+    are filled by whole-array operations, with no Python step per row.
     """
     ends = np.asarray(ends, dtype=np.int64)
     starts = _starts(ends)
@@ -110,47 +149,47 @@ def encode_rows(
     dense = filled & (span * 4 <= counts * (4 + width))
     row_of = np.repeat(np.arange(len(ends)), counts)
     offset = bins - first[row_of]
-    values = np.asarray(sums, dtype="<f4")
+    rank = np.arange(len(bins), dtype=np.int64) - starts[row_of]
+    cell_dense = dense[row_of]
 
-    # Byte ranges of every row in three shared blobs: the dense grids, and the sparse
-    # rows' sums and offsets (uint16 and uint32 offsets kept apart).
-    dense_len = np.where(dense, span, 0)
-    grid = np.zeros(int(dense_len.sum()), dtype="<f4")
-    in_dense = dense[row_of]
-    grid_start = np.cumsum(dense_len) - dense_len
-    grid[grid_start[row_of[in_dense]] + offset[in_dense]] = values[in_dense]
-    sparse_len = np.where(dense, 0, counts)
-    narrow_len = np.where(width == 2, sparse_len, 0)
-    wide_len = sparse_len - narrow_len
-    row_narrow = (width == 2)[row_of]
-    blobs = (
-        (grid.tobytes(), grid_start * 4, dense_len * 4),
-        (values[~in_dense].tobytes(), (np.cumsum(sparse_len) - sparse_len) * 4, sparse_len * 4),
-        (
-            offset[~in_dense & row_narrow].astype("<u2").tobytes(),
-            (np.cumsum(narrow_len) - narrow_len) * 2,
-            narrow_len * 2,
-        ),
-        (
-            offset[~in_dense & ~row_narrow].astype("<u4").tobytes(),
-            (np.cumsum(wide_len) - wide_len) * 4,
-            wide_len * 4,
-        ),
-    )
-    grids, cells, narrow, wide = (
-        [blob[a:b] for a, b in zip(lo.tolist(), (lo + n).tolist(), strict=True)]
-        for blob, lo, n in blobs
-    )
-    return [
-        (None, None, b"")
-        if n == 0
-        else (f, None, grids[r])
-        if d
-        else (f, narrow[r] if w == 2 else wide[r], cells[r])
-        for r, (n, d, w, f) in enumerate(
-            zip(counts.tolist(), dense.tolist(), width.tolist(), first.tolist(), strict=True)
+    # Sums: a dense row's grid (span floats) or a sparse row's cells (count floats).
+    sum_ends = _ends(np.where(dense, span, counts) * 4)
+    grid = np.zeros(int(sum_ends[-1]) // 4, dtype="<f4")
+    grid[sum_ends[row_of] // 4 + np.where(cell_dense, offset, rank)] = sums
+    # Offsets: a sparse row's bins from first_bin, uint16 or uint32 each.
+    sparse = filled & ~dense
+    offset_ends = _ends(np.where(sparse, counts * width, 0))
+    packed = np.zeros(int(offset_ends[-1]), dtype=np.uint8)
+    for size, dtype in ((2, "<u2"), (4, "<u4")):
+        cells = ~cell_dense & (width[row_of] == size)
+        at = offset_ends[row_of[cells]] + rank[cells] * size
+        packed[at[:, None] + np.arange(size)] = (
+            offset[cells].astype(dtype).view(np.uint8).reshape(-1, size)
         )
-    ]
+    return PackedRows(
+        first,
+        (~filled).astype(np.uint8),
+        packed,
+        offset_ends,
+        (~sparse).astype(np.uint8),
+        grid.view(np.uint8),
+        sum_ends,
+    )
+
+
+def encode_rows(
+    bins: np.ndarray, sums: np.ndarray, ends: np.ndarray
+) -> list[tuple[int | None, bytes | None, bytes]]:
+    """(first_bin, offsets, sums) blobs of many rows (``encode_columns``), row by row."""
+    packed = encode_columns(bins, sums, ends)
+    return [packed.row(r) for r in range(len(ends))]
+
+
+def _ends(lengths: np.ndarray) -> np.ndarray:
+    """Where each row starts in a blob of rows of ``lengths``, and the total at the end."""
+    out = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=out[1:])
+    return out
 
 
 def _starts(ends: np.ndarray) -> np.ndarray:
@@ -196,7 +235,9 @@ def write_heatmap(
 
     A bucket that reaches outside ``[start_ns, end_ns)`` (None: unbounded) may
     hold a neighbouring range's part already: that row is read and added to.
-    A bucket wholly inside belongs to this range alone and is inserted.
+    A bucket wholly inside belongs to this range alone and is inserted from
+    the packed arrays (``insert_columns``), in key order, so the table's b-tree
+    is appended to rather than split in the middle by interleaved keys.
     """
     instr, bucket, side, snaps, ends, bins, sums = partials.columns()
     lo, hi = bucket * bucket_ns, (bucket + 1) * bucket_ns
@@ -206,13 +247,23 @@ def write_heatmap(
     if end_ns is not None:
         whole &= hi <= end_ns
     names = partials.instruments
-    cells = encode_rows(bins, sums, ends)
-    rows = zip(instr.tolist(), side.tolist(), bucket.tolist(), snaps.tolist(), cells, strict=True)
-    inside = [
-        (names[i], s, b, n, *packed)
-        for (i, s, b, n, packed), keep in zip(rows, whole.tolist(), strict=True)
-        if keep
-    ]
+    inside = np.flatnonzero(whole)
+    rank = np.argsort(np.argsort(np.array(names, dtype=object)))  # key order of the names
+    inside = inside[np.lexsort((bucket[inside], side[inside], rank[instr[inside]]))]
+    insert_columns(
+        conn,
+        HEATMAP_TABLE,
+        HEATMAP_COLUMNS,
+        [
+            ("c", instr, names),
+            ("i", side.astype(np.int64)),
+            ("i", bucket),
+            ("i", snaps),
+            *encode_columns(bins, sums, ends).columns(),
+        ],
+        len(bucket),
+        order=inside,
+    )
     edges = []
     starts = _starts(ends)
     for r in np.flatnonzero(~whole).tolist():
@@ -224,7 +275,6 @@ def write_heatmap(
             row_bins, row_sums = _add(*decode_cells(*row[1:]), row_bins, row_sums)
             snapshots += row[0]
         edges.append((name, key_side, key_bucket, snapshots, *encode_cells(row_bins, row_sums)))
-    conn.executemany(_INSERT, inside)
     conn.executemany(_UPSERT, edges)
     return len(inside) + len(edges)
 

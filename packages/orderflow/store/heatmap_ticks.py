@@ -47,7 +47,12 @@ def sample_prices(
     conn: sqlite3.Connection, instruments: Sequence[str] | None = None
 ) -> dict[str, list[float]]:
     """Counted level prices per instrument in the sampled book rows."""
-    first, last = conn.execute("SELECT min(id), max(id) FROM book").fetchone()
+    # Two subqueries: SQLite answers a lone min() or max() from the primary key, but
+    # reads every row for min(id), max(id) in one SELECT (the whole file, before any
+    # shard can start).
+    first, last = conn.execute(
+        "SELECT (SELECT min(id) FROM book), (SELECT max(id) FROM book)"
+    ).fetchone()
     if first is None:
         return {}
     middle = (first + last) // 2

@@ -19,6 +19,7 @@ from orderflow.store.schema import (
     METRICS_DDL,
     METRICS_TABLE,
     REJECTS_DDL,
+    RETIRED_INDEXES,
     RUNS_DDL,
     SHARDS_DDL,
     UPGRADE_COLUMNS,
@@ -84,12 +85,16 @@ class SQLiteMetricsRepository:
 
     def create_metrics_table(self) -> list[str]:
         """Create the output tables, or upgrade ones an earlier version created by
-        adding the columns they lack; returns the added ``metrics`` columns.
+        adding the columns they lack and replacing retired indexes; returns the
+        added ``metrics`` columns.
 
         The added columns are NULL in existing rows, so the caller must not keep
         those rows as a finished run: the config key carries the schema version
-        (``pipeline.storage.config_key``), so they are recomputed."""
+        (``pipeline.storage.config_key``), so they are recomputed. A replaced index
+        is built from the rows there (once per file, a sort of its rows)."""
         self.conn.executescript(METRICS_DDL + REJECTS_DDL + RUNS_DDL + SHARDS_DDL)
+        for index in RETIRED_INDEXES:  # fixed names from schema.py, never user input
+            self.conn.execute(f"DROP INDEX IF EXISTS {index}")
         added: dict[str, list[str]] = {}
         for table, columns in UPGRADE_COLUMNS.items():
             have = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}

@@ -19,6 +19,7 @@ __all__ = [
     "OUTPUT_TABLES",
     "REJECTS_DDL",
     "REJECTS_TABLE",
+    "RETIRED_INDEXES",
     "RUNS_DDL",
     "RUNS_TABLE",
     "SHARDS_DDL",
@@ -94,8 +95,20 @@ CREATE TABLE IF NOT EXISTS metrics (
 );
 CREATE INDEX IF NOT EXISTS idx_metrics_timestamp ON metrics(timestamp);
 CREATE UNIQUE INDEX IF NOT EXISTS idx_metrics_snapshot_id ON metrics(snapshot_id);
-CREATE INDEX IF NOT EXISTS idx_metrics_instrument_ts ON metrics(instrument, ts_ns);
+CREATE INDEX IF NOT EXISTS idx_metrics_ts_instrument ON metrics(ts_ns, instrument);
 """
+# The per-instrument index leads with the instant, not the instrument: rows arrive in
+# time order, so every insert lands on the b-tree's right edge, which SQLite reaches
+# without a search. Keyed (instrument, ts_ns), each instrument but the last is
+# appended in the middle of the tree, a search from the root per row: 5.3k
+# instructions of a coordinator's row insert (about 19k) with two instruments,
+# against 2.0k keyed by time (callgrind, 50k snapshots). A query for one instrument
+# over a time range also reads the other instruments' index entries of that range:
+# cheap for the one to three instruments a recording usually holds.
+
+RETIRED_INDEXES = ("idx_metrics_instrument_ts",)
+"""Indexes of ``metrics`` that earlier versions created and ``create_metrics_table``
+drops (after creating their replacement, so a file never lacks both)."""
 
 REJECTS_DDL = """
 CREATE TABLE IF NOT EXISTS metrics_rejects (

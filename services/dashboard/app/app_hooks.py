@@ -1,4 +1,5 @@
-"""Server lifecycle: open the recordings once when the server starts, close them at exit."""
+"""Server lifecycle: open the recordings once when the server starts, close them at exit,
+and close the files only an ended session showed."""
 
 from __future__ import annotations
 
@@ -12,3 +13,7 @@ def on_server_loaded(server_context: object) -> None:
 
 def on_server_unloaded(server_context: object) -> None:
     registry.close()
+
+
+def on_session_destroyed(session_context: object) -> None:
+    registry.forget(session_context.id)
