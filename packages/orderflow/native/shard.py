@@ -19,6 +19,7 @@ import numpy as np
 
 from orderflow.core.calculator import InvalidSnapshot, snapshot_values, trade_sign
 from orderflow.core.errors import TableOutOfOrder
+from orderflow.core.flow_batch import FLOW_VALUES
 from orderflow.core.heatmap import (
     DEFAULT_BUCKET_MS,
     HeatmapAccumulator,
@@ -34,20 +35,8 @@ from orderflow.store.near_order import check_columns
 
 __all__ = ["KERNEL_COLUMNS", "KernelRange", "RangeColumns", "supports"]
 
-KERNEL_COLUMNS = (
-    "best_bid",
-    "best_ask",
-    "obi",
-    "spread",
-    "mid",
-    "weighted_mid",
-    "bid_size_1",
-    "ask_size_1",
-    "obi_l1",
-    "obi_l5",
-    "obi_l10",
-)
-"""The per-snapshot float columns the kernel computes, in its order (NaN = NULL)."""
+KERNEL_COLUMNS = FLOW_VALUES
+"""The per-snapshot float columns the kernel computes, in the reference's order (NaN = NULL)."""
 CHUNK_ROWS = 4096
 """Rows per kernel call at most: the caller's tick runs between calls."""
 CHUNK_BYTES = 4 << 20
