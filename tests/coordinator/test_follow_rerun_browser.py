@@ -68,6 +68,18 @@ def _settles_to(page: Page, expected: dict[str, dict[str, list]]) -> dict[str, d
     return drawn
 
 
+def _reference_drawing(
+    browser: Browser, db: Path, folder: Path
+) -> tuple[dict[str, dict[str, list]], tuple[float, float]]:
+    """What a server started now draws of ``db`` (OBI and CVD, and the time range): it
+    reads a copy under another name, so it builds its own store."""
+    folder.mkdir()
+    shutil.copy(db, folder / db.name)
+    with dashboard_server([folder / db.name]) as url:
+        reference = _open(browser, url)
+        return _drawn(reference), _view(reference)
+
+
 def _last_ts_ms(db: Path, instrument: str) -> float:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         (last,) = conn.execute(
@@ -101,13 +113,7 @@ def test_a_page_following_forced_reruns_draws_what_a_new_server_draws(
                     timeout=SETTLE_S * 1000,
                 )
                 fresh = _open(browser, url)
-                reference_db = tmp_path / "reference" / "rec.db"
-                reference_db.parent.mkdir()
-                shutil.copy(db, reference_db)
-                with dashboard_server([reference_db]) as reference_url:
-                    reference = _open(browser, reference_url)
-                    expected = _drawn(reference)
-                    view = _view(reference)
+                expected, view = _reference_drawing(browser, db, tmp_path / "reference")
                 assert _view_settles_to(fresh, view) == view
                 assert _settles_to(fresh, expected) == expected, "a page opened after the reruns"
                 followed.evaluate(
@@ -149,13 +155,7 @@ def test_every_page_open_mid_run_ends_where_a_page_opened_later_ends(
                 log = tmp_path / "rerun.log"
                 coord = start_coord(log, "--workers", 2, "--shard-rows", 500, "--force", db)
                 assert coord.wait(timeout=300) == 0, log.read_text()
-                reference_db = tmp_path / "reference" / "rec.db"
-                reference_db.parent.mkdir()
-                shutil.copy(db, reference_db)
-                with dashboard_server([reference_db]) as reference_url:
-                    reference = _open(browser, reference_url)
-                    expected = _drawn(reference)
-                    view = _view(reference)
+                expected, view = _reference_drawing(browser, db, tmp_path / "reference")
                 for n, page in enumerate(pages):
                     assert _view_settles_to(page, view) == view, f"page {n}"
                     assert _settles_to(page, expected) == expected, f"page {n}"
