@@ -340,88 +340,107 @@ def panel_data(
     window_ns: int,
     settings: ViewSettings,
 ) -> tuple[PanelData, Drawn]:
-    """Columns for every panel over [start_ns, end_ns), and what was chosen."""
+    """Columns for every panel over [start_ns, end_ns), and what was chosen. The
+    questions go in two batches (``answers``), the second holding those that depend on
+    the first's answers, so a timeline of many files opens each of them twice a redraw
+    and holds one at a time."""
     window = choose_window(window_ns, start_ns, end_ns, settings)
     aligned_start = start_ns // window * window
-    candles = dataset.candles(instrument, aligned_start, end_ns, window)
     buckets = settings.max_bars
     band_width = nice_width_ns(end_ns - start_ns, buckets)
-    obi_alerts = dataset.alerts(instrument, start_ns, end_ns, 4 * buckets, kind="obi")
-    cvd_alerts = dataset.alerts(instrument, start_ns, end_ns, 4 * buckets, kind="cvd")
-    cvd_y = dataset.values_at(instrument, "cvd", cvd_alerts["ts_ns"].to_pylist())
-    ofi_alerts = dataset.alerts(instrument, start_ns, end_ns, 4 * buckets, kind="ofi")
-    data: PanelData = {
-        "candles": candle_columns(candles, window),
-        "flow": flow_columns(
-            dataset.candle_flow(instrument, aligned_start, end_ns, window), window
-        ),
-        "ofi_alerts": alert_columns(ofi_alerts),
-        "obi": band_columns(dataset.band(instrument, "obi", start_ns, end_ns, band_width)),
-        "cvd": series_columns(dataset.points(instrument, "cvd", start_ns, end_ns, buckets)),
-        "alerts": alert_columns(obi_alerts),
-        "cvd_alerts": alert_columns(cvd_alerts, cvd_y),
-        "equity": series_columns(dataset.equity(instrument, start_ns, end_ns, buckets)),
-        "fills": fill_columns(dataset.fills(instrument, start_ns, end_ns, 4 * buckets)),
-        "trades": trade_columns(
-            dataset.large_trades(
-                instrument, start_ns, end_ns, settings.min_trade_size, settings.trade_limit
-            )
-        ),
-    }
-    grid = dataset.heatmap(
-        instrument, start_ns, end_ns, settings.heatmap_columns, settings.heatmap_rows
+    ranged = (instrument, start_ns, end_ns)
+    first = dataset.answers(
+        {
+            "candles": ("candles", (instrument, aligned_start, end_ns, window)),
+            "flow": ("candle_flow", (instrument, aligned_start, end_ns, window)),
+            **{
+                f"{kind}_alerts": ("alerts", (*ranged, 4 * buckets, kind))
+                for kind in ("obi", "cvd", "ofi")
+            },
+            "obi": ("band", (instrument, "obi", start_ns, end_ns, band_width)),
+            "cvd": ("points", (instrument, "cvd", start_ns, end_ns, buckets)),
+            "equity": ("equity", (*ranged, buckets)),
+            "fills": ("fills", (*ranged, 4 * buckets)),
+            "trades": ("large_trades", (*ranged, settings.min_trade_size, settings.trade_limit)),
+            "heatmap": ("heatmap", (*ranged, settings.heatmap_columns, settings.heatmap_rows)),
+        }
     )
-    data["heatmap"] = heatmap_columns(grid, settings.heatmap_clip)
-    if not data["heatmap"]["image"]:  # no depth recorded: no book lines either
-        data["best_bid"] = {"t": [], "value": []}
-        data["best_ask"] = {"t": [], "value": []}
-    else:
-        # each side M4-reduced on its own instants: one source per line
-        for side in ("best_bid", "best_ask"):
-            data[side] = series_columns(dataset.points(instrument, side, start_ns, end_ns, buckets))
-    drawn = _price_structure(data, dataset, instrument, start_ns, end_ns, window, settings)
+    candles = candle_columns(first["candles"], window)
+    heat = heatmap_columns(first["heatmap"], settings.heatmap_clip)
+    cvd_alert_ts = first["cvd_alerts"]["ts_ns"].to_pylist()
+    second: dict[str, tuple[str, tuple]] = {
+        "cvd_y": ("values_at", (instrument, "cvd", cvd_alert_ts))
+    }
+    sides = ("best_bid", "best_ask") if heat["image"] else ()  # no depth recorded: no book lines
+    for side in sides:  # each side M4-reduced on its own instants: one source per line
+        second[side] = ("points", (instrument, side, start_ns, end_ns, buckets))
+    bins = _price_bins(candles, dataset.tick(instrument), settings)
+    if bins.profile is not None:
+        second["profile"] = ("volume_profile", (*ranged, bins.profile))
+    if bins.footprint is not None:
+        second["footprint"] = (
+            "footprint",
+            (instrument, aligned_start, end_ns, window, bins.footprint, settings.imbalance_ratio),
+        )
+    then = dataset.answers(second)
+    data: PanelData = {
+        "candles": candles,
+        "flow": flow_columns(first["flow"], window),
+        "ofi_alerts": alert_columns(first["ofi_alerts"]),
+        "obi": band_columns(first["obi"]),
+        "cvd": series_columns(first["cvd"]),
+        "alerts": alert_columns(first["obi_alerts"]),
+        "cvd_alerts": alert_columns(first["cvd_alerts"], then["cvd_y"]),
+        "equity": series_columns(first["equity"]),
+        "fills": fill_columns(first["fills"]),
+        "trades": trade_columns(first["trades"]),
+        "heatmap": heat,
+    }
+    for side in ("best_bid", "best_ask"):
+        data[side] = series_columns(then[side]) if side in then else {"t": [], "value": []}
+    drawn = _price_structure(data, then, window, bins, settings)
     return data, drawn
 
 
+class _PriceBins(msgspec.Struct, frozen=True):
+    """The price bins of the volume profile and of the footprint (None: not drawn)."""
+
+    profile: float | None
+    footprint: float | None
+
+
+def _price_bins(candles: dict[str, list], tick: float | None, settings: ViewSettings) -> _PriceBins:
+    """The profile's and the footprint's bins, from the instrument's tick over the price
+    span of the candles in view; the footprint only when few enough candles are."""
+    if tick is None or not candles["t"]:
+        return _PriceBins(None, None)
+    span = max(candles["high"]) - min(candles["low"])
+    footprint = len(candles["t"]) <= settings.footprint_candles
+    return _PriceBins(
+        nice_bin_width(tick, span, settings.profile_rows),
+        nice_bin_width(tick, span, settings.footprint_rows) if footprint else None,
+    )
+
+
 def _price_structure(
-    data: PanelData,
-    dataset: Dataset,
-    instrument: str,
-    start_ns: int,
-    end_ns: int,
-    window: int,
-    settings: ViewSettings,
+    data: PanelData, then: dict[str, object], window: int, bins: _PriceBins, settings: ViewSettings
 ) -> Drawn:
-    """Fill ``footprint`` and ``profile`` (binned from the instrument's tick over the
-    price span in view) and narrow the candle bodies to wicks under a footprint."""
+    """Fill ``footprint`` and ``profile`` and narrow the candle bodies to wicks under a
+    footprint."""
     candles = data["candles"]
-    tick = dataset.tick(instrument)
     data["footprint"] = footprint_columns(_EMPTY_FOOTPRINT, window, 1.0, False)
     data["profile"] = profile_columns(VolumeProfile(1.0, [], [], [], [], None, None, None))
-    if tick is None or not candles["t"]:
+    if bins.profile is None:
         return Drawn(window, False, None, None, None)
-    span = max(candles["high"]) - min(candles["low"])
-    profile_bin = nice_bin_width(tick, span, settings.profile_rows)
-    profile = dataset.volume_profile(instrument, start_ns, end_ns, profile_bin)
+    profile = then["profile"]
     data["profile"] = profile_columns(profile)
-    footprint = len(candles["t"]) <= settings.footprint_candles
-    footprint_bin = None
-    if footprint:
-        footprint_bin = nice_bin_width(tick, span, settings.footprint_rows)
-        cells = dataset.footprint(
-            instrument,
-            start_ns // window * window,
-            end_ns,
-            window,
-            footprint_bin,
-            settings.imbalance_ratio,
-        )
+    if bins.footprint is not None:
         labels = len(candles["t"]) <= settings.footprint_candles // 2
-        data["footprint"] = footprint_columns(cells, window, footprint_bin, labels)
+        data["footprint"] = footprint_columns(then["footprint"], window, bins.footprint, labels)
         # the candle shrinks to a thin bar at the left of its window, beside its cells
         candles["body"] = [window / NS_PER_MS * 0.08] * len(candles["t"])
         candles["x"] = [t + window / NS_PER_MS * 0.08 for t in candles["t"]]
-    return Drawn(window, footprint, footprint_bin, profile_bin, profile.poc)
+    return Drawn(window, bins.footprint is not None, bins.footprint, bins.profile, profile.poc)
 
 
 _EMPTY_FOOTPRINT = pa.table(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -436,6 +437,12 @@ class Dataset:
         return {k: v for k, v in since.items() if v is not None}
 
     # -- questions --------------------------------------------------------------------------
+
+    def answers(self, questions: Mapping[str, tuple[str, tuple]]) -> dict[str, object]:
+        """Each question (a method's name and positional arguments) answered, by key: a
+        page's questions asked as one batch, which a Timeline answers one file at a time
+        (orderflow.query.timeline); here simply each method called."""
+        return {key: getattr(self, name)(*args) for key, (name, args) in questions.items()}
 
     def instruments(self) -> list[str]:
         with self._lock:
