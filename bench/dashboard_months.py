@@ -31,6 +31,7 @@ Targets (issue 13 item 7): page open < 5 s, memory flat between 1M and 5M and
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import socket
 import statistics
@@ -59,19 +60,20 @@ TIMED = (
 )  # fmt: skip
 
 
-def day_files(days: int, per_day: int) -> list[Path]:
-    """The daily recordings, generated and processed once."""
-    CACHE.mkdir(parents=True, exist_ok=True)
+def day_files(days: int, per_day: int, folder: Path = CACHE) -> list[Path]:
+    """The daily recordings (from 2024-03-01 on), generated and processed once."""
+    folder.mkdir(parents=True, exist_ok=True)
     bin_dir = Path(sys.executable).parent
     interval_ms = max(1, round(2 * 86_400_000 / per_day))  # 2 instruments over 24 h
     files = []
     for day in range(1, days + 1):
-        path = CACHE / f"day{day:02d}.db"
+        path = folder / f"day{day:02d}.db"
         done = Path(f"{path}.done")
+        start = datetime.date(2024, 3, 1) + datetime.timedelta(days=day - 1)
         if not done.exists():
             subprocess.run(
                 [bin_dir / "orderflow-synth", path, "--snapshots", str(per_day),
-                 "--interval-ms", str(interval_ms), "--start", f"2024-03-{day:02d}T00:00:00Z",
+                 "--interval-ms", str(interval_ms), "--start", f"{start}T00:00:00Z",
                  "--seed", str(day), "--quiet"],
                 check=True,
             )  # fmt: skip

@@ -26,8 +26,11 @@ where an instance per store cost about 10 MiB each on top of its own pool.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -40,6 +43,7 @@ __all__ = [
     "open_store",
     "read_meta",
     "release_store",
+    "return_freed_memory",
     "store_alias",
     "store_path",
     "write_meta",
@@ -121,6 +125,25 @@ def release_store(recording: Path, con: duckdb.DuckDBPyConnection) -> None:
     finally:
         con.close()
         _OPEN.discard(store_path(recording))
+
+
+def return_freed_memory() -> None:
+    """Give the C heap's free pages back to the system (glibc's ``malloc_trim``; nothing
+    where there is none). DuckDB's Python wheel allocates its blocks with the C
+    library's malloc, and glibc keeps what a detached store's blocks freed, scattered
+    through its heap: a timeline of 30 daily files, redrawn ten times one file at a
+    time, grew 183 -> 272 MiB with DuckDB itself holding nothing; trimmed after each
+    redraw (about 5 ms), 183 -> 209 MiB."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+
+
+_MALLOC_TRIM = _malloc_trim()
 
 
 def read_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str]:

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 
 from orderflow.query.dataset import Dataset
 from orderflow.query.heatmap import HeatmapGrid
+from orderflow.query.store import return_freed_memory
 from orderflow.query.volume_profile import VolumeProfile, value_area
 
 __all__ = ["Timeline"]
@@ -76,6 +77,8 @@ class Timeline:
         """Kept across changes, like a Dataset's: the tick bins every profile and footprint."""
         self._asked: dict[tuple[str, str, tuple], object] = {}
         """The parts' answers to the batch ``answers`` is asking, by (part, method, arguments)."""
+        self._closed = False
+        """Whether a part was closed since the freed memory was last given back."""
 
     # -- the parts ------------------------------------------------------------------------
 
@@ -89,6 +92,14 @@ class Timeline:
         finally:
             if not was_open and self._release is not None:
                 self._release(path)
+                self._closed = True
+
+    def _give_back(self) -> None:
+        """After the parts a question or a batch opened are closed: hand what their blocks
+        used back to the system, once (orderflow.query.store.return_freed_memory)."""
+        if self._closed:
+            return_freed_memory()
+            self._closed = False
 
     def _fact(self, path: str, question: str, instrument: str = "") -> object:
         """What part ``path`` answers to ``question`` about ``instrument`` (None for an
@@ -159,6 +170,7 @@ class Timeline:
             else:
                 with self._part(path) as part:
                     out.append(getattr(part, name)(*part_args))
+        self._give_back()
         return out
 
     def answers(self, questions: Mapping[str, tuple[str, tuple]]) -> dict[str, object]:
@@ -180,6 +192,7 @@ class Timeline:
             return {key: getattr(self, name)(*args) for key, (name, args) in questions.items()}
         finally:
             self._asked.clear()
+            self._give_back()
 
     def refresh(self) -> bool:
         """Take new rows into the open parts; True when any part's file was written since

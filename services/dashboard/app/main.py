@@ -41,8 +41,9 @@ RESIZE_SLACK = 0.2
 ZOOM_LIMIT_SNAPSHOTS = 5
 FINE_PARTS = 2
 """A timeline keeps the files in view open only while at most this many are: a view of
-many days opens its files for a redraw and closes them after (reopening a kept store
-costs about 0.01 s; keeping ten open cost 75 MiB of cached blocks)."""
+many days opens each of its files for a batch of questions and closes it before the
+next (orderflow.query.timeline; reopening a kept store costs about 0.01 s, and keeping
+ten open cost 75 MiB of cached blocks)."""
 
 PAGE_TEMPLATE = """{% block js_resources %}
 {%- for line in bokeh_js.splitlines() if not UNUSED_BUNDLES.search(line) %}
