@@ -27,7 +27,6 @@ where an instance per store cost about 10 MiB each on top of its own pool.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import hashlib
 import os
 from collections.abc import Callable
@@ -139,8 +138,8 @@ def return_freed_memory() -> None:
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
-    return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    # The process's own symbols: find_library("c") would run ldconfig at import.
+    return getattr(ctypes.CDLL(None), "malloc_trim", None)
 
 
 _MALLOC_TRIM = _malloc_trim()
