@@ -62,13 +62,6 @@ eight_digits(uint64_t word, unsigned n)
  * their values there (a borrow only runs towards later bytes, which are dropped). */
 #define ASCII_ZEROS UINT64_C(0x3030303030303030)
 
-/* The common short number, whole (at least WIDE_NUMBER_BYTES readable at p): 1-8
- * integer digits without a leading zero (or a lone 0), optionally '.' and 1-8 fraction
- * digits, ending within 16 bytes and not followed by an exponent. The digits are found
- * with one 16-byte compare and converted eight at a time, which gives the mantissa and
- * exponent the digit loop below gives, so the same single rounding. NULL: not this
- * form (the digit loop then decides, which may still accept it). At most 14 digits:
- * the mantissa is below 2^53 and the exponent -8..0. */
 /* Bit i set when p[i] (i < 16) is not an ASCII digit, and bit 16 always: the first
  * set bit is where the run of digits at p ends, or 16 when it may go on. */
 static inline unsigned
@@ -80,8 +73,15 @@ digit_stops16(const char *p)
     return (~(unsigned)_mm_movemask_epi8(digit) & 0xFFFFu) | 0x10000u;
 }
 
+/* The common short number at p (at least WIDE_NUMBER_BYTES readable): 1-8 integer
+ * digits without a leading zero (or a lone 0), optionally '.' and 1-8 fraction digits,
+ * ending within 16 bytes. The digits are found with one 16-byte compare and converted
+ * eight at a time, which gives the mantissa and exponent the digit loop below gives,
+ * so the same single rounding. At most 14 digits: the mantissa is below 2^53 and the
+ * exponent -8..0. Returns the byte after it, which the caller must check is no
+ * exponent; NULL: not this form (the digit loop then decides, and may accept it). */
 static inline __attribute__((always_inline)) const char *
-parse_short_number(const char *p, double *out)
+short_number(const char *p, double *out)
 {
     unsigned stops = digit_stops16(p);
     unsigned whole = (unsigned)__builtin_ctz(stops);
@@ -90,18 +90,13 @@ parse_short_number(const char *p, double *out)
     uint64_t word;
     memcpy(&word, p, 8);
     if (p[whole] != '.') {
-        if ((p[whole] | 0x20) == 'e')
-            return NULL;
         *out = (double)(int64_t)eight_digits(word - ASCII_ZEROS, whole);
         return p + whole;
     }
-    unsigned fraction = (unsigned)__builtin_ctz(stops >> (whole + 1));
-    if (fraction == 0 || fraction > 8 || whole + 1 + fraction >= 16)
+    unsigned end = whole + 1 + (unsigned)__builtin_ctz(stops >> (whole + 1));
+    if (end == whole + 1 || end >= 16) /* no fraction digit, or a run that may go on */
         return NULL;
-    const char *after = p + whole + 1 + fraction;
-    if ((*after | 0x20) == 'e')
-        return NULL;
-    unsigned digits = whole + fraction;
+    unsigned fraction = end - whole - 1, digits = end - 1;
     uint64_t mantissa;
     if (digits <= 7) { /* the point dropped from the word: its bytes after move down one */
         uint64_t low = (UINT64_C(1) << (8 * whole)) - 1;
@@ -109,13 +104,23 @@ parse_short_number(const char *p, double *out)
     } else {
         static const uint64_t scale[9] = {1,      10,      100,      1000,     10000,
                                           100000, 1000000, 10000000, 100000000};
+        if (fraction > 8)
+            return NULL;
         uint64_t tail;
         memcpy(&tail, p + whole + 1, 8);
         mantissa = eight_digits(word - ASCII_ZEROS, whole) * scale[fraction] +
                    eight_digits(tail - ASCII_ZEROS, fraction);
     }
     *out = (double)(int64_t)mantissa / EXACT_POW10[fraction];
-    return after;
+    return p + end;
+}
+
+/* short_number, when no exponent follows it. */
+static inline __attribute__((always_inline)) const char *
+parse_short_number(const char *p, double *out)
+{
+    const char *after = short_number(p, out);
+    return after != NULL && (*after | 0x20) != 'e' ? after : NULL;
 }
 #endif
 
@@ -323,29 +328,39 @@ expect_byte(const char *p, const char *end, char ch)
 }
 
 #if defined(__SSE2__)
-/* An element of the level fast path: a short number (parse_short_number), bare or in
- * quotes. NULL: not that form. */
+/* An element of the level fast path: a short number (short_number), in quotes or
+ * bare and followed by the level's next separator (so by no exponent either way).
+ * NULL: not that form. */
 static inline __attribute__((always_inline)) const char *
 fast_element(const char *p, double *out)
 {
-    int quoted = *p == '"';
-    p = parse_short_number(p + quoted, out);
-    if (p == NULL || (quoted && *p != '"'))
-        return NULL;
-    return p + quoted;
+    if (*p == '"') {
+        p = short_number(p + 1, out);
+        return p != NULL && *p == '"' ? p + 1 : NULL;
+    }
+    p = short_number(p, out);
+    return p != NULL && (*p == ',' || *p == ']') ? p : NULL;
 }
 
 /* A count of the level fast path: 1-15 digits without a leading zero, bare or in
- * quotes (skip_count accepts every one of them). NULL: not that form. */
+ * quotes (skip_count accepts every one of them). One or two digits, what recorders
+ * write, are settled byte by byte. NULL: not that form. */
 static inline __attribute__((always_inline)) const char *
 fast_count(const char *p)
 {
     int quoted = *p == '"';
     p += quoted;
-    unsigned digits = (unsigned)__builtin_ctz(digit_stops16(p));
-    if (digits - 1 > 14 || (digits > 1 && *p == '0'))
-        return NULL;
-    p += digits;
+    unsigned d0 = (unsigned char)p[0] - '0', d1 = (unsigned char)p[1] - '0';
+    if (d0 <= 9 && d1 > 9) {
+        p += 1;
+    } else if (d0 - 1 <= 8 && d1 <= 9 && (unsigned)((unsigned char)p[2] - '0') > 9) {
+        p += 2;
+    } else {
+        unsigned digits = (unsigned)__builtin_ctz(digit_stops16(p));
+        if (digits - 1 > 14 || (digits > 1 && *p == '0'))
+            return NULL;
+        p += digits;
+    }
     if (quoted && *p != '"')
         return NULL;
     return p + quoted;
