@@ -239,3 +239,25 @@ def test_a_reader_declines_a_snapshot_whose_bin_is_out_of_range(tmp_path: Path) 
     assert got is not None and got.heatmap is not None and want.heatmap is not None
     assert_partials_equal(got.heatmap, want.heatmap)
     assert math.isclose(sum(want.heatmap.columns()[6]), 20 * 1.5 - 1.5 + 1.0 + 20 * 2.0)
+
+
+def test_windows_that_move_grow_and_turn_sparse_sum_bit_for_bit() -> None:
+    """In time order, rows whose prices drift (the kernel's window of bins moves and
+    grows), and rows whose bins spread past any window (a far level turns the row's
+    side into pairs after its window already holds sums): every cell is still the
+    reference's sequential sum exactly."""
+    rng = np.random.default_rng(5)
+    snapshots = []
+    for i in range(600):
+        bucket = i // 50
+        mid = 100_000 + 40 * i  # drifts 2,000 bins a bucket at tick 0.01
+        bids = [(round((mid - k) * 0.01, 2), float(rng.random())) for k in range(1, 30)]
+        asks = [(round((mid + k) * 0.01, 2), float(rng.random())) for k in range(1, 30)]
+        if bucket % 3 == 1 and i % 50 == 20:  # far levels halfway through the bucket
+            bids.append((0.01, 0.5))
+            asks.append((1e9, 0.25))
+        snapshots.append((i % 2, bucket * 1000 * NS_PER_MS + i, bids, asks))
+    ticks = {"B": 0.01, "A": 0.01}
+    got = kernel_partials(ticks, 1000, snapshots)
+    want = reference_partials(ticks, 1000, snapshots)
+    assert got == want

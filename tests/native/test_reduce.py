@@ -20,7 +20,7 @@ from orderflow import native
 from orderflow.core.calculator import InvalidSnapshot, snapshot_metrics, snapshot_values
 from orderflow.core.order_flow import ofi_pair
 from orderflow.native.shard import KERNEL_COLUMNS
-from tests.native.strategies import side_texts
+from tests.native.strategies import number_texts, plain_number_texts, side_texts
 
 NAMES = KERNEL_COLUMNS
 
@@ -227,3 +227,58 @@ def test_order_flow_equals_the_reference(snapshots: list, levels: int) -> None:
     )
     got = zip(np.frombuffer(ofi).tolist(), np.frombuffer(mlofi).tolist(), strict=True)
     assert [(None if o != o else o, None if m != m else m) for o, m in got] == want
+
+
+_count_texts = st.one_of(
+    st.integers(0, 10**21).map(str),
+    st.text(alphabet="0123456789", min_size=1, max_size=21),
+    st.sampled_from(["1.5", "2e1", "-1", "x", "", "1 "]),
+)
+
+
+@st.composite
+def _recorder_level(draw: st.DrawFn) -> str:
+    """A level in (or one byte away from) the form the kernel reads fastest:
+    `["price","size","count","count"]`, numbers bare or quoted, ", " or ",", any
+    number text in any place."""
+    price = draw(st.one_of(plain_number_texts(), number_texts))
+    size = draw(st.one_of(plain_number_texts(), number_texts))
+    counts = draw(st.lists(_count_texts, max_size=3))
+    sep = draw(st.sampled_from([",", ", ", ",  "]))
+    quote = draw(st.sampled_from(['"', '"', ""]))
+    elements = [f"{quote}{e}{quote}" for e in (price, size, *counts)]
+    return "[" + sep.join(elements) + "]"
+
+
+@given(st.lists(_recorder_level(), min_size=1, max_size=6), st.lists(_recorder_level(), max_size=3))
+@settings(max_examples=800, suppress_health_check=[HealthCheck.too_slow])
+@example(['["43250.0","0.591","0","15"]'], [])
+@example(['["12345678.1234567","1.2345678"]', "[1,2]"], [])
+@example(['["123456789.1","1"]', '["1.123456789","1","0123"]'], [])
+@example(['["0.00000001","99999999","9999999999999999","0"]'], ["[0.5,1e1]"])
+@example(['["1","2","01"]'], [])
+@example(["[1,2,0,007]"], [])
+def test_recorder_levels_equal_the_reference(bids: list, asks: list) -> None:
+    """The level fast path (short numbers, recorder punctuation) against the
+    reference wherever a level sits in a side, its end included."""
+    b, a = "[" + ",".join(bids) + "]", "[" + ", ".join(asks) + "]"
+    got = kernel.reduce_sides(b, a)
+    try:
+        ref = snapshot_values(b, a, None, 5)
+    except InvalidSnapshot:
+        assert got is None
+        return
+    if got is None:
+        return  # declined: the reference decides
+    assert [got[name] for name in NAMES] == list(ref[:11])
+    bid_prices, bid_sizes, ask_prices, ask_sizes = ref[11]
+    assert got["bid_levels"] == list(zip(bid_prices, bid_sizes, strict=True))
+    assert got["ask_levels"] == list(zip(ask_prices, ask_sizes, strict=True))
+
+
+@given(st.lists(st.tuples(plain_number_texts(), plain_number_texts()), min_size=1, max_size=30))
+def test_recorder_levels_are_accepted(levels: list) -> None:
+    side = json.dumps([[p, s, "0", "12"] for p, s in levels])
+    got = kernel.reduce_sides(side, "[]")
+    assert got is not None
+    assert (got["best_bid"], got["obi"]) == snapshot_metrics(side, "[]")[::2]

@@ -76,6 +76,7 @@ typedef struct {
     int32_t *slots; /* open addressing: code + 1, 0 = empty */
     size_t n_slots;
     int32_t last;   /* most recent hit: rows of one instrument come in runs */
+    int32_t plain_recent[2]; /* the two latest codes cell_instrument found plain (-1: none) */
 } Names;
 
 static uint64_t
@@ -97,6 +98,7 @@ names_free(Names *t)
     free(t->slots);
     memset(t, 0, sizeof(*t));
     t->last = -1;
+    t->plain_recent[0] = t->plain_recent[1] = -1;
 }
 
 static int
@@ -513,10 +515,26 @@ cell_instrument(Names *names, sqlite3_stmt *st, int col)
         return -1;
     const char *s = (const char *)sqlite3_column_text(st, col);
     int n = sqlite3_column_bytes(st, col);
-    if (s == NULL || !plain_ascii(s, (size_t)n))
+    if (s == NULL)
+        return -1;
+    /* Rows of a few instruments interleave: the latest two plain names settle most
+     * rows with one compare, before the ASCII check and the hash. */
+    for (int i = 0; i < 2; i++) {
+        int32_t c = names->plain_recent[i];
+        if (c >= 0 && (size_t)c < names->n && names->lengths[c] == (size_t)n &&
+            memcmp(names->names[c], s, (size_t)n) == 0)
+            return c;
+    }
+    if (!plain_ascii(s, (size_t)n))
         return -1;
     int32_t code = names_code(names, s, (size_t)n);
-    return code < 0 ? -2 : code;
+    if (code < 0)
+        return -2;
+    if (code != names->plain_recent[0]) {
+        names->plain_recent[1] = names->plain_recent[0];
+        names->plain_recent[0] = code;
+    }
+    return code;
 }
 
 typedef struct {

@@ -2,14 +2,18 @@
  * the kernel's pass, as orderflow.core.heatmap.HeatmapAccumulator.partials() gives them.
  *
  * A snapshot of an instrument with a tick adds its aggregated levels to the open row
- * of its (instrument, bucket): each level's bin and size are appended, nothing is
- * summed yet. A few rows per instrument stay open (ids are nearly in time order, so
- * a snapshot almost always lands in one of the newest buckets); opening one more
- * closes the oldest, which sums its levels per bin in the order they were added
- * (the reference's bincount does the same: one sequential float sum per cell from
- * 0.0) and keeps the distinct bins ascending. A bucket met again after its row was
- * closed opens a second part; the end merges the parts of equal (instrument,
- * bucket) by adding their snapshot counts and their sums bin by bin, as
+ * of its (instrument, bucket). A few rows per instrument stay open (ids are nearly in
+ * time order, so a snapshot almost always lands in one of the newest buckets); opening
+ * one more closes the oldest. Each side of an open row sums its levels straight into a
+ * window of bins around the prices seen (one sequential float sum per cell from 0.0,
+ * in the order the levels came: what the reference's bincount does), and closing the
+ * row keeps the bins that were met, ascending. The window stays with the row slot, so
+ * the next bucket of the same prices reuses it. Bins spread wider than DENSE_MAX_BINS
+ * (a sparse book over a huge price range) turn that side of the row into a list of
+ * (bin, size) pairs, the window's sums so far first, summed per bin at closing in the
+ * same order, so every cell is the same sequential sum either way. A bucket met again
+ * after its row was closed opens a second part; the end merges the parts of equal
+ * (instrument, bucket) by adding their snapshot counts and their sums bin by bin, as
  * merge_partials does. So the memory held is the closed cells, never every level of
  * the range, and only revisited buckets cost a merge.
  *
@@ -78,12 +82,25 @@ binlist_free(BinList *l)
     memset(l, 0, sizeof(*l));
 }
 
+#define DENSE_MAX_BINS 4096 /* the widest window of one side of an open row */
+
+/* One side of an open row: the sums of its bins in a window, or (sparse) as pairs. */
+typedef struct {
+    int64_t lo;          /* the bin of sum[0] */
+    size_t cap;          /* bins in the window; 0: no window yet */
+    double *sum;         /* per bin of the window, 0.0 where nothing was added */
+    unsigned char *hit;  /* whether a level was added there */
+    int64_t first, last; /* bins met since the row opened (first > last: none) */
+    int sparse;          /* pairs holds this side, the window is empty */
+    BinList pairs;
+} RowSide;
+
 typedef struct {
     int used;
     int64_t bucket;
     int64_t snapshots;
     int64_t opened; /* order of opening: the oldest closes first */
-    BinList side[2];
+    RowSide side[2];
 } OpenRow;
 
 typedef struct {
@@ -106,6 +123,7 @@ typedef struct {
     size_t n_rows, cap_rows;
     BinList cells;       /* every closed row's distinct bins and sums */
     BinList scratch[2];  /* one snapshot's bins and sizes per side, before they count */
+    int64_t lo[2], hi[2]; /* the smallest and largest bin in each scratch (when any) */
     BinList merge;       /* a merged row's parts */
     int64_t *order;      /* sort scratch */
     size_t cap_order;
@@ -118,10 +136,12 @@ static void
 heat_free(Heat *h)
 {
     if (h->open != NULL)
-        for (size_t i = 0; i < (size_t)h->n_codes * HM_OPEN_PER_CODE; i++) {
-            binlist_free(&h->open[i].side[0]);
-            binlist_free(&h->open[i].side[1]);
-        }
+        for (size_t i = 0; i < (size_t)h->n_codes * HM_OPEN_PER_CODE; i++)
+            for (int s = 0; s < 2; s++) {
+                free(h->open[i].side[s].sum);
+                free(h->open[i].side[s].hit);
+                binlist_free(&h->open[i].side[s].pairs);
+            }
     free(h->open);
     free(h->tick);
     free(h->rows);
@@ -150,6 +170,11 @@ heat_init(Heat *h, const double *tick, int32_t n_codes, int64_t bucket_ns)
     }
     for (int32_t i = 0; i < n_codes; i++)
         h->tick[i] = tick[i] > 0 ? tick[i] : 0.0; /* NaN compares false: none */
+    for (size_t i = 0; i < (size_t)n_codes * HM_OPEN_PER_CODE; i++)
+        for (int s = 0; s < 2; s++) {
+            h->open[i].side[s].first = INT64_MAX;
+            h->open[i].side[s].last = INT64_MIN;
+        }
     return 1;
 }
 
@@ -169,10 +194,14 @@ heat_bin(double price, double tick, int64_t *bin)
     __asm__("" : "+x"(nudge)); /* rounded on its own: no fused multiply-add below */
     if (nudge > HM_MAX_NUDGE)
         nudge = HM_MAX_NUDGE;
-    double f = floor(q + nudge);
-    if (!(f > -HM_BIN_LIMIT && f < HM_BIN_LIMIT))
+    /* floor(x) as an int64 without a libm call: no double lies strictly between
+     * -2^62 and -2^62 + 1, so x is in range exactly when floor(x) is, and within it
+     * the truncation is exact and (double)t compares exactly with x. */
+    double x = q + nudge;
+    if (!(x > -HM_BIN_LIMIT && x < HM_BIN_LIMIT))
         return 0;
-    *bin = (int64_t)f;
+    int64_t t = (int64_t)x;
+    *bin = t - ((double)t > x);
     return 1;
 }
 
@@ -301,6 +330,118 @@ sum_cells(Heat *h, const int64_t *bin, const double *value, size_t n, BinList *o
     return 1;
 }
 
+/* The side's window covers bins lo..hi (and the bins met so far), grown and moved
+ * when needed; past DENSE_MAX_BINS the side turns sparse, its sums so far becoming
+ * its first pairs. Returns 0 when out of memory. */
+static int
+side_cover(RowSide *rs, int64_t lo, int64_t hi)
+{
+    if (rs->first <= rs->last) {
+        lo = rs->first < lo ? rs->first : lo;
+        hi = rs->last > hi ? rs->last : hi;
+    }
+    uint64_t span = (uint64_t)hi - (uint64_t)lo + 1; /* bins lie within +-2^62 */
+    if (span > DENSE_MAX_BINS) {
+        for (int64_t b = rs->first; b <= rs->last; b++) {
+            size_t k = (size_t)(b - rs->lo);
+            if (rs->hit[k] && !binlist_append(&rs->pairs, &b, &rs->sum[k], 1))
+                return 0;
+            rs->sum[k] = 0.0;
+            rs->hit[k] = 0;
+        }
+        rs->first = INT64_MAX;
+        rs->last = INT64_MIN;
+        rs->sparse = 1;
+        return 1;
+    }
+    size_t cap = 2 * (size_t)span + 64;
+    if (cap > DENSE_MAX_BINS)
+        cap = DENSE_MAX_BINS;
+    int64_t new_lo = lo - (int64_t)((cap - (size_t)span) / 2);
+    double *sum = calloc(cap, sizeof(double));
+    unsigned char *hit = calloc(cap, 1);
+    if (sum == NULL || hit == NULL) {
+        free(sum);
+        free(hit);
+        return 0;
+    }
+    if (rs->first <= rs->last) {
+        size_t from = (size_t)(rs->first - rs->lo), to = (size_t)(rs->first - new_lo);
+        size_t n = (size_t)(rs->last - rs->first) + 1;
+        memcpy(sum + to, rs->sum + from, n * sizeof(double));
+        memcpy(hit + to, rs->hit + from, n);
+    }
+    free(rs->sum);
+    free(rs->hit);
+    rs->sum = sum;
+    rs->hit = hit;
+    rs->lo = new_lo;
+    rs->cap = cap;
+    return 1;
+}
+
+/* Adds a snapshot's staged side, whose bins lie in lo..hi, to its open row side.
+ * Returns 0 when out of memory. */
+static int
+side_add(RowSide *rs, const BinList *staged, int64_t lo, int64_t hi)
+{
+    size_t n = staged->n;
+    if (n == 0)
+        return 1;
+    const int64_t *bin = staged->bin;
+    const double *value = staged->value;
+    if (!rs->sparse) {
+        if ((rs->cap == 0 || lo < rs->lo || (uint64_t)hi - (uint64_t)rs->lo >= rs->cap) &&
+            !side_cover(rs, lo, hi))
+            return 0;
+        if (!rs->sparse) {
+            double *sum = rs->sum;
+            unsigned char *hit = rs->hit;
+            uint64_t origin = (uint64_t)rs->lo;
+            for (size_t i = 0; i < n; i++) {
+                size_t k = (size_t)((uint64_t)bin[i] - origin);
+                sum[k] += value[i];
+                hit[k] = 1;
+            }
+            rs->first = lo < rs->first ? lo : rs->first;
+            rs->last = hi > rs->last ? hi : rs->last;
+            return 1;
+        }
+    }
+    return binlist_append(&rs->pairs, bin, value, n);
+}
+
+/* The side's distinct bins ascending with their sums, appended to ``out``; the side
+ * is left empty (its window kept). Returns 0 when out of memory. */
+static int
+side_close(Heat *h, RowSide *rs, BinList *out)
+{
+    if (rs->sparse) {
+        rs->sparse = 0;
+        int ok = sum_cells(h, rs->pairs.bin, rs->pairs.value, rs->pairs.n, out);
+        rs->pairs.n = 0;
+        return ok;
+    }
+    if (rs->first > rs->last)
+        return 1;
+    if (!binlist_reserve(out, (size_t)(rs->last - rs->first) + 1))
+        return 0;
+    size_t m = out->n;
+    for (int64_t b = rs->first; b <= rs->last; b++) {
+        size_t k = (size_t)(b - rs->lo);
+        if (rs->hit[k]) {
+            out->bin[m] = b;
+            out->value[m++] = rs->sum[k];
+            rs->sum[k] = 0.0;
+            rs->hit[k] = 0;
+        }
+    }
+    out->n = m;
+    rs->first = INT64_MAX;
+    rs->last = INT64_MIN;
+    return 1;
+}
+
 /* Sums an open row's levels into closed cells and frees the slot for reuse. */
 static int
 heat_close(Heat *h, int32_t code, OpenRow *row)
@@ -320,10 +461,9 @@ heat_close(Heat *h, int32_t code, OpenRow *row)
     c->seq = (int64_t)h->n_rows;
     for (int s = 0; s < 2; s++) {
         c->start[s] = h->cells.n;
-        if (!sum_cells(h, row->side[s].bin, row->side[s].value, row->side[s].n, &h->cells))
+        if (!side_close(h, &row->side[s], &h->cells))
             return 0;
         c->count[s] = h->cells.n - c->start[s];
-        row->side[s].n = 0;
     }
     h->n_rows++;
     row->used = 0;
@@ -358,6 +498,24 @@ heat_stage(Heat *h, int32_t code, int s, const double *price, const double *size
         l->value[k++] = total;
     }
     l->n = k;
+    if (k == 0)
+        return HEAT_ADDED;
+    int64_t *bin = l->bin, lo = bin[0], hi = bin[k - 1];
+    if (aggregate) { /* sorted by price, and bins are monotone in the price */
+        if (lo > hi) {
+            int64_t t = lo;
+            lo = hi;
+            hi = t;
+        }
+    } else {
+        hi = lo;
+        for (size_t i = 1; i < k; i++) {
+            lo = bin[i] < lo ? bin[i] : lo;
+            hi = bin[i] > hi ? bin[i] : hi;
+        }
+    }
+    h->lo[s] = lo;
+    h->hi[s] = hi;
     return HEAT_ADDED;
 }
 
@@ -393,11 +551,9 @@ heat_commit(Heat *h, int32_t code, int64_t ns)
         row->opened = h->opened++;
     }
     row->snapshots++;
-    for (int s = 0; s < 2; s++) {
-        const BinList *staged = &h->scratch[s];
-        if (!binlist_append(&row->side[s], staged->bin, staged->value, staged->n))
+    for (int s = 0; s < 2; s++)
+        if (!side_add(&row->side[s], &h->scratch[s], h->lo[s], h->hi[s]))
             return HEAT_NO_MEMORY;
-    }
     return HEAT_ADDED;
 }
 

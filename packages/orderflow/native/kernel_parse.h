@@ -38,6 +38,92 @@ digit_run(const char *p, const char *end, uint64_t *value)
     return p;
 }
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+/* Bytes a caller must leave after p for the wide path below: it loads 16 bytes at p
+ * and 8 at the fraction, which starts at most 9 bytes in. */
+#define WIDE_NUMBER_BYTES 24
+
+/* The value of ``word``'s first (lowest-addressed) ``n`` digit bytes, 1 <= n <= 8,
+ * already minus '0': the bytes after them are shifted out, so they may hold anything. */
+static inline uint64_t
+eight_digits(uint64_t word, unsigned n)
+{
+    word <<= 8 * (8 - n); /* leading zero digits in front */
+    word = word * 10 + (word >> 8);
+    word = (((word & UINT64_C(0x000000FF000000FF)) * UINT64_C(0x000F424000000064)) +
+            (((word >> 16) & UINT64_C(0x000000FF000000FF)) * UINT64_C(0x0000271000000001))) >>
+           32;
+    return word & UINT64_C(0xFFFFFFFF);
+}
+
+/* '0' in every byte: subtracted from a word whose first n bytes are digits, it leaves
+ * their values there (a borrow only runs towards later bytes, which are dropped). */
+#define ASCII_ZEROS UINT64_C(0x3030303030303030)
+
+/* Bit i set when p[i] (i < 16) is not an ASCII digit, and bit 16 always: the first
+ * set bit is where the run of digits at p ends, or 16 when it may go on. */
+static inline unsigned
+digit_stops16(const char *p)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)p);
+    __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+                                  _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+    return (~(unsigned)_mm_movemask_epi8(digit) & 0xFFFFu) | 0x10000u;
+}
+
+/* The common short number at p (at least WIDE_NUMBER_BYTES readable): 1-8 integer
+ * digits without a leading zero (or a lone 0), optionally '.' and 1-8 fraction digits,
+ * ending within 16 bytes. The digits are found with one 16-byte compare and converted
+ * eight at a time, which gives the mantissa and exponent the digit loop below gives,
+ * so the same single rounding. At most 14 digits: the mantissa is below 2^53 and the
+ * exponent -8..0. Returns the byte after it, which the caller must check is no
+ * exponent; NULL: not this form (the digit loop then decides, and may accept it). */
+static inline __attribute__((always_inline)) const char *
+short_number(const char *p, double *out)
+{
+    unsigned stops = digit_stops16(p);
+    unsigned whole = (unsigned)__builtin_ctz(stops);
+    if (whole - 1 > 7 || (whole > 1 && p[0] == '0')) /* 1..8 digits, no leading zero */
+        return NULL;
+    uint64_t word;
+    memcpy(&word, p, 8);
+    if (p[whole] != '.') {
+        *out = (double)(int64_t)eight_digits(word - ASCII_ZEROS, whole);
+        return p + whole;
+    }
+    unsigned end = whole + 1 + (unsigned)__builtin_ctz(stops >> (whole + 1));
+    if (end == whole + 1 || end >= 16) /* no fraction digit, or a run that may go on */
+        return NULL;
+    unsigned fraction = end - whole - 1, digits = end - 1;
+    uint64_t mantissa;
+    if (digits <= 7) { /* the point dropped from the word: its bytes after move down one */
+        uint64_t low = (UINT64_C(1) << (8 * whole)) - 1;
+        mantissa = eight_digits(((word & low) | ((word >> 8) & ~low)) - ASCII_ZEROS, digits);
+    } else {
+        static const uint64_t scale[9] = {1,      10,      100,      1000,     10000,
+                                          100000, 1000000, 10000000, 100000000};
+        if (fraction > 8)
+            return NULL;
+        uint64_t tail;
+        memcpy(&tail, p + whole + 1, 8);
+        mantissa = eight_digits(word - ASCII_ZEROS, whole) * scale[fraction] +
+                   eight_digits(tail - ASCII_ZEROS, fraction);
+    }
+    *out = (double)(int64_t)mantissa / EXACT_POW10[fraction];
+    return p + end;
+}
+
+/* short_number, when no exponent follows it. */
+static inline __attribute__((always_inline)) const char *
+parse_short_number(const char *p, double *out)
+{
+    const char *after = short_number(p, out);
+    return after != NULL && (*after | 0x20) != 'e' ? after : NULL;
+}
+#endif
+
 /* A JSON number without a minus sign: 0 | [1-9][0-9]*, optional .[0-9]+, optional
  * [eE][+-]?[0-9]{1,4}. Returns the end of the number, or NULL (declined) when the
  * text is not that grammar or not on the exact fast path (Clinger): at most 19
@@ -51,6 +137,13 @@ parse_plain_number(const char *p, const char *end, double *out)
 {
     uint64_t mantissa = 0;
     unsigned d;
+#if defined(__SSE2__)
+    if (end - p >= WIDE_NUMBER_BYTES) {
+        const char *after = parse_short_number(p, out);
+        if (after != NULL)
+            return after;
+    }
+#endif
     if (p >= end || (d = (unsigned char)*p - '0') > 9)
         return NULL;
     const char *first = p++;
@@ -143,7 +236,14 @@ typedef struct {
     double *size;
     size_t n;
     size_t cap;
+    char *text;      /* the side being parsed, copied with TEXT_PAD zero bytes after it */
+    size_t text_cap;
 } Levels;
+
+/* Zero bytes after a copied side: the wide reads of the level fast path (at most
+ * WIDE_NUMBER_BYTES from any byte of the side) stay inside the copy, and read only
+ * zeros past the side's end, which no grammar token matches. */
+#define TEXT_PAD 64
 
 static inline int
 levels_push(Levels *lv, double price, double size)
@@ -171,8 +271,10 @@ levels_free(Levels *lv)
 {
     free(lv->price);
     free(lv->size);
+    free(lv->text);
     lv->price = lv->size = NULL;
-    lv->n = lv->cap = 0;
+    lv->text = NULL;
+    lv->n = lv->cap = lv->text_cap = 0;
 }
 
 
@@ -186,6 +288,16 @@ skip_count(const char *p, const char *end)
 {
     int quoted = p < end && *p == '"';
     const char *first = p + quoted, *q = first;
+#if defined(__SSE2__)
+    if (end - first >= 17) { /* 16 bytes loaded, and the byte after a 15-digit run */
+        unsigned digits = (unsigned)__builtin_ctz(digit_stops16(first));
+        q = first + digits;
+        if (digits >= 1 && digits < 16 && (digits == 1 || *first != '0') &&
+            (quoted ? *q == '"' : (*q == ',' || *q == ']')))
+            return q + quoted;
+        q = first;
+    }
+#endif
     while (q < end && (unsigned char)(*q - '0') <= 9)
         q++;
     ptrdiff_t digits = q - first;
@@ -215,15 +327,91 @@ expect_byte(const char *p, const char *end, char ch)
     return p < end && *p == ch ? p + 1 : NULL;
 }
 
+#if defined(__SSE2__)
+/* An element of the level fast path: a short number (short_number), in quotes or
+ * bare and followed by the level's next separator (so by no exponent either way).
+ * NULL: not that form. */
+static inline __attribute__((always_inline)) const char *
+fast_element(const char *p, double *out)
+{
+    if (*p == '"') {
+        p = short_number(p + 1, out);
+        return p != NULL && *p == '"' ? p + 1 : NULL;
+    }
+    p = short_number(p, out);
+    return p != NULL && (*p == ',' || *p == ']') ? p : NULL;
+}
+
+/* A count of the level fast path: 1-15 digits without a leading zero, bare or in
+ * quotes (skip_count accepts every one of them). One or two digits, what recorders
+ * write, are settled byte by byte. NULL: not that form. */
+static inline __attribute__((always_inline)) const char *
+fast_count(const char *p)
+{
+    int quoted = *p == '"';
+    p += quoted;
+    unsigned d0 = (unsigned char)p[0] - '0', d1 = (unsigned char)p[1] - '0';
+    if (d0 <= 9 && d1 > 9) {
+        p += 1;
+    } else if (d0 - 1 <= 8 && d1 <= 9 && (unsigned)((unsigned char)p[2] - '0') > 9) {
+        p += 2;
+    } else {
+        unsigned digits = (unsigned)__builtin_ctz(digit_stops16(p));
+        if (digits - 1 > 14 || (digits > 1 && *p == '0'))
+            return NULL;
+        p += digits;
+    }
+    if (quoted && *p != '"')
+        return NULL;
+    return p + quoted;
+}
+
+/* The level at p in the form recorders write, `["43250.1","0.5","0","3"]` (2-4
+ * elements, short numbers, bare or quoted, at most one space after each comma), past
+ * its closing bracket; NULL for anything else, which the general parser then reads
+ * from p, so this only ever accepts what that accepts, with the same numbers. p lies
+ * in a padded copy (TEXT_PAD). */
+static inline __attribute__((always_inline)) const char *
+fast_level(const char *p, double *price, double *size)
+{
+    if (*p != '[' || (p = fast_element(p + 1, price)) == NULL || *p != ',')
+        return NULL;
+    p += 1 + (p[1] == ' ');
+    if ((p = fast_element(p, size)) == NULL)
+        return NULL;
+    for (int count = 0; count < 2 && *p == ','; count++) {
+        p += 1 + (p[1] == ' ');
+        if ((p = fast_count(p)) == NULL)
+            return NULL;
+    }
+    return *p == ']' ? p + 1 : NULL;
+}
+#endif
+
 /* A side as the reference decodes it (list of [price, size(, liq_count(, order_count))]),
  * restricted to plain non-negative numbers; anything else (other shapes, nesting,
  * escapes, signs, NaN text, more digits) is declined. Levels go to ``lv`` (reset).
  * Whitespace is skipped only where present: recorders rarely write any. */
 static int
-parse_side(const char *p, size_t n, Levels *lv)
+parse_side(const char *text, size_t n, Levels *lv)
 {
-    const char *end = p + n;
     lv->n = 0;
+#if defined(__SSE2__)
+    if (n + TEXT_PAD > lv->text_cap) {
+        size_t cap = lv->text_cap ? lv->text_cap : 4096;
+        while (cap < n + TEXT_PAD)
+            cap *= 2;
+        char *copy = realloc(lv->text, cap);
+        if (copy == NULL)
+            return SIDE_NO_MEMORY;
+        lv->text = copy;
+        lv->text_cap = cap;
+    }
+    memcpy(lv->text, text, n);
+    memset(lv->text + n, 0, TEXT_PAD);
+    text = lv->text;
+#endif
+    const char *p = text, *end = text + n;
     p = expect_byte(p, end, '[');
     if (p == NULL)
         return SIDE_DECLINED;
@@ -234,6 +422,15 @@ parse_side(const char *p, size_t n, Levels *lv)
     }
     for (;;) {
         double price, size;
+#if defined(__SSE2__)
+        const char *next = fast_level(p, &price, &size);
+        if (next != NULL) {
+            if (!levels_push(lv, price, size))
+                return SIDE_NO_MEMORY;
+            p = next;
+            goto separator;
+        }
+#endif
         if (p >= end || *p != '[')
             return SIDE_DECLINED;
         p++;
@@ -257,6 +454,9 @@ parse_side(const char *p, size_t n, Levels *lv)
         if (!levels_push(lv, price, size))
             return SIDE_NO_MEMORY;
         p++;
+#if defined(__SSE2__)
+    separator:
+#endif
         if (p < end && *p == ',') {
             p++;
             SKIP_WS(p, end);
