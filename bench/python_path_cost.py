@@ -70,22 +70,35 @@ mode = sys.argv[2]
 kwargs = {} if mode == "seed" else {"heatmap_bucket_ms": 1000 if mode == "heatmap" else 0}
 Storage(sys.argv[1], quiet=True, **kwargs).build_booktick_from_db()
 """
+# argv: path, mode, file of the pickled scans. The coordinator probes the file and
+# ships the scans in the task; the worker never probes, so neither does its share.
 WORKER_SHARE = """
-import sys
+import pickle, sys
 from orderflow_services.protocol import MessageCodec, Task
 from orderflow_services.worker.shard_compute import compute_shard
 from orderflow.store.input_repository import SQLiteOrderflowRepository
 from orderflow.store.order_index import TimeOrderedReader
-path, mode = sys.argv[1], sys.argv[2]
+path, mode, scans = sys.argv[1:4]
+with open(scans, "rb") as f:
+    book, trades = pickle.load(f)
 repo = SQLiteOrderflowRepository(path)
 conn = repo.connect()
-book, trades = repo.probe_order(conn, "book"), repo.probe_order(conn, "trades")
 task = Task(1, path, 0, None, None, book, trades, None, None)
 if mode != "seed":  # the generator's ticks, as the coordinator would decide them
     ticks = {"BTC-USDT": 0.1, "ETH-USDT": 0.01} if mode == "heatmap" else {}
     task = Task(1, path, 0, None, None, book, trades, None, None, heatmap_ticks=ticks)
 kwargs = {} if mode == "seed" else {"use_native": False}
 MessageCodec().encode(compute_shard(task, TimeOrderedReader(repo, conn, None), conn, **kwargs))
+"""
+# argv: path, mode, where to pickle the scans. The coordinator's probe of a file.
+PROBE = """
+import pickle, sys
+from orderflow.store.input_repository import SQLiteOrderflowRepository
+repo = SQLiteOrderflowRepository(sys.argv[1])
+conn = repo.connect()
+scans = repo.probe_order(conn, "book"), repo.probe_order(conn, "trades")
+with open(sys.argv[3], "wb") as out:
+    pickle.dump(scans, out)
 """
 
 
@@ -132,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--snapshots", type=int, default=4000, help="size of the recording")
     p.add_argument("--levels", type=int, default=25, help="levels per side")
     p.add_argument("--base", default=BASE, help="commit of the seed-only version")
-    p.add_argument("--only", choices=("in-process", "worker"), help="one path only")
+    p.add_argument("--only", choices=("in-process", "worker", "probe"), help="one path only")
     args = p.parse_args(argv)
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
@@ -158,20 +171,27 @@ def main(argv: list[str] | None = None) -> int:
         clean |= {"ORDERFLOW_NATIVE": "0", "OPENBLAS_NUM_THREADS": "1"}
         envs = {"seed": {**clean, "PYTHONPATH": str(root)}, "plain": clean, "heatmap": clean}
         labels = {"seed": "seed", "plain": "family", "heatmap": "family + heatmap"}
-        paths = {"in-process": IN_PROCESS, "worker": WORKER_SHARE}
+        paths = {"in-process": IN_PROCESS, "worker": WORKER_SHARE, "probe": PROBE}
         if args.only:
             paths = {args.only: paths[args.only]}
         print(f"{args.snapshots} snapshots, {args.levels} levels a side; instructions per snapshot")
         for path_name, code in paths.items():
             counts: dict[str, float] = {}
             for mode, env in envs.items():
+                if path_name == "probe" and mode == "heatmap":
+                    continue  # the probe reads no profile: the family's count again
                 runs = []
                 for db in (empty, source):
                     target = work / "run.db"
                     for suffix in ("", "-wal", "-shm", "-journal"):
                         Path(f"{target}{suffix}").unlink(missing_ok=True)
                     shutil.copy(db, target)
-                    runs.append(instructions([py, "-c", code, str(target), mode], env, work))
+                    scans = work / "scans.pickle"
+                    if code is WORKER_SHARE:  # probed outside the count, as the coordinator does
+                        command = [py, "-c", PROBE, str(target), mode, str(scans)]
+                        subprocess.run(command, env=env, check=True)
+                    command = [py, "-c", code, str(target), mode, str(scans)]
+                    runs.append(instructions(command, env, work))
                 counts[mode] = (runs[1] - runs[0]) / args.snapshots
             seed = counts["seed"]
             for mode, count in counts.items():
