@@ -6,8 +6,11 @@ instructions per snapshot (callgrind): the issue's "less than 15% slower" target
 Counts, with ``ORDERFLOW_NATIVE=0``, on one generated recording:
 
 - the in-process path (``Storage.build_booktick_from_db``, what ``orderflow-coord
-  --workers 0`` runs: compute and write) and
-- a worker's share (``compute_shard`` over the whole file, its result encoded),
+  --workers 0`` runs: compute and write);
+- a worker's share (``compute_shard`` over the whole file, its result encoded;
+  the scans come in the task, as from the coordinator, so its probe of the file
+  is not counted here);
+- the coordinator's probe (``probe_order`` of both tables), a fixed cost per file,
 
 for three versions of the work:
 
@@ -19,25 +22,44 @@ for three versions of the work:
 - **family**: this tree with the heatmap off (profile ``heatmap_bucket_ms: 0``; a
   task without ``heatmap_ticks``);
 - **family + heatmap**: this tree as a default run does it. In process the ticks
-  are inferred from a sample of 300 book rows first, a fixed cost of about 150M
-  instructions (``decide_ticks``: 37k a snapshot on the default 4,000, under 1k
+  are inferred from a sample of 300 book rows first, a fixed cost of about 100M
+  instructions (``decide_ticks``: 25k a snapshot on the default 4,000, under 1k
   on 200k); a worker gets them in its task.
 
-Measured 2026-12-01 (4,000 snapshots, 25 levels a side), per snapshot, before
-and after the family and the heatmap moved to per-batch numpy
-(``orderflow.core.flow_batch``, ``packed_levels``):
+Measured 2026-12-01 (4,000 snapshots, 25 levels a side), per snapshot. "Before":
+the family and the heatmap per snapshot in Python; "morning": per-batch numpy
+(``orderflow.core.flow_batch``, ``packed_levels``); "now": after the changes below.
 
 | path | seed | family | family + heatmap |
 |---|---|---|---|
 | in-process, before | 229,264 | 278,417 (1.214x) | 381,826 (1.665x) |
-| in-process, now | 229,307 | 254,753 (1.111x) | 313,178 (1.366x; 1.20x without the sampling) |
-| worker's share, before | 193,611 | 262,398 (1.355x) | 318,711 (1.646x) |
-| worker's share, now | 193,561 | 227,313 (1.174x) | 249,824 (1.291x) |
+| in-process, morning | 229,307 | 254,753 (1.111x) | 313,178 (1.366x) |
+| in-process, now | 229,400 | 245,746 (1.071x) | 290,193 (1.265x; 1.16x without the sampling) |
+| worker's share with the probe, before | 193,611 | 262,398 (1.355x) | 318,711 (1.646x) |
+| worker's share with the probe, morning | 193,561 | 227,313 (1.174x) | 249,824 (1.291x) |
+| worker's share with the probe, now | 193,450 | 215,961 (1.116x) | - |
+| worker's share, morning | 193,305 | 208,100 (1.077x) | - |
+| worker's share, now | 193,337 | 201,710 (1.043x) | 212,979 (1.102x) |
+| coordinator's probe, now | 139 | 15,511 (62M a file) | - |
 
-About 17k of the worker's 227k (and less of the in-process count) is work that
-today's readers do in the first pass over a file only (a second pass in the same
-process costs 206.7k a snapshot, the seed's 192.3k: 1.075x); it comes with the
-order checks and readers landed since the seed, not with the family.
+Where the morning's worker extra over the seed went (callgrind, the same file):
+
+- the probe (about 19k of 227k): until then this bench probed in the process it
+  counted, and ``probe_order`` reads 16 windows of 256 rows a table, here the
+  whole book; a worker never probes. Its windows in time order now skip the
+  Python loop over their instants (``near_order.inversion_margin``): 20.8k -> 15.5k;
+- ``numpy.ma``: ``np.unique`` without ``return_index`` imports it at its first call
+  in a process (84M instructions: 21k a snapshot here, with the heatmap and in
+  ``decide_ticks``); the heatmap no longer calls it that way;
+- the readers' ``text_of`` (INTEGER/REAL cells as text) built a ``typeof()``
+  string per cell: 1k a book row, now a comparison;
+- packing the levels (``pack_levels``) reallocated its buffer about eight times a
+  row (1.7k): now over a scratch buffer (``pack_into``); unpacking copied the
+  batch's joined bytes once more and zero-padded full rows (2k).
+
+What the family still adds to a worker (8k a snapshot): packing 100 floats a
+snapshot (about 6k) and the batch's numpy work, less the seed's per-level OBI
+loop it replaced.
 
 Each count has its own start-up subtracted (the same command on an empty
 recording); the ratios are to the seed. Wall clock is useless on the shared VM;
@@ -195,6 +217,10 @@ def main(argv: list[str] | None = None) -> int:
                 counts[mode] = (runs[1] - runs[0]) / args.snapshots
             seed = counts["seed"]
             for mode, count in counts.items():
+                if path_name == "probe":  # a fixed cost per file, not a ratio
+                    total = f"({count * args.snapshots / 1e6:,.0f}M a file)"
+                    print(f"{path_name:11s} {labels[mode]:17s} {count:10,.0f}  {total}")
+                    continue
                 print(f"{path_name:11s} {labels[mode]:17s} {count:10,.0f}  {count / seed:5.3f}x")
             sys.stdout.flush()
     return 0
