@@ -34,20 +34,20 @@ the family and the heatmap per snapshot in Python; "morning": per-batch numpy
 |---|---|---|---|
 | in-process, before | 229,264 | 278,417 (1.214x) | 381,826 (1.665x) |
 | in-process, morning | 229,307 | 254,753 (1.111x) | 313,178 (1.366x) |
-| in-process, now | 229,400 | 245,746 (1.071x) | 290,193 (1.265x; 1.16x without the sampling) |
+| in-process, now | 229,392 | 244,802 (1.067x) | 289,074 (1.260x; 1.15x without the sampling) |
 | worker's share with the probe, before | 193,611 | 262,398 (1.355x) | 318,711 (1.646x) |
 | worker's share with the probe, morning | 193,561 | 227,313 (1.174x) | 249,824 (1.291x) |
-| worker's share with the probe, now | 193,450 | 215,961 (1.116x) | - |
+| worker's share with the probe, now | 193,450 | 215,135 (1.112x) | - |
 | worker's share, morning | 193,305 | 208,100 (1.077x) | - |
-| worker's share, now | 193,337 | 201,710 (1.043x) | 212,979 (1.102x) |
-| coordinator's probe, now | 139 | 15,511 (62M a file) | - |
+| worker's share, now | 193,198 | 200,620 (1.038x) | 211,830 (1.096x) |
+| coordinator's probe, now | 148 | 15,580 (62M a file) | - |
 
 Where the morning's worker extra over the seed went (callgrind, the same file):
 
 - the probe (about 19k of 227k): until then this bench probed in the process it
   counted, and ``probe_order`` reads 16 windows of 256 rows a table, here the
   whole book; a worker never probes. Its windows in time order now skip the
-  Python loop over their instants (``near_order.inversion_margin``): 20.8k -> 15.5k;
+  Python loop over their instants (``near_order.inversion_margin``): 20.8k -> 15.6k;
 - ``numpy.ma``: ``np.unique`` without ``return_index`` imports it at its first call
   in a process (84M instructions: 21k a snapshot here, with the heatmap and in
   ``decide_ticks``); the heatmap no longer calls it that way;
@@ -55,9 +55,10 @@ Where the morning's worker extra over the seed went (callgrind, the same file):
   string per cell: 1k a book row, now a comparison;
 - packing the levels (``pack_levels``) reallocated its buffer about eight times a
   row (1.7k): now over a scratch buffer (``pack_into``); unpacking copied the
-  batch's joined bytes once more and zero-padded full rows (2k).
+  batch's joined bytes once more and zero-padded full rows (2k), and the order
+  check reduced each row on its own when one pass over the batch says (1k).
 
-What the family still adds to a worker (8k a snapshot): packing 100 floats a
+What the family still adds to a worker (7k a snapshot): packing 100 floats a
 snapshot (about 6k) and the batch's numpy work, less the seed's per-level OBI
 loop it replaced.
 
