@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from orderflow.core.calculator import InvalidSnapshot, snapshot_levels, snapshot_values
 from orderflow.core.flow_batch import FLOW_VALUES, flow_batch
 from orderflow.core.heatmap import HeatmapAccumulator
-from orderflow.core.packed_levels import pack_levels, unpack_batch, unpack_levels
+from orderflow.core.packed_levels import pack_into, pack_levels, unpack_batch, unpack_levels
 
 ALL_LEVELS = 1 << 62
 
@@ -55,6 +55,17 @@ def test_unpacked_batch_is_every_float_bit_for_bit(rows) -> None:
         assert [[_bits(x) for x in side] for side in back[1:]] == [
             [_bits(x) for x in side] for side in row[1:]
         ]
+
+
+@given(st.lists(st.tuples(st.integers(0, 300), any_floats), min_size=1, max_size=8))
+def test_packing_through_one_scratch_buffer_is_pack_levels(shapes) -> None:
+    """Rows packed one after another over one bytearray, shorter and longer than the
+    one before and than the buffer itself, are each exactly ``pack_levels``' bytes."""
+    scratch = bytearray(64)
+    for width, value in shapes:
+        row = (value, [value] * width, [1.5] * width, [value] * (width // 2), [])
+        pack_into(row, scratch)
+        assert bytes(scratch) == pack_levels(row)
 
 
 @given(st.integers(1, 12), st.lists(st.integers(0, 20), min_size=4, max_size=4), st.data())

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import math
+import subprocess
+import sys
 from collections import defaultdict
 
 import numpy as np
@@ -133,6 +136,37 @@ def test_infer_tick_is_the_smallest_gap_between_distinct_prices() -> None:
     assert infer_tick([0.08501, 0.08503, 0.085]) == 0.00001
     assert infer_tick([5.0, 5.0]) is None
     assert infer_tick([]) is None
+
+
+@given(st.lists(st.floats() | st.sampled_from([0.0, -0.0, 43250.1, 43250.2]), max_size=12))
+def test_infer_tick_is_the_least_gap_of_the_distinct_finite_prices(prices: list[float]) -> None:
+    distinct = np.unique(np.asarray(prices, dtype=np.float64))
+    distinct = distinct[np.isfinite(distinct)]
+    tick = infer_tick(prices)
+    if len(distinct) < 2:
+        assert tick is None
+    else:
+        gap, top = float(np.diff(distinct).min()), float(np.abs(distinct).max())
+        assert tick == (round(gap, 14 - math.floor(math.log10(top))) or gap)
+
+
+def test_the_heatmap_does_not_import_numpy_ma() -> None:
+    """``np.unique``'s plain form imports ``numpy.ma`` on its first call in a process
+    (84M instructions); neither the workers' accumulator nor the tick inference
+    needs it."""
+    code = (
+        "import sys, numpy as np\n"
+        "from orderflow.core.heatmap import HeatmapAccumulator, infer_tick\n"
+        "h = HeatmapAccumulator({'A': 0.5, 'B': 0.1})\n"
+        "prices, sizes = np.array([100.0, 99.5, 101.0, 101.5]), np.array([1.0, 2.0, 3.0, 4.0])\n"
+        "two = np.array([2, 2])\n"
+        "h.add_many(['A', 'B'], np.array([0, 1]), np.array([5, 6]), two, prices[:4],"
+        " sizes[:4], two, prices[:4], sizes[:4])\n"
+        "assert len(h.partials()) == 4 and infer_tick([1.0, 1.5, 1.5]) == 0.5\n"
+        "print('numpy.ma' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
 
 
 snapshot = st.tuples(

@@ -10,7 +10,7 @@ import pytest
 from tests.recordings import write_recording
 
 from orderflow.core.timestamps import parse_instant_ns
-from orderflow.store.input_repository import SQLiteOrderflowRepository
+from orderflow.store.input_repository import SQLiteOrderflowRepository, text_of
 
 
 def brute_force(path: Path, start: int | None, end: int | None) -> list[int]:
@@ -67,4 +67,29 @@ def test_every_range_equals_brute_force(big: Path) -> None:
         start, end = (c * s if c is not None and c < 10**8 else c for c in case)
         got = [row[0] for row in repo.iterate_book_rows(conn, scan, start, end)]
         assert got == brute_force(big, start, end), case
+    conn.close()
+
+
+COLUMN_TYPES = ("TEXT", "INTEGER", "REAL", "NUMERIC", "BLOB", "", "TEXT COLLATE NOCASE", "DATETIME")
+CELLS = (
+    None, 0, -5, 1_709_251_200_000, 2**63 - 1, -(2**63), 1.5, -0.0, 1e300, float("inf"),
+    float("-inf"), 5e-324, 1.2345678901234567e19, "1709251200000", "", " 12", "1.50",
+    "BTC-USDT", b"", b"123", b"\xff",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("declared", COLUMN_TYPES)
+def test_text_of_casts_exactly_the_integer_and_real_cells(declared: str) -> None:
+    """Whatever the column's declared type, ``text_of`` gives INTEGER and REAL cells
+    as SQLite's text of them and every other cell (NULL, TEXT, BLOB) unchanged."""
+    conn = sqlite3.connect(":memory:")
+    conn.execute(f"CREATE TABLE t (id INTEGER PRIMARY KEY, x {declared})")
+    conn.executemany("INSERT INTO t (x) VALUES (?)", [(cell,) for cell in CELLS])
+    stored = conn.execute(
+        "SELECT x, CASE WHEN typeof(x) IN ('integer', 'real') THEN CAST(x AS TEXT) END"
+        " FROM t ORDER BY id"
+    ).fetchall()
+    expected = [x if text is None else text for x, text in stored]
+    got = [row[0] for row in conn.execute(f"SELECT {text_of('x')} FROM t ORDER BY id")]
+    assert [(type(v), v) for v in got] == [(type(v), v) for v in expected]
     conn.close()

@@ -140,6 +140,8 @@ def flow_batch(packed: Sequence[bytes]) -> FlowBatch:
 
 
 def _zero_padded(sizes: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    if (counts == sizes.shape[1]).all():  # the common batch: no row is short
+        return sizes
     return np.where(np.arange(sizes.shape[1]) < counts[:, None], sizes, 0.0)
 
 
@@ -149,6 +151,8 @@ def _best_first(side: Side, *, descending: bool) -> np.ndarray:
     if prices.shape[1] < 2:
         return np.ones(len(prices), dtype=bool)
     step = prices[:, :-1] > prices[:, 1:] if descending else prices[:, :-1] < prices[:, 1:]
+    if step.all():  # the usual batch: every row full and best first, found in one pass
+        return np.ones(len(prices), dtype=bool)
     step |= np.arange(1, prices.shape[1]) >= side.counts[:, None]  # past the row's levels
     return step.all(axis=1)
 

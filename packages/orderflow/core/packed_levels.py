@@ -29,10 +29,19 @@ import numpy as np
 
 from orderflow.core.calculator import SnapshotLevels
 
-__all__ = ["pack_levels", "unpack_batch", "unpack_levels"]
+__all__ = ["pack_into", "pack_levels", "unpack_batch", "unpack_levels"]
 
-pack_levels = msgspec.msgpack.Encoder().encode
+_ENCODER = msgspec.msgpack.Encoder()
+pack_levels = _ENCODER.encode
 """``pack_levels(levels: SnapshotLevels) -> bytes``."""
+pack_into = _ENCODER.encode_into
+"""``pack_into(levels, scratch)``: ``pack_levels``'s bytes written over the bytearray
+``scratch``, which ends where they end; ``bytes(scratch)`` is then ``pack_levels(levels)``.
+
+The hot path's form: ``encode`` starts every row in a 32-byte buffer and
+reallocates it about eight times on the way to a 25-level book's 930 bytes (1.7k
+of its 7.7k instructions a row, callgrind); a scratch buffer reused row after
+row has its size already. Each caller keeps its own scratch (threads)."""
 _DECODE = msgspec.msgpack.Decoder().decode
 _FLOAT, _NIL, _FIX_ARRAY, _ARRAY16, _ARRAY32 = 0xCB, 0xC0, 0x90, 0xDC, 0xDD
 _TAIL = bytes(8)  # lets the double view start at every byte of the last row
@@ -49,7 +58,7 @@ def unpack_batch(rows: Sequence[bytes]) -> tuple[np.ndarray, list[tuple[np.ndarr
     and, for bid prices, bid sizes, ask prices and ask sizes, ``(counts,
     values)`` with ``values`` of shape ``(rows, max(1, max(counts)))``, NaN past
     a row's count. Raises ValueError for bytes ``pack_levels`` did not write."""
-    joined = b"".join(rows) + _TAIL
+    joined = b"".join([*rows, _TAIL])  # not join(rows) + _TAIL: that copies it all again
     raw = np.frombuffer(joined, np.uint8)
 
     def byte(at: np.ndarray) -> np.ndarray:

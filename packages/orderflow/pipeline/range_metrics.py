@@ -35,7 +35,7 @@ from orderflow.core.flow_batch import flow_batch
 from orderflow.core.heatmap import HeatmapAccumulator
 from orderflow.core.ofi_columns import ofi_columns, top_arrays
 from orderflow.core.order_flow import BookTop
-from orderflow.core.packed_levels import pack_levels
+from orderflow.core.packed_levels import pack_into
 from orderflow.pipeline.result_columns import MetricBatch
 from orderflow.store.input_repository import (
     UNPARSEABLE_REASON,
@@ -49,6 +49,9 @@ __all__ = ["DEFAULT_OFI_LEVELS", "RangeMetrics", "instrument_problem", "trade_re
 DEFAULT_OFI_LEVELS = 5
 """Levels of multi-level OFI (profile ``ofi_levels``)."""
 
+SCRATCH_BYTES = 4096
+"""A snapshot's packed levels are written here first (``packed_levels.pack_into``): room
+for about 220 levels in all; a deeper book grows it."""
 _isfinite = math.isfinite
 _INF = math.inf
 
@@ -183,7 +186,8 @@ class RangeMetrics:
         book_batches = repo.book_batches(conn, self._book_scan, *span, self._unparseable_book)
         cvd = self.signed_volume
         depth = self.depth
-        pack = pack_levels
+        pack = pack_into
+        scratch = bytearray(SCRATCH_BYTES)
         add_trade = self._add_trade
         trade = next(trades, None)
         trade_ns = trade[-1] if trade is not None else _INF
@@ -199,10 +203,11 @@ class RangeMetrics:
                     self._reject("book", sid, instrument_problem(instrument))
                     continue
                 try:
-                    levels.append(pack(snapshot_levels(bids, asks, depth)))
+                    pack(snapshot_levels(bids, asks, depth), scratch)
                 except InvalidSnapshot as exc:
                     self._reject("book", sid, str(exc))
                     continue
+                levels.append(bytes(scratch))
                 kept.append((sid, timestamp, instrument, ns, cvd.get(instrument, 0.0)))
             if kept:
                 yield self._batch(kept, levels)

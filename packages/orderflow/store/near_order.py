@@ -73,6 +73,8 @@ FETCH_ROWS = 2000
 def inversion_margin(instants: Sequence[int], peak: int) -> tuple[int, int]:
     """(largest lag of a row behind the running maximum, new running maximum), the
     running maximum starting at ``peak``."""
+    if instants and instants[0] >= peak and list(instants) == sorted(instants):
+        return 0, instants[-1]  # in time order, as nearly every run is: no Python loop
     peaks = list(accumulate(instants, max, initial=peak))
     lag = max((p - ns for p, ns in zip(peaks, instants, strict=False)), default=0)
     return max(lag, 0), peaks[-1]
@@ -114,7 +116,7 @@ def probe_margin(
                 continue
             seen, _ = inversion_margin(instants, instants[0])
             widest = max(widest, seen)
-            narrow = narrow or seen * 4 > max(instants) - min(instants)
+            narrow = narrow or (seen > 0 and seen * 4 > max(instants) - min(instants))
         if not narrow or rows >= MAX_WINDOW_ROWS or rows > max_id - min_id:
             break
         rows *= 4
