@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import math
 import subprocess
 import sys
 from collections import defaultdict
@@ -21,6 +20,7 @@ from orderflow.core.heatmap import (
     infer_tick,
     merge_partials,
     price_bins,
+    tick_from_gap,
 )
 
 S = 1_000_000_000
@@ -147,7 +147,23 @@ def test_infer_tick_is_the_least_gap_of_the_distinct_finite_prices(prices: list[
         assert tick is None
     else:
         gap, top = float(np.diff(distinct).min()), float(np.abs(distinct).max())
-        assert tick == (round(gap, 14 - math.floor(math.log10(top))) or gap)
+        assert tick == tick_from_gap(gap, top)
+
+
+def test_a_tick_is_its_gap_rounded_at_the_15th_digit_of_the_top_price() -> None:
+    assert tick_from_gap(43250.1 - 43250.0, 43250.1) == 0.1
+    assert tick_from_gap(1e-9, 43250.0) == 1e-9  # rounds to zero: the gap itself
+
+
+@given(st.floats(min_value=0.0, allow_infinity=False, exclude_min=True), st.floats())
+def test_a_tick_is_positive_for_any_gap_and_top(gap: float, top: float) -> None:
+    """Prices near 1.8e308 made ``round`` raise OverflowError (hypothesis found
+    [0.0, 1.7976931348623151e+308] in CI): an odd book must not stop a run."""
+    assert tick_from_gap(gap, top) > 0
+
+
+def test_a_price_near_the_largest_double_gives_a_tick_not_an_error() -> None:
+    assert infer_tick([0.0, 1.7976931348623151e308]) == 1.7976931348623151e308
 
 
 def test_the_heatmap_does_not_import_numpy_ma() -> None:

@@ -239,6 +239,12 @@ def test_grid_prices_keep_their_bin() -> None:
     assert [r[1] for r in footprint_rows(con, 60 * 10**9, 0.1)] == [3, 432501]
 
 
+def test_trade_prices_near_the_largest_double_give_a_tick_not_an_error() -> None:
+    """``round`` raised OverflowError at the 15th digit of such a price."""
+    con = trades_connection([(0, 0.0, 1.0, 1), (1, 1.7976931348623151e308, 1.0, -1)])
+    assert infer_tick(con, "trades", "X") == 1.7976931348623151e308
+
+
 def test_infer_tick_and_nice_bins() -> None:
     con = trades_connection([(0, 43250.1, 1.0, 1), (0, 43250.0, 1.0, 1), (0, 43251.5, 1.0, -1)])
     assert infer_tick(con, "trades", "X") == 0.1

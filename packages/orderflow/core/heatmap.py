@@ -42,6 +42,7 @@ __all__ = [
     "infer_tick",
     "merge_partials",
     "price_bins",
+    "tick_from_gap",
 ]
 
 DEFAULT_BUCKET_MS = 1000
@@ -76,9 +77,21 @@ def infer_tick(prices: Iterable[float]) -> float | None:
     gaps = gaps[gaps > 0]  # between distinct prices: ``np.unique`` (see _distinct_codes)
     if not len(gaps):
         return None
-    gap = float(gaps.min())
-    top = float(np.abs(ordered).max())
-    return round(gap, 14 - math.floor(math.log10(top))) or gap
+    return tick_from_gap(float(gaps.min()), float(np.abs(ordered).max()))
+
+
+def tick_from_gap(gap: float, top: float) -> float:
+    """``gap`` rounded at the 15th significant digit of ``top`` (the largest price seen),
+    below which a double's difference is noise. Where that rounding would give zero or
+    leave the doubles (prices near 1.8e308, which a hostile file can hold: ``round``
+    raises there), the gap itself, so an odd file never stops a run."""
+    if not (math.isfinite(top) and top != 0):
+        return gap
+    try:
+        rounded = round(gap, 14 - math.floor(math.log10(abs(top))))
+    except OverflowError:
+        return gap
+    return rounded if rounded > 0 and math.isfinite(rounded) else gap
 
 
 class HeatmapPartials(msgspec.Struct, frozen=True, array_like=True):

@@ -25,10 +25,10 @@ sizes summed in the same order, or any sizes that are multiples of a power of tw
 
 from __future__ import annotations
 
-import math
-
 import duckdb
 import pyarrow as pa
+
+from orderflow.core.heatmap import tick_from_gap
 
 __all__ = [
     "DEFAULT_IMBALANCE_RATIO",
@@ -123,7 +123,7 @@ def infer_tick(con: duckdb.DuckDBPyConnection, trades: str, instrument: str) -> 
     if row is None or row[0] is None:
         return None
     gap, top = row
-    return round(gap, 14 - math.floor(math.log10(top)))
+    return tick_from_gap(gap, top)
 
 
 def nice_bin_width(tick: float, price_span: float, rows: int) -> float:
