@@ -159,19 +159,24 @@ class Timeline:
             return [(self.paths[0], tuple(empty))]
         return [(path, args) for path in met]
 
-    def _ask(self, name: str, *args: object) -> list:
-        """The answers of the parts that range question ``name`` asks, in time order:
-        from the batch ``answers`` asked, else from each part opened in turn."""
+    def _answered(self, name: str, args: tuple) -> list[tuple[tuple, object]]:
+        """(a part's arguments, its answer) for each part that range question ``name``
+        asks, in time order: from the batch ``answers`` asked, else from each part
+        opened in turn."""
         out = []
         for path, part_args in self._calls(name, args):
             key = (path, name, _hashable(part_args))
             if key in self._asked:
-                out.append(self._asked[key])
+                out.append((part_args, self._asked[key]))
             else:
                 with self._part(path) as part:
-                    out.append(getattr(part, name)(*part_args))
+                    out.append((part_args, getattr(part, name)(*part_args)))
         self._give_back()
         return out
+
+    def _ask(self, name: str, *args: object) -> list:
+        """The answers of the parts that range question ``name`` asks, in time order."""
+        return [answer for _, answer in self._answered(name, args)]
 
     def answers(self, questions: Mapping[str, tuple[str, tuple]]) -> dict[str, object]:
         """Each question (a range method's name and positional arguments) answered, by
@@ -282,11 +287,7 @@ class Timeline:
     def values_at(self, instrument: str, column: str, ts_ns: list[int]) -> list[float | None]:
         """Each instant's value from the last file that had begun by then."""
         found: dict[int, float | None] = {}
-        for (_, (_, _, owned)), values in zip(
-            self._calls("values_at", (instrument, column, ts_ns)),
-            self._ask("values_at", instrument, column, ts_ns),
-            strict=True,
-        ):
+        for (_, _, owned), values in self._answered("values_at", (instrument, column, ts_ns)):
             found.update(zip(owned, values, strict=True))
         return [found.get(ts) for ts in ts_ns]
 
