@@ -119,6 +119,9 @@ def settings() -> ViewSettings:
 def requery() -> None:
     """Re-draw every panel for the visible range, and say which candle window is drawn."""
     state["pending"] = None
+    # Said before the questions: a timeline opens a closed file for them and closes it
+    # after unless some page shows it, so the files of a new view must be shown first.
+    registry.show(doc.session_context.id, on_screen())
     start, end = visible_ns()
     view = settings()
     state["target_bars"] = view.target_bars
@@ -136,7 +139,6 @@ def requery() -> None:
         f"{len(data['candles']['t'])} candles of {label}, {shown}; "
         f"{len(data['trades']['t'])} largest trades"
     )
-    registry.show(doc.session_context.id, on_screen())
 
 
 def show_whole_recording() -> None:
