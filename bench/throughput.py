@@ -12,6 +12,9 @@ fresh copy each time and in the same run:
 - ``in-process``: ``orderflow-coord --workers 0``;
 - ``w=1/2/4``: the coordinator with 1, 2 and 4 local workers, and the same with
   ``ORDERFLOW_NATIVE=0`` (``py w=N``: the Python path, no kernel, no C writer);
+- ``w=2 no heatmap``: ``--workers 2`` with a profile of ``heatmap_bucket_ms: 0``, the
+  job nearest the DuckDB script's (which computes no heatmap, writes no index and only
+  OBI and CVD; the family's columns cannot be turned off);
 - ``duckdb``: the same job as one DuckDB SQL script (``bench/duckdb_script.py``);
 - ``scan floor``: a C program that only steps the book table (``bench/scan_floor.c``).
 
@@ -55,6 +58,7 @@ VARIANTS = [
     "w=1",
     "w=2",
     "w=4",
+    "w=2 no heatmap",
     "py w=1",
     "py w=2",
     "py w=4",
@@ -62,6 +66,7 @@ VARIANTS = [
     "scan floor",
 ]
 LARGE = 1_000_000
+NO_HEATMAP_PROFILE = "name: no-heatmap\npaths: []\nheatmap_bucket_ms: 0\n"
 
 
 @dataclass
@@ -85,9 +90,13 @@ def _command(variant: str, db: Path, floor: Path) -> tuple[list[str], dict[str, 
         return [str(floor), str(db)], env
     if variant.startswith("py "):
         env["ORDERFLOW_NATIVE"] = "0"
+    command = [sys.executable, "-m", "orderflow_services.coordinator.cli", "--quiet"]
+    if variant == "w=2 no heatmap":
+        profile = db.with_name("no-heatmap.yaml")
+        profile.write_text(NO_HEATMAP_PROFILE)
+        return [*command, "--profile", str(profile), "--workers", "2", str(db)], env
     workers = "0" if variant == "in-process" else variant.rsplit("=", 1)[1]
-    command = [sys.executable, "-m", "orderflow_services.coordinator.cli"]
-    return [*command, "--workers", workers, "--quiet", str(db)], env
+    return [*command, "--workers", workers, str(db)], env
 
 
 def _hwm_kib(pid: int) -> int:
