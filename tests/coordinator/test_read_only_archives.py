@@ -56,9 +56,18 @@ def _archive(place: Path, db: Path, *, shm: bool = True) -> Path:
 
 
 def _as_nobody(place: Path, program: str, *args: object) -> subprocess.CompletedProcess:
+    return _run_as_nobody(place, [str(BIN / program), *map(str, args)])
+
+
+def _as_nobody_python(place: Path, code: str, *args: object) -> subprocess.CompletedProcess:
+    """``code`` run by this venv's Python as nobody, as a notebook cell would be."""
+    return _run_as_nobody(place, [sys.executable, "-c", code, *map(str, args)])
+
+
+def _run_as_nobody(place: Path, command: list[str]) -> subprocess.CompletedProcess:
     env = {**os.environ, "HOME": str(place / "out"), "XDG_CACHE_HOME": str(place / "out")}
     return subprocess.run(
-        [*AS_NOBODY, str(BIN / program), *map(str, args)],
+        [*AS_NOBODY, *command],
         capture_output=True,
         text=True,
         timeout=180,
@@ -122,7 +131,9 @@ def test_a_file_left_in_wal_mode_is_read_by_every_tool(tmp_path: Path, place: Pa
     assert "high" in (place / "out" / "d.html").read_text()  # the alerts reached the page
 
 
-def test_changes_only_in_the_wal_are_reported(tmp_path: Path, place: Path) -> None:
+def _archive_with_wal_changes(tmp_path: Path, place: Path) -> Path:
+    """A processed recording copied, without its -shm, while a writer held it in WAL mode
+    with a committed change (snapshot 1's metrics deleted) still only in the -wal."""
     db = tmp_path / "rec.db"
     make_tie_recording(db, shuffle_ids=False)
     assert run_coord("--workers", "0", "--quiet", db).returncode == 0
@@ -133,13 +144,67 @@ def test_changes_only_in_the_wal_are_reported(tmp_path: Path, place: Path) -> No
     archived = _archive(place, db, shm=False)  # copied while the writer has it open
     writer.close()
     assert (place / "archive" / "rec.db-wal").stat().st_size > 0
-    done = _as_nobody(
-        place, "orderflow-backtest", archived, "--strategy", "obi-threshold", "--no-store"
-    )
-    assert done.returncode == 0, done.stderr
-    assert "-wal file holds" in done.stderr and "not yet in the file" in done.stderr
-    html = place / "out" / "d.html"
-    export = _as_nobody(place, "orderflow-dashboard", archived, "--export", html)
-    assert export.returncode == 0, export.stderr
-    assert "-wal file holds" in export.stderr and "not yet in the file" in export.stderr
+    return archived
+
+
+def test_changes_only_in_the_wal_are_reported_once_by_each_tool(
+    tmp_path: Path, place: Path
+) -> None:
+    """The report opens the file once per section and said so eight times, the export
+    and the backtest twice: one line per file is the warning, more is noise."""
+    archived = _archive_with_wal_changes(tmp_path, place)
+    for program, *args in (
+        ("orderflow-backtest", "--strategy", "obi-threshold", "--no-store"),
+        ("orderflow-dashboard", "--export", place / "out" / "d.html"),
+        ("orderflow-report", "--out", place / "out" / "r"),
+    ):
+        done = _as_nobody(place, program, archived, *args)
+        assert done.returncode == 0, f"{program}: {done.stderr}"
+        warnings = [line for line in done.stderr.splitlines() if "-wal file holds" in line]
+        assert len(warnings) == 1, f"{program}: {done.stderr}"
+        assert f"{archived}: read-only directory" in warnings[0]
+        assert "not yet in the file" in warnings[0]
     assert stat.S_IMODE((place / "archive").stat().st_mode) == 0o555
+
+
+NOTEBOOK = """
+import sys
+import orderflow.query as q
+from orderflow.core.errors import InputFileError
+
+db = sys.argv[1]
+print("candles", len(q.candles(db, "BTC-USDT")))
+print("metrics", len(q.metrics(db, "BTC-USDT")))
+print("series", len(q.series(db, "BTC-USDT", "obi")))
+print("heatmap", q.heatmap(db, "BTC-USDT").snapshots.sum())
+print("microprice", len(q.microprice(db, "BTC-USDT", store=False)))
+dataset = q.Dataset(db)
+print("dataset", len(q.candles(dataset, "BTC-USDT")))
+dataset.close()
+try:
+    q.microprice(db, "BTC-USDT")
+except InputFileError as exc:
+    print("refused", exc)
+"""
+
+
+def test_a_file_left_in_wal_mode_is_read_by_the_notebook_api_and_not_written(
+    tmp_path: Path, place: Path
+) -> None:
+    """Storing a result into a WAL-mode file in a read-only directory said "cannot be
+    opened for writing (unable to open database file)", and a micro-price fit had no
+    way out but a traceback; both now say the file is read-only here and how to go on."""
+    archived = _archive_with_wal_changes(tmp_path, place)
+    notebook = _as_nobody_python(place, NOTEBOOK, archived)
+    assert notebook.returncode == 0, notebook.stderr
+    read = dict(line.split(" ", 1) for line in notebook.stdout.splitlines())
+    assert all(int(read[k]) > 0 for k in ("candles", "metrics", "series", "heatmap", "dataset"))
+    assert int(read["microprice"]) > 0
+    assert read["refused"].startswith(f"{archived}: is read-only here")
+    assert read["refused"].endswith("pass store=False to fit without storing the fit")
+    store = _as_nobody(place, "orderflow-backtest", archived, "--strategy", "obi-threshold")
+    assert store.returncode == 2, store.stderr
+    refused = store.stderr.splitlines()[-1]
+    assert refused.startswith(f"orderflow-backtest: {archived}: is read-only here"), refused
+    assert refused.endswith("pass --no-store to backtest without storing results"), refused
+    assert sorted(p.name for p in (place / "archive").iterdir()) == ["rec.db", "rec.db-wal"]
