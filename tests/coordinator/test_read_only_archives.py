@@ -18,8 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 from tests.coordinator.harness import make_tie_recording, run_coord
+from tests.dashboard.browser_support import CHROMIUM, CHROMIUM_ARGS, free_port, source
 
 BIN = Path(sys.executable).parent
 AS_NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
@@ -46,11 +48,11 @@ def place() -> Iterator[Path]:
 
 def _archive(place: Path, db: Path, *, shm: bool = True) -> Path:
     target = place / "archive" / db.name
-    for source in db.parent.glob(db.name + "*"):
-        if source.name.endswith("-shm") and not shm:
+    for part in db.parent.glob(db.name + "*"):
+        if part.name.endswith("-shm") and not shm:
             continue
-        shutil.copy(source, place / "archive" / source.name)
-        (place / "archive" / source.name).chmod(0o644)
+        shutil.copy(part, place / "archive" / part.name)
+        (place / "archive" / part.name).chmod(0o644)
     (place / "archive").chmod(0o555)
     return target
 
@@ -208,3 +210,50 @@ def test_a_file_left_in_wal_mode_is_read_by_the_notebook_api_and_not_written(
     assert refused.startswith(f"orderflow-backtest: {archived}: is read-only here"), refused
     assert refused.endswith("pass --no-store to backtest without storing results"), refused
     assert sorted(p.name for p in (place / "archive").iterdir()) == ["rec.db", "rec.db-wal"]
+
+
+@pytest.mark.browser
+def test_the_dashboard_server_draws_a_file_left_in_wal_mode_and_warns_once(
+    tmp_path: Path, place: Path
+) -> None:
+    """The server (a kept store, following the file) rather than ``--export``: a page
+    draws every panel, and the -wal's unread changes are one line in the server's log
+    (it said so three times, once per open)."""
+    archived = _archive_with_wal_changes(tmp_path, place)
+    env = {
+        **os.environ,
+        "HOME": str(place / "out"),
+        "ORDERFLOW_CACHE_DIR": str(place / "out" / "cache"),
+    }
+    log = place / "out" / "dashboard.log"
+    with log.open("w") as stderr:
+        server = subprocess.Popen(
+            [*AS_NOBODY, str(BIN / "orderflow-dashboard"), str(archived),
+             "--port", str(free_port())],
+            stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, cwd=place / "out",
+        )  # fmt: skip
+    try:
+        line = server.stdout.readline()
+        assert line.startswith("Dashboard: http://localhost:"), line + log.read_text()
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page()
+                page.goto(line.split(": ", 1)[1].strip())
+                page.wait_for_function(
+                    "() => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents[0]"
+                    ".get_model_by_name('obi').data['t'].length > 0",
+                    timeout=60_000,
+                )
+                drawn = {name: len(source(page, name)["t"]) for name in ("obi", "cvd", "candles")}
+            finally:
+                browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        server.stdout.close()
+    assert all(n > 0 for n in drawn.values()), drawn
+    logged = [line for line in log.read_text().splitlines() if line.strip()]
+    assert len(logged) == 1, logged  # no error, no traceback, the warning once
+    assert f"{archived}: read-only directory: its -wal file holds" in logged[0]
+    assert (place / "out" / "cache").is_dir()  # the kept store went where it could be written
