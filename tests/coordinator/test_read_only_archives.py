@@ -169,6 +169,34 @@ def test_changes_only_in_the_wal_are_reported_once_by_each_tool(
     assert stat.S_IMODE((place / "archive").stat().st_mode) == 0o555
 
 
+def test_a_wal_already_copied_back_into_the_file_is_not_reported(
+    tmp_path: Path, place: Path
+) -> None:
+    """A -wal is kept for reuse after a checkpoint: a copy taken while a program had the
+    file open holds frames that are all in the file, and "holds N bytes of changes not
+    yet in the file" sent the user copying an archive for nothing."""
+    db = tmp_path / "rec.db"
+    make_tie_recording(db, shuffle_ids=False)
+    assert run_coord("--workers", "0", "--quiet", db).returncode == 0
+    writer = sqlite3.connect(db, isolation_level=None)
+    writer.execute("PRAGMA journal_mode = WAL")
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    writer.execute("DELETE FROM metrics WHERE snapshot_id = 1")
+    busy, frames, copied = writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert (busy, copied) == (0, frames) and frames > 0
+    archived = _archive(place, db, shm=False)  # copied while the writer has it open
+    writer.close()
+    assert (place / "archive" / "rec.db-wal").stat().st_size > 0
+    backtest = _as_nobody(
+        place, "orderflow-backtest", archived, "--strategy", "obi-threshold", "--no-store"
+    )
+    report = _as_nobody(place, "orderflow-report", archived, "--out", place / "out" / "r")
+    for done in (backtest, report):
+        assert done.returncode == 0, done.stderr
+        assert done.stderr == "", done.stderr
+    assert "loaded 1,664 rows" in backtest.stdout  # the file itself lacks the deleted row
+
+
 NOTEBOOK = """
 import sys
 import orderflow.query as q

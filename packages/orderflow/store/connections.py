@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from orderflow.core.errors import InputFileError
+from orderflow.store.wal_frames import unread_wal_pages
 
 __all__ = [
     "PROBE_CACHE_KIB",
@@ -108,18 +109,21 @@ def _refused_beside(path: Path, exc: sqlite3.DatabaseError) -> bool:
 
 
 def _warn_unread_wal(path: Path) -> None:
-    """Say, once per file and -wal size, that an immutable open misses the -wal's changes."""
+    """Say, once per file and -wal size, that an immutable open misses changes the -wal
+    holds (store.wal_frames: a -wal whose frames are all in the file says nothing)."""
     wal = path.with_name(path.name + "-wal")
     size = wal.stat().st_size if wal.is_file() else 0
     if size == 0 or (str(path.resolve()), size) in _WARNED_WAL:
         return
     _WARNED_WAL.add((str(path.resolve()), size))
-    log.warning(
-        "%s: read-only directory: its -wal file holds %d bytes of changes not yet in the"
-        " file, which cannot be read here; copy both files somewhere writable to see them",
-        path,
-        size,
-    )
+    pages = unread_wal_pages(path)
+    if pages:
+        log.warning(
+            "%s: read-only directory: its -wal file holds changes to %d pages not yet in the"
+            " file, which cannot be read here; copy both files somewhere writable to see them",
+            path,
+            pages,
+        )
 
 
 def leave_wal(path: str | Path) -> bool:
