@@ -197,6 +197,26 @@ def test_a_wal_already_copied_back_into_the_file_is_not_reported(
     assert "loaded 1,664 rows" in backtest.stdout  # the file itself lacks the deleted row
 
 
+def test_a_wal_this_user_cannot_read_is_reported_not_a_traceback(
+    tmp_path: Path, place: Path
+) -> None:
+    """Whether the -wal's frames are in the file is told by reading them; another
+    user's -wal (mode 600) cannot be, and the reader says so and goes on."""
+    archived = _archive_with_wal_changes(tmp_path, place)
+    wal = place / "archive" / "rec.db-wal"
+    wal.chmod(0o600)
+    done = _as_nobody(
+        place, "orderflow-backtest", archived, "--strategy", "obi-threshold", "--no-store"
+    )
+    assert done.returncode == 0, done.stderr
+    (warning,) = done.stderr.splitlines()
+    assert warning.endswith(
+        f"{archived}: read-only directory: its -wal file ({wal.stat().st_size} bytes) cannot"
+        " be read by this user (Permission denied), so changes it may hold that are not yet"
+        " in the file are missing here"
+    ), warning
+
+
 NOTEBOOK = """
 import sys
 import orderflow.query as q

@@ -116,7 +116,17 @@ def _warn_unread_wal(path: Path) -> None:
     if size == 0 or (str(path.resolve()), size) in _WARNED_WAL:
         return
     _WARNED_WAL.add((str(path.resolve()), size))
-    pages = unread_wal_pages(path)
+    try:
+        pages = unread_wal_pages(path)
+    except OSError as exc:  # the -wal is another user's, unreadable here
+        log.warning(
+            "%s: read-only directory: its -wal file (%d bytes) cannot be read by this user"
+            " (%s), so changes it may hold that are not yet in the file are missing here",
+            path,
+            size,
+            exc.strerror,
+        )
+        return
     if pages:
         log.warning(
             "%s: read-only directory: its -wal file holds changes to %d pages not yet in the"

@@ -44,7 +44,7 @@ def unread_wal_pages(database: Path) -> int:
     file already, or with one that is not a WAL (SQLite ignores it too).
 
     A change of size shows as a page: page 1 holds the database's size, and a page
-    past the file's end reads as empty."""
+    past the file's end reads as empty. Raises OSError when either file cannot be read."""
     wal = database.with_name(database.name + "-wal")
     try:
         with wal.open("rb") as frames, database.open("rb") as db:
