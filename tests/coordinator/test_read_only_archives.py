@@ -66,7 +66,9 @@ def _as_nobody_python(place: Path, code: str, *args: object) -> subprocess.Compl
     return _run_as_nobody(place, [sys.executable, "-c", code, *map(str, args)])
 
 
-def _run_as_nobody(place: Path, command: list[str]) -> subprocess.CompletedProcess:
+def _run_as_nobody(
+    place: Path, command: list[str], cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "HOME": str(place / "out"), "XDG_CACHE_HOME": str(place / "out")}
     return subprocess.run(
         [*AS_NOBODY, *command],
@@ -74,7 +76,7 @@ def _run_as_nobody(place: Path, command: list[str]) -> subprocess.CompletedProce
         text=True,
         timeout=180,
         env=env,
-        cwd=place / "out",
+        cwd=cwd or place / "out",
     )
 
 
@@ -305,3 +307,34 @@ def test_the_dashboard_server_draws_a_file_left_in_wal_mode_and_warns_once(
     assert len(logged) == 1, logged  # no error, no traceback, the warning once
     assert f"{archived}: read-only directory: its -wal file holds" in logged[0]
     assert (place / "out" / "cache").is_dir()  # the kept store went where it could be written
+
+
+def test_results_that_cannot_be_written_are_one_line_each(tmp_path: Path, place: Path) -> None:
+    """Run from inside the archive, as a user reading it would: the report's default
+    ./report, an export or a JSON file there cannot be written, and each was a
+    PermissionError traceback (the report's after all its work was done)."""
+    db = tmp_path / "rec.db"
+    make_tie_recording(db, shuffle_ids=False)
+    assert run_coord("--workers", "0", "--quiet", db).returncode == 0
+    archived = _archive(place, db)
+    for program, args, written, hint in (
+        ("orderflow-report", [], "report", "pass --out with a directory you can write"),
+        (
+            "orderflow-dashboard",
+            ["--export", "d.html"],
+            "d.html",
+            "pass --export a path you can write",
+        ),
+        (
+            "orderflow-backtest",
+            ["--strategy", "obi-threshold", "--no-store", "--json", "r.json"],
+            "r.json",
+            "pass --json a path you can write",
+        ),
+    ):
+        done = _run_as_nobody(place, [str(BIN / program), "rec.db", *args], cwd=archived.parent)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.splitlines() == [
+            f"{program}: {written}: cannot be written (Permission denied); {hint}"
+        ], done.stderr
+    assert sorted(p.name for p in archived.parent.iterdir()) == ["rec.db"]
