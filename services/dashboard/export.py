@@ -55,5 +55,5 @@ def export_html(
     try:
         Path(out).write_text(html, encoding="utf-8")
     except OSError as exc:
-        raise OutputFileError(out, exc, "pass --export a path you can write") from None
+        raise OutputFileError.refused(out, exc, "pass --export a path you can write") from None
     return chosen

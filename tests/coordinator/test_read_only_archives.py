@@ -338,3 +338,27 @@ def test_results_that_cannot_be_written_are_one_line_each(tmp_path: Path, place:
             f"{program}: {written}: cannot be written (Permission denied); {hint}"
         ], done.stderr
     assert sorted(p.name for p in archived.parent.iterdir()) == ["rec.db"]
+
+
+def test_a_new_recording_in_a_read_only_directory_is_one_line(place: Path) -> None:
+    """orderflow-synth and orderflow-import writing into the archive: SQLite's "unable to
+    open database file" came as a traceback, naming neither the file nor the cause."""
+    (place / "out" / "feed.jsonl").write_text("")
+    (place / "archive").chmod(0o555)
+    expected = (
+        f"{place / 'archive' / 'new.db'}: cannot be written (unable to open database file;"
+        f" {place / 'archive'} is not writable by this user)"
+    )
+    synth = _as_nobody(place, "orderflow-synth", place / "archive" / "new.db", "--quiet")
+    assert (synth.returncode, synth.stderr.splitlines()) == (
+        2,
+        [f"orderflow-synth: {expected}"],
+    ), synth.stderr
+    feed = _as_nobody(
+        place, "orderflow-import", "binance", "feed.jsonl", "--out", place / "archive" / "new.db"
+    )
+    assert (feed.returncode, feed.stderr.splitlines()) == (
+        1,
+        [f"orderflow-import: error: {expected}"],
+    ), feed.stderr
+    assert list((place / "archive").iterdir()) == []

@@ -204,7 +204,8 @@ def _run(args: argparse.Namespace) -> int:
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             Path(args.json).write_bytes(msgspec.json.format(msgspec.json.encode(report), indent=2))
         except OSError as exc:
-            raise OutputFileError(args.json, exc, "pass --json a path you can write") from None
+            hint = "pass --json a path you can write"
+            raise OutputFileError.refused(args.json, exc, hint) from None
     return 0
 
 

@@ -32,9 +32,15 @@ class OutputFileError(OrderflowError, OSError):
     """A file or directory a program writes its results to (a report, an export, JSON)
     that cannot be written: a read-only archive as the working directory, a full disk."""
 
-    def __init__(self, path: object, exc: OSError, hint: str) -> None:
-        super().__init__(f"{path}: cannot be written ({exc.strerror or exc}); {hint}")
+    def __init__(self, path: object, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
         self.path = str(path)
+        self.problem = problem
+
+    @classmethod
+    def refused(cls, path: object, exc: OSError, hint: str) -> OutputFileError:
+        """``path`` could not be written for ``exc``; ``hint`` says what to pass instead."""
+        return cls(path, f"cannot be written ({exc.strerror or exc}); {hint}")
 
 
 class ProfileError(OrderflowError, ValueError):

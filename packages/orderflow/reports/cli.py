@@ -16,6 +16,7 @@ from orderflow.reports.markdown import microprice_lines, render_json, render_mar
 __all__ = ["main"]
 
 PROG = "orderflow-report"
+OUT_HINT = "pass --out with a directory you can write"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +46,7 @@ def _run(args: argparse.Namespace) -> int:
     try:  # before the work: the default ./report fails where a user reads an archive
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputFileError(out, exc, "pass --out with a directory you can write") from None
+        raise OutputFileError.refused(out, exc, OUT_HINT) from None
     reports = [build_database_report(path, profile) for path in profile.databases()]
     written = [out / "report.md", out / "report.json"]
     try:
@@ -55,7 +56,7 @@ def _run(args: argparse.Namespace) -> int:
             written.append(out / "report.html")
             written[-1].write_text(render_html(profile, reports), encoding="utf-8")
     except OSError as exc:
-        raise OutputFileError(out, exc, "pass --out with a directory you can write") from None
+        raise OutputFileError.refused(out, exc, OUT_HINT) from None
     for report in reports:
         for line in microprice_lines(report):
             print(line)
