@@ -12,6 +12,7 @@ from bokeh.embed import file_html
 from bokeh.resources import INLINE
 
 from orderflow.charts.static import static_panels
+from orderflow.core.errors import OutputFileError
 from orderflow.query.dataset import Dataset
 
 __all__ = ["export_html"]
@@ -51,5 +52,8 @@ def export_html(
             obi_threshold=obi_threshold,
         )
     html = file_html(panels.layout(), INLINE, f"{title}: {chosen}")
-    Path(out).write_text(html, encoding="utf-8")
+    try:
+        Path(out).write_text(html, encoding="utf-8")
+    except OSError as exc:
+        raise OutputFileError.refused(out, exc, "pass --export a path you can write") from None
     return chosen

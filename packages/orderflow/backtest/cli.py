@@ -20,7 +20,7 @@ from orderflow.backtest.results import BacktestStats
 from orderflow.backtest.runner import BacktestSpec, run_backtest
 from orderflow.backtest.store import write_run
 from orderflow.console import configure_logging, format_table, run_main
-from orderflow.core.errors import InputFileError
+from orderflow.core.errors import InputFileError, OutputFileError
 from orderflow.core.timestamps import format_instant_ns
 from orderflow.profiles.profile import Profile, load_profile
 from orderflow.strategies.alerts import Alert, detect_alerts, write_alerts
@@ -200,8 +200,12 @@ def _run(args: argparse.Namespace) -> int:
             }
         )
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_bytes(msgspec.json.format(msgspec.json.encode(report), indent=2))
+        try:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_bytes(msgspec.json.format(msgspec.json.encode(report), indent=2))
+        except OSError as exc:
+            hint = "pass --json a path you can write"
+            raise OutputFileError.refused(args.json, exc, hint) from None
     return 0
 
 

@@ -6,7 +6,13 @@ library users can write ``except ValueError`` and still catch a bad profile.
 
 from __future__ import annotations
 
-__all__ = ["InputFileError", "OrderflowError", "ProfileError", "TableOutOfOrder"]
+__all__ = [
+    "InputFileError",
+    "OrderflowError",
+    "OutputFileError",
+    "ProfileError",
+    "TableOutOfOrder",
+]
 
 
 class OrderflowError(Exception):
@@ -20,6 +26,21 @@ class InputFileError(OrderflowError, OSError):
         super().__init__(f"{path}: {problem}")
         self.path = str(path)
         self.problem = problem
+
+
+class OutputFileError(OrderflowError, OSError):
+    """A file or directory a program writes its results to (a report, an export, JSON)
+    that cannot be written: a read-only archive as the working directory, a full disk."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = str(path)
+        self.problem = problem
+
+    @classmethod
+    def refused(cls, path: object, exc: OSError, hint: str) -> OutputFileError:
+        """``path`` could not be written for ``exc``; ``hint`` says what to pass instead."""
+        return cls(path, f"cannot be written ({exc.strerror or exc}); {hint}")
 
 
 class ProfileError(OrderflowError, ValueError):

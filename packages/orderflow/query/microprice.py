@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from orderflow.analytics.microprice import MicropriceFit, fit_microprice, state_of
+from orderflow.core.errors import InputFileError
 from orderflow.core.heatmap import infer_tick
 from orderflow.query.api import Instant, to_instant_ns
 from orderflow.store.connections import open_readonly, open_writer
@@ -111,6 +112,8 @@ def microprice(
     """Fit G*(I, S) over ``[start, end)`` and return it per state (``fit_table``).
 
     The frame's ``attrs`` carry the fit's parameters (tick, observations, terms).
+    Raises InputFileError when the fit cannot be stored (a read-only file or
+    directory); ``store=False`` fits without writing.
     """
     path = Path(db)
     lo, hi = to_instant_ns(start), to_instant_ns(end)
@@ -131,7 +134,12 @@ def microprice(
         instrument=instrument, tick=tick, observations=fit.observations, terms=fit.terms
     )
     if store:
-        _store(path, instrument, lo, hi, fit, tick)
+        try:
+            _store(path, instrument, lo, hi, fit, tick)
+        except InputFileError as exc:  # an archive or a read-only share: fit it all the same
+            raise InputFileError(
+                path, f"{exc.problem}; pass store=False to fit without storing the fit"
+            ) from None
     return table
 
 

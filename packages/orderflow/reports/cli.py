@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from orderflow.console import configure_logging, run_main
+from orderflow.core.errors import OutputFileError
 from orderflow.profiles.profile import Profile, load_profile
 from orderflow.reports.content import build_database_report
 from orderflow.reports.html import render_html
@@ -15,6 +16,7 @@ from orderflow.reports.markdown import microprice_lines, render_json, render_mar
 __all__ = ["main"]
 
 PROG = "orderflow-report"
+OUT_HINT = "pass --out with a directory you can write"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,15 +42,21 @@ def _run(args: argparse.Namespace) -> int:
         profile = profile.with_overrides(instruments=args.instrument)
     if not profile.paths:
         build_parser().error("give at least one PATH or a --profile with paths")
-    reports = [build_database_report(path, profile) for path in profile.databases()]
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:  # before the work: the default ./report fails where a user reads an archive
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputFileError.refused(out, exc, OUT_HINT) from None
+    reports = [build_database_report(path, profile) for path in profile.databases()]
     written = [out / "report.md", out / "report.json"]
-    written[0].write_text(render_markdown(profile.name, reports), encoding="utf-8")
-    written[1].write_bytes(render_json(profile.name, reports))
-    if not args.no_html:
-        written.append(out / "report.html")
-        written[-1].write_text(render_html(profile, reports), encoding="utf-8")
+    try:
+        written[0].write_text(render_markdown(profile.name, reports), encoding="utf-8")
+        written[1].write_bytes(render_json(profile.name, reports))
+        if not args.no_html:
+            written.append(out / "report.html")
+            written[-1].write_text(render_html(profile, reports), encoding="utf-8")
+    except OSError as exc:
+        raise OutputFileError.refused(out, exc, OUT_HINT) from None
     for report in reports:
         for line in microprice_lines(report):
             print(line)

@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from orderflow.core.errors import InputFileError
+from orderflow.store.wal_frames import unread_wal_pages
 
 __all__ = [
     "PROBE_CACHE_KIB",
@@ -42,6 +43,9 @@ LEAVE_WAL_WAIT_S = 2.0
 """How long switching a finished file out of WAL waits for other connections to close."""
 
 log = logging.getLogger("orderflow.store")
+
+_WARNED_WAL: set[tuple[str, int]] = set()
+"""(file, -wal size) pairs already reported by ``open_readonly`` in this process."""
 
 
 def sqlite_problem(exc: sqlite3.Error) -> str:
@@ -80,28 +84,56 @@ def open_readonly(path: str | Path, cache_kib: int = READ_CACHE_KIB) -> sqlite3.
     (archives, snapshots, shared drives). Such a file is then opened as
     immutable, which needs nothing beside it; if a ``-wal`` file holds changes
     not yet in the file itself, they cannot be read that way, and a warning says
-    so."""
+    so, once per process (a report opens the file once per section)."""
     p = Path(path)
     if not p.is_file():
         raise InputFileError(p, "no such file")
     try:
         return _connect(sqlite_uri(p, "ro"), cache_kib)
     except sqlite3.DatabaseError as exc:
-        if not ("readonly" in str(exc) or "unable to open" in str(exc)) or _writable_dir(p):
+        if not _refused_beside(p, exc):
             raise InputFileError(p, sqlite_problem(exc)) from None
     try:
         conn = _connect(sqlite_uri(p, "ro") + "&immutable=1", cache_kib)
     except sqlite3.DatabaseError as exc:
         raise InputFileError(p, sqlite_problem(exc)) from None
-    wal = p.with_name(p.name + "-wal")
-    if wal.is_file() and wal.stat().st_size > 0:
-        log.warning(
-            "%s: read-only directory: its -wal file holds %d bytes of changes not yet in the"
-            " file, which cannot be read here; copy both files somewhere writable to see them",
-            p,
-            wal.stat().st_size,
-        )
+    _warn_unread_wal(p)
     return conn
+
+
+def _refused_beside(path: Path, exc: sqlite3.DatabaseError) -> bool:
+    """Whether ``exc`` is SQLite failing to make a file beside ``path`` (the ``-shm``
+    of a WAL-mode file) because this user cannot write its directory."""
+    text = str(exc)
+    return ("readonly" in text or "unable to open" in text) and not _writable_dir(path)
+
+
+def _warn_unread_wal(path: Path) -> None:
+    """Say, once per file and -wal size, that an immutable open misses changes the -wal
+    holds (store.wal_frames: a -wal whose frames are all in the file says nothing)."""
+    wal = path.with_name(path.name + "-wal")
+    size = wal.stat().st_size if wal.is_file() else 0
+    if size == 0 or (str(path.resolve()), size) in _WARNED_WAL:
+        return
+    _WARNED_WAL.add((str(path.resolve()), size))
+    try:
+        pages = unread_wal_pages(path)
+    except OSError as exc:  # the -wal is another user's, unreadable here
+        log.warning(
+            "%s: read-only directory: its -wal file (%d bytes) cannot be read by this user"
+            " (%s), so changes it may hold that are not yet in the file are missing here",
+            path,
+            size,
+            exc.strerror,
+        )
+        return
+    if pages:
+        log.warning(
+            "%s: read-only directory: its -wal file holds changes to %d pages not yet in the"
+            " file, which cannot be read here; copy both files somewhere writable to see them",
+            path,
+            pages,
+        )
 
 
 def leave_wal(path: str | Path) -> bool:
@@ -183,7 +215,7 @@ def open_writer(path: str | Path) -> sqlite3.Connection:
         conn.execute(f"PRAGMA cache_size = -{WRITE_CACHE_KIB}")
     except sqlite3.DatabaseError as exc:
         problem = sqlite_problem(exc)
-        if "readonly" in str(exc):
+        if "readonly" in str(exc) or _refused_beside(p, exc):
             problem = f"is read-only here ({exc}): the file or its directory cannot be written"
         elif problem.startswith("cannot be read"):
             problem = f"cannot be opened for writing ({exc})"

@@ -6,6 +6,7 @@ million snapshots costs a few hundred commits rather than a million.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +14,7 @@ from types import TracebackType
 
 import msgspec
 
+from orderflow.core.errors import OutputFileError
 from orderflow.store.schema import INPUT_DDL
 
 __all__ = ["InputWriter"]
@@ -48,20 +50,34 @@ class InputWriter:
         if not durable and not overwrite:
             raise ValueError("durable=False is only for a new file (overwrite=True)")
         self.path = Path(path)
-        if overwrite:
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, isolation_level=None)
-        self._conn.execute(f"PRAGMA journal_mode = {'WAL' if durable else 'OFF'}")
-        self._conn.execute(f"PRAGMA synchronous = {'NORMAL' if durable else 'OFF'}")
-        self._conn.executescript(INTEGER_TIMESTAMPS_DDL if integer_timestamps else INPUT_DDL)
+        try:
+            self._conn = self._open(overwrite, durable, integer_timestamps)
+        except (OSError, sqlite3.Error) as exc:  # SQLite's "unable to open" names nothing
+            text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            where = self.path.resolve().parent
+            why = "" if os.access(where, os.W_OK) else f"; {where} is not writable by this user"
+            raise OutputFileError(self.path, f"cannot be written ({text}{why})") from None
         self._batch_size = batch_size
         self._stamp: type[int] | type[str] = int if integer_timestamps else str
         self._books: list[tuple[str, str, str, str | int]] = []
         self._trades: list[tuple[str, str, float, float, str, str | int]] = []
         self.snapshots_written = 0
         self.trades_written = 0
+
+    def _open(self, overwrite: bool, durable: bool, integer_timestamps: bool) -> sqlite3.Connection:
+        if overwrite:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA journal_mode = {'WAL' if durable else 'OFF'}")
+            conn.execute(f"PRAGMA synchronous = {'NORMAL' if durable else 'OFF'}")
+            conn.executescript(INTEGER_TIMESTAMPS_DDL if integer_timestamps else INPUT_DDL)
+        except sqlite3.Error:
+            conn.close()
+            raise
+        return conn
 
     def add_snapshot(
         self,
