@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import struct
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from orderflow.store.wal_frames import unread_wal_pages
 
@@ -107,3 +111,51 @@ def test_no_wal_or_not_a_wal_holds_nothing(tmp_path: Path) -> None:
     assert unread_wal_pages(db) == 0
     db.with_name("plain.db-wal").write_bytes(b"not a write-ahead log" * 100)
     assert unread_wal_pages(db) == 0
+
+
+_WAL_HEADER = struct.Struct(">IIIIIIII")
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    page_size=st.sampled_from([0, 1, 256, 512, 1024, 4096, 65536, 1 << 17, 1 << 31, 3000]),
+    salts=st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1)),
+    frames=st.lists(
+        st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1), st.booleans()),
+        max_size=6,
+    ),
+    tail=st.binary(max_size=3000),
+    database=st.binary(max_size=5000),
+)
+def test_any_wal_bytes_give_a_count_not_an_error(
+    tmp_path: Path,
+    page_size: int,
+    salts: tuple[int, int],
+    frames: list[tuple[int, int, bool]],
+    tail: bytes,
+    database: bytes,
+) -> None:
+    """A fuzz run of the parser: a -wal is a file's bytes, never trusted. Headers of any
+    page size (a 2 GiB one included), frames of any page number, salts that match or
+    not, and torn tails give a count of at most the frames' pages, read in bounded
+    memory."""
+    folder = tmp_path / f"case{len(list(tmp_path.iterdir()))}"
+    folder.mkdir()
+    (folder / "f.db").write_bytes(database)
+    body = bytearray(_WAL_HEADER.pack(0x377F0682, 3007000, page_size, 0, *salts, 0, 0))
+    for page, size_after, same_salts in frames:
+        frame_salts = salts if same_salts else (salts[0] ^ 1, salts[1])
+        body += struct.pack(">IIIIII", page, size_after, *frame_salts, 0, 0)
+        body += tail[: min(len(tail), 4096)]
+    body += tail
+    (folder / "f.db-wal").write_bytes(bytes(body))
+    tracemalloc.start()
+    try:
+        counted = unread_wal_pages(folder / "f.db")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert 0 <= counted <= len(frames)
+    assert peak < 2**21  # pages of at most 64 KiB (a 2 GiB header allocated 2 GiB before)

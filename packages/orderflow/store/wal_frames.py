@@ -23,6 +23,7 @@ may be counted as a change, which only makes the warning err on the safe side.
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 from typing import BinaryIO
@@ -65,8 +66,8 @@ def _committed_frames(frames: BinaryIO) -> tuple[int, dict[int, int]]:
         return 0, {}
     magic, _, page_size, _, salt1, salt2 = _HEADER.unpack_from(header)
     page_size = 65536 if page_size == 1 else page_size
-    if magic not in _MAGICS or page_size < 512 or page_size & (page_size - 1):
-        return 0, {}
+    if magic not in _MAGICS or not 512 <= page_size <= 65536 or page_size & (page_size - 1):
+        return 0, {}  # SQLite's page sizes; a header claiming 2 GiB pages must not be read
     committed: dict[int, int] = {}
     pending: dict[int, int] = {}
     offset = _HEADER_BYTES
@@ -83,5 +84,10 @@ def _committed_frames(frames: BinaryIO) -> tuple[int, dict[int, int]]:
 
 
 def _read(file: BinaryIO, offset: int, size: int) -> bytes:
+    """``size`` bytes at ``offset``, fewer at the end; none past it, where a seek can fail
+    (a frame's page number is a file's bytes: page 2^28 of 64 KiB lies past ext4's
+    largest file, and seeking there raised EINVAL)."""
+    if offset >= os.fstat(file.fileno()).st_size:
+        return b""
     file.seek(offset)
     return file.read(size)
