@@ -106,36 +106,27 @@ class Coordinator:
 
     def __init__(self, settings: CoordinatorSettings) -> None:
         self.settings = settings
-        self.context = zmq.Context()
-        self.codec = MessageCodec()
-        self.socket = self.context.socket(zmq.ROUTER)
-        self.socket.linger = 0
-        self.socket.router_mandatory = False
         remove_stale_scratch()
         self._tmp = private_dir()
         self._socket_dir = socket_dir(self._tmp)
         self.local_endpoint = f"ipc://{socket_path(self._socket_dir.name)}"
+        # Forked first, while this process holds no socket, connection or thread.
+        self.local = LocalWorkers(
+            self.local_endpoint, settings.workers, log_level=settings.worker_log_level
+        )
+        self.local.start()
         try:
-            self.socket.bind(self.local_endpoint)
-        except zmq.ZMQError as exc:
-            raise SocketPathError(f"cannot listen on {self.local_endpoint}: {exc}") from None
+            self._listen(settings)
+        except BaseException:
+            self.local.stop()
+            raise
+        finally:
+            self.local.release()
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_write, False)
         self.poller = zmq.Poller()
         self.poller.register(self.socket, zmq.POLLIN)
         self.poller.register(self._wake_read, zmq.POLLIN)
-        self.curve: CurveServer | None = None
-        self.remote_endpoint: str | None = None
-        if settings.bind:
-            if settings.curve_keys:
-                self.curve = CurveServer(self.context, settings.curve_keys)
-                self.curve.secure(self.socket)
-            self.socket.bind(settings.bind)
-            self.remote_endpoint = self.socket.last_endpoint.decode()
-            log.info("accepting remote workers on %s", self.remote_endpoint)
-        self.local = LocalWorkers(
-            self.local_endpoint, settings.workers, log_level=settings.worker_log_level
-        )
         self.workers: dict[bytes, WorkerState] = {}
         self.dropped: set[bytes] = set()
         """Identities of workers dropped for bad results: nothing they send is read."""
@@ -146,6 +137,27 @@ class Coordinator:
         self.stop_requested: str | None = None
         self.run: DatabaseRun | None = None
         self.indexes_built = 0
+
+    def _listen(self, settings: CoordinatorSettings) -> None:
+        """The ROUTER socket, bound to the local endpoint and to ``--bind`` if given."""
+        self.context = zmq.Context()
+        self.codec = MessageCodec()
+        self.socket = self.context.socket(zmq.ROUTER)
+        self.socket.linger = 0
+        self.socket.router_mandatory = False
+        try:
+            self.socket.bind(self.local_endpoint)
+        except zmq.ZMQError as exc:
+            raise SocketPathError(f"cannot listen on {self.local_endpoint}: {exc}") from None
+        self.curve: CurveServer | None = None
+        self.remote_endpoint: str | None = None
+        if settings.bind:
+            if settings.curve_keys:
+                self.curve = CurveServer(self.context, settings.curve_keys)
+                self.curve.secure(self.socket)
+            self.socket.bind(settings.bind)
+            self.remote_endpoint = self.socket.last_endpoint.decode()
+            log.info("accepting remote workers on %s", self.remote_endpoint)
 
     # --- lifecycle
 
@@ -162,7 +174,7 @@ class Coordinator:
         for identity in list(self.workers):
             self._send(identity, Disconnect(SHUTDOWN_REASON))
         log.info("shutdown: stopping local workers")
-        self.local.stop()
+        self.local.stop(told=[w.pid for w in self.workers.values() if w.label == f"{HOST}:{w.pid}"])
         log.info("shutdown: closing the socket")
         self.noise.close()
         if self.curve is not None:
@@ -220,8 +232,6 @@ class Coordinator:
             writer = ShardWriter(metrics, key, s.ofi_levels, heatmap_bucket_ms=s.heatmap_bucket_ms)
             if writer.is_finished() and not s.force:
                 return RunSummary(str(path), 0, 0, 0, 0.0, skipped=True)
-            if not self.local.processes:
-                self.local.start()  # now, so their start-up overlaps the scans below
             with ThreadPoolExecutor(1, thread_name_prefix="orderflow-plan") as pool:
                 # Scans take seconds on big files; the loop keeps heartbeats going meanwhile.
                 planning = pool.submit(self._plan, path, repo, reader, full_scan)
