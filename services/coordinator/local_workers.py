@@ -43,7 +43,8 @@ class LocalWorkers:
         self.log_level = log_level
         self.processes: list[subprocess.Popen | ForkedWorker] = []
         self.respawns_left = RESPAWNS_PER_WORKER * count
-        self._go: tuple[int, int] | None = None
+        self._go: int | None = None
+        """The write end of the pipe the forked workers wait on until ``release``."""
 
     def _spawn(self) -> subprocess.Popen:
         command = [
@@ -63,18 +64,18 @@ class LocalWorkers:
         """Fork the workers; call before opening any file, socket or thread, and
         ``release`` them once the endpoint is bound."""
         if self.count:
-            self._go = os.pipe()
-        self.processes = [
-            fork_worker(self.endpoint, self.log_level, self._go) for _ in range(self.count)
-        ]
-        if self._go is not None:
-            os.close(self._go[0])
+            go = os.pipe()
+            self.processes = [
+                fork_worker(self.endpoint, self.log_level, go) for _ in range(self.count)
+            ]
+            os.close(go[0])
+            self._go = go[1]
         log.info("started %d local worker(s): pids %s", self.count, self.pids())
 
     def release(self) -> None:
         """Let the forked workers connect: the endpoint is bound (or never will be)."""
         if self._go is not None:
-            os.close(self._go[1])
+            os.close(self._go)
             self._go = None
 
     def pids(self) -> list[int]:
