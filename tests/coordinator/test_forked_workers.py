@@ -1,16 +1,20 @@
-"""Local workers forked by the coordinator: they wait for the bound socket, serve, and
-stop promptly; one that never joined is not waited for."""
+"""A run's start-up and end: local workers forked by the coordinator wait for the bound
+socket, serve, and stop promptly (one that never joined is not waited for), and the
+loop goes on as soon as its planning thread is done."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import zmq
+from orderflow_services.coordinator.coordinator import POLL_MS, Coordinator
 from orderflow_services.coordinator.local_workers import STOP_GRACE_S, LocalWorkers
+from orderflow_services.coordinator.run_state import CoordinatorSettings
 from orderflow_services.protocol import SHUTDOWN_REASON, Disconnect, MessageCodec, Ready
 
 
@@ -68,3 +72,19 @@ def test_a_forked_worker_is_waited_for_like_a_process(tmp_path: Path) -> None:
     finally:
         workers.stop()
     assert proc.poll() is not None
+
+
+def test_the_wait_for_planning_ends_when_the_plan_does() -> None:
+    """The loop serves workers while a thread plans; it used to notice the plan only
+    when its poll timed out (POLL_MS later), twice per database."""
+    coordinator = Coordinator(CoordinatorSettings(workers=0, quiet=True))
+    try:
+        waits = []
+        with ThreadPoolExecutor(1) as pool:
+            for _ in range(3):
+                started = time.monotonic()
+                coordinator._wait_for(pool.submit(time.sleep, 0.005))
+                waits.append(time.monotonic() - started)
+        assert min(waits) < POLL_MS / 1000 / 2
+    finally:
+        coordinator.close()
