@@ -108,14 +108,18 @@ def _instructions(
     """Total instructions the command executes (callgrind's Ir), start to exit; with
     ``children``, summed over every process it starts (local workers). Children dump
     their counts every ``DUMP_EVERY_BB`` basic blocks, and every part is summed: a
-    worker killed on its way out keeps all but its last part."""
+    worker killed on its way out keeps all but its last part. Forked children (the
+    coordinator forks its local workers) are traced whatever ``children`` says, and
+    start with their parent's counts: those are zeroed in them, and without
+    ``children`` only the command's own process is counted."""
     for old in work.glob("callgrind.out.*"):
         old.unlink()
     out = work / "callgrind.out.%p"
     trace = [f"--trace-children={'yes' if children else 'no'}"]
+    trace.append("--zero-before=PyOS_AfterFork_Child")
     if children:
         trace.append(f"--dump-every-bb={DUMP_EVERY_BB}")
-    done = subprocess.run(
+    proc = subprocess.Popen(
         [
             "valgrind",
             "--tool=callgrind",
@@ -124,18 +128,22 @@ def _instructions(
             f"--callgrind-out-file={out}",
             *command,
         ],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, **(env or {})},
     )
-    if done.returncode != 0:
-        raise SystemExit(f"{command[2:]} failed under valgrind:\n{done.stderr[-2000:]}")
+    _, stderr = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"{command[2:]} failed under valgrind:\n{stderr[-2000:]}")
     total = 0
-    finished = set(re.findall(r"==(\d+)== Collected : \d+", done.stderr))
+    finished = set(re.findall(r"==(\d+)== Collected : \d+", stderr))
     for part in work.glob("callgrind.out.*"):
+        pid = part.name.split(".")[2]
+        if not children and pid != str(proc.pid):
+            continue
         found = re.search(r"^totals: (\d+)", part.read_text(errors="replace"), re.M)
         total += int(found[1]) if found else 0
-        pid = part.name.split(".")[2]
         if children and pid not in finished and not found:
             KILLED.append(f"pid {pid}, a process of `{' '.join(command[1:4])}`")
     if total == 0:

@@ -33,11 +33,14 @@ def run_main(prog: str, body: Callable[[], int]) -> int:
         return 130
 
 
-def configure_logging(level: str = "WARNING", quiet: bool = False) -> None:
+def configure_logging(level: str = "WARNING", quiet: bool = False, *, force: bool = False) -> None:
+    """Log to stderr at ``level``; ``force`` replaces a configuration already made (a
+    process forked from one that had configured its own)."""
     logging.basicConfig(
         level=logging.ERROR if quiet else getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
+        force=force,
     )
 
 

@@ -7,7 +7,9 @@ in (instant, id) order without duplicates, instants inside the shard's range,
 rejects naming only ``book``/``trades`` ids of the shard, instruments and CVD
 offsets only for instruments the shard really holds (one primary-key lookup per
 instrument in the recording, so a made-up name or a row moved to another
-instrument is caught without re-reading the shard), finite numbers. A result
+instrument is caught without re-reading the shard), finite numbers, heatmap
+arrays that cut each other as their rows say (the blobs the worker packed go
+into the file as they are, cut by their ends). A result
 that fails is refused with the first problem found; the coordinator logs it,
 drops it and re-queues the shard.
 
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from orderflow_services.protocol import Result, Task
 
+from orderflow.core.heatmap import HeatmapPartials
 from orderflow.core.timestamps import parse_instant_ns
 from orderflow.pipeline.result_columns import VALUE_COLUMNS
 from orderflow.store.input_repository import OrderScan
@@ -118,6 +121,8 @@ class ResultCheck:
         self._check_rows(task, cols)
         self._check_instruments(task, result, cols)
         self._check_rejects(task, result, cols)
+        if result.heatmap is not None:
+            _check_heatmap(result.heatmap)
         if not (isinstance(result.trades, int) and 0 <= result.trades <= _INT64_MAX):
             raise BadResult(f"trade count {result.trades!r}")
 
@@ -202,3 +207,37 @@ class ResultCheck:
             if len(reason) > MAX_REASON_CHARS:
                 raise BadResult(f"a reject reason of {len(reason)} characters")
             seen.add((table, row_id))
+
+
+def _cuts(ends: np.ndarray, rows: int, blob: int, what: str) -> None:
+    """``ends`` (rows + 1 of them, from 0) cuts a blob of ``blob`` items in order."""
+    if len(ends) != rows + 1 or ends[0] != 0 or ends[-1] != blob or (np.diff(ends) < 0).any():
+        raise BadResult(f"heatmap {what} do not cut their blob")
+
+
+def _check_heatmap(heatmap: HeatmapPartials) -> None:
+    """Raise BadResult unless the heatmap's arrays are of one row count and its ends
+    cut its cells (and, when packed by the worker, its blobs) in order."""
+    try:
+        instr, bucket, side, snaps, ends, bins, sums = heatmap.columns()
+    except ValueError as exc:  # a blob that is not a whole number of items
+        raise BadResult(f"heatmap: {exc}") from None
+    rows = len(bucket)
+    if {len(instr), len(side), len(snaps), len(ends)} != {rows} or len(bins) != len(sums):
+        raise BadResult("heatmap columns of different lengths")
+    _cuts(np.concatenate([[0], ends]), rows, len(bins), "row ends")
+    if rows and (instr.min() < 0 or instr.max() >= len(heatmap.instruments)):
+        raise BadResult("a heatmap row of an instrument not named")
+    packed = heatmap.packed
+    if packed is None:
+        return
+    try:
+        first_bin = np.frombuffer(packed.first_bin, "<i8")
+        offset_ends = np.frombuffer(packed.offset_ends, "<i8")
+        sum_ends = np.frombuffer(packed.sum_ends, "<i8")
+    except ValueError as exc:
+        raise BadResult(f"packed heatmap: {exc}") from None
+    if {len(first_bin), len(packed.empty), len(packed.no_offsets)} != {rows}:
+        raise BadResult("packed heatmap columns of different lengths")
+    _cuts(offset_ends, rows, len(packed.offsets), "offset ends")
+    _cuts(sum_ends, rows, len(packed.sums), "sum ends")

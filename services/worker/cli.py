@@ -16,7 +16,7 @@ from orderflow_services.worker.worker import NotAccepted, Worker, load_client_ke
 
 from orderflow.console import configure_logging
 
-__all__ = ["main"]
+__all__ = ["main", "serve_local"]
 
 PROG = "orderflow-worker"
 
@@ -56,6 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+def serve_local(endpoint: str, parent_pid: int, log_level: str) -> int:
+    """The loop of a local worker the coordinator forked (``forked_worker``): what
+    ``orderflow-worker --connect ENDPOINT --exit-with-parent PID`` runs, with logging
+    set anew (the coordinator's configuration came along with the fork)."""
+    configure_logging(log_level, force=True)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return Worker(endpoint, parent_pid=parent_pid).run()
+    except NotAccepted as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
 
 
 def main(argv: list[str] | None = None) -> int:

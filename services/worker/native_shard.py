@@ -20,6 +20,7 @@ from orderflow.core.heatmap import NS_PER_MS
 from orderflow.native import KERNEL, UNAVAILABLE_REASON
 from orderflow.pipeline.result_columns import F64, I32, VALUE_COLUMNS, ResultColumns
 from orderflow.store.connections import BUSY_TIMEOUT_S
+from orderflow.store.heatmap_store import pack_partials
 from orderflow.store.order_index import TimeOrderedReader
 
 __all__ = ["native_result"]
@@ -119,5 +120,5 @@ def native_result(
         signed_volume=got.signed_volume,
         trades=got.trades,
         seconds=time.perf_counter() - started,
-        heatmap=got.heatmap,
+        heatmap=pack_partials(got.heatmap) if got.heatmap is not None else None,
     )

@@ -21,6 +21,7 @@ from orderflow.core.errors import InputFileError
 from orderflow.core.heatmap import HeatmapAccumulator
 from orderflow.pipeline.range_metrics import RangeMetrics
 from orderflow.pipeline.result_columns import ResultColumns
+from orderflow.store.heatmap_store import pack_partials
 from orderflow.store.input_repository import SQLiteOrderflowRepository
 from orderflow.store.order_index import TimeOrderedReader
 
@@ -125,7 +126,7 @@ def compute_shard(
         signed_volume=dict(work.signed_volume),
         trades=work.trades,
         seconds=time.perf_counter() - started,
-        heatmap=heatmap.partials() if heatmap is not None else None,
+        heatmap=pack_partials(heatmap.partials()) if heatmap is not None else None,
     )
 
 

@@ -92,7 +92,31 @@ def _lies() -> list[tuple[str, Callable[[Result], Result]]]:
             "outside the shard",
             lambda res: r(res, rejects=[("trades", 10**9, "made up")]),
         ),
+        # The heatmap's blobs go into the file cut by their ends, as the worker sent them.
+        (
+            "heatmap sum ends do not cut their blob",
+            lambda res: r(res, heatmap=_packed(res, sums=res.heatmap.packed.sums[:-4])),
+        ),
+        (
+            "heatmap row ends do not cut their blob",
+            lambda res: r(
+                res, heatmap=r(res.heatmap, bins=res.heatmap.bins[8:], sums=res.heatmap.sums[8:])
+            ),
+        ),
+        (
+            "a heatmap row of an instrument not named",
+            lambda res: r(res, heatmap=r(res.heatmap, instruments=[])),
+        ),
     ]
+
+
+def _packed(res: Result, **changes: bytes) -> object:
+    """The result's heatmap with fields of its worker-packed rows changed."""
+    heatmap = res.heatmap
+    assert heatmap is not None and heatmap.packed is not None  # the default profile's heatmap
+    return msgspec.structs.replace(
+        heatmap, packed=msgspec.structs.replace(heatmap.packed, **changes)
+    )
 
 
 def test_results_that_do_not_fit_their_task_are_refused_and_liars_dropped(
@@ -103,7 +127,7 @@ def test_results_that_do_not_fit_their_task_are_refused_and_liars_dropped(
     context = zmq.Context()
     try:
         lies = _lies()
-        for pid, batch in ((1001, lies[:3]), (1002, lies[3:])):
+        for pid, batch in ((1001, lies[:3]), (1002, lies[3:6]), (1003, lies[6:])):
             peer = Peer(context, endpoint, pid)
             for expected, tamper in batch:
                 task = peer.next(Task)

@@ -38,6 +38,7 @@ __all__ = [
     "BIDS",
     "DEFAULT_BUCKET_MS",
     "HeatmapAccumulator",
+    "HeatmapPacked",
     "HeatmapPartials",
     "infer_tick",
     "merge_partials",
@@ -94,6 +95,27 @@ def tick_from_gap(gap: float, top: float) -> float:
     return rounded if rounded > 0 and math.isfinite(rounded) else gap
 
 
+class HeatmapPacked(msgspec.Struct, frozen=True, array_like=True):
+    """Every row of a ``HeatmapPartials`` in its stored packing (``heatmap_store``'s
+    ``PackedRows``, little-endian bytes): what a worker adds so the coordinator's
+    serial write does not pack them. Row r's offsets and sums are the blobs cut at
+    ``offset_ends[r]:offset_ends[r+1]`` and ``sum_ends[r]:sum_ends[r+1]``."""
+
+    first_bin: bytes
+    """int64 per row."""
+    empty: bytes
+    """uint8 per row: 1 for a row without cells."""
+    offsets: bytes
+    offset_ends: bytes
+    """int64, rows + 1."""
+    no_offsets: bytes
+    """uint8 per row: 1 for a dense or empty row."""
+    sums: bytes
+    """float32 sums of every row, one row after the other."""
+    sum_ends: bytes
+    """int64, rows + 1 (byte positions in ``sums``)."""
+
+
 class HeatmapPartials(msgspec.Struct, frozen=True, array_like=True):
     """Partial cells of one range, columnar (it crosses the worker-coordinator wire).
 
@@ -102,6 +124,7 @@ class HeatmapPartials(msgspec.Struct, frozen=True, array_like=True):
     summed sizes are ``bins[ends[r-1]:ends[r]]``, ``sums[...]``, ascending by
     bin. Arrays are raw little-endian bytes: int32 instrument index, int64
     bucket, int8 side, int64 snapshots and ends, int64 bins, float64 sums.
+    ``packed``, when a worker sent it, holds the same rows packed for storage.
     """
 
     instruments: list[str]
@@ -112,6 +135,7 @@ class HeatmapPartials(msgspec.Struct, frozen=True, array_like=True):
     ends: bytes
     bins: bytes
     sums: bytes
+    packed: HeatmapPacked | None = None
 
     def columns(self) -> tuple[np.ndarray, ...]:
         """(instrument index, bucket, side, snapshots, ends, bins, sums) as arrays."""

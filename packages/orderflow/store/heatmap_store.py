@@ -24,9 +24,10 @@ import sqlite3
 from collections.abc import Iterator
 from typing import NamedTuple
 
+import msgspec
 import numpy as np
 
-from orderflow.core.heatmap import HeatmapPartials
+from orderflow.core.heatmap import HeatmapPacked, HeatmapPartials
 from orderflow.store.column_writer import Column, insert_columns
 
 __all__ = [
@@ -40,6 +41,8 @@ __all__ = [
     "encode_cells",
     "encode_columns",
     "encode_rows",
+    "pack_partials",
+    "packed_rows",
     "read_grid",
     "read_heatmap_cells",
     "read_heatmap_rows",
@@ -177,6 +180,43 @@ def encode_columns(bins: np.ndarray, sums: np.ndarray, ends: np.ndarray) -> Pack
     )
 
 
+def pack_partials(partials: HeatmapPartials) -> HeatmapPartials:
+    """``partials`` with every row packed for storage (``HeatmapPacked``): a worker
+    does the packing so the coordinator's serial write only copies the blobs."""
+    _, _, _, _, ends, bins, sums = partials.columns()
+    rows = encode_columns(bins, sums, ends)
+    return msgspec.structs.replace(
+        partials,
+        packed=HeatmapPacked(
+            first_bin=rows.first_bin.astype("<i8").tobytes(),
+            empty=rows.empty.tobytes(),
+            offsets=rows.offsets.tobytes(),
+            offset_ends=rows.offset_ends.astype("<i8").tobytes(),
+            no_offsets=rows.no_offsets.tobytes(),
+            sums=rows.sums.tobytes(),
+            sum_ends=rows.sum_ends.astype("<i8").tobytes(),
+        ),
+    )
+
+
+def packed_rows(partials: HeatmapPartials) -> PackedRows:
+    """Every row's packing: the one the worker sent (checked by the coordinator's
+    ``ResultCheck`` to cut its blobs), else packed here."""
+    packed = partials.packed
+    if packed is None:
+        _, _, _, _, ends, bins, sums = partials.columns()
+        return encode_columns(bins, sums, ends)
+    return PackedRows(
+        np.frombuffer(packed.first_bin, dtype="<i8"),
+        np.frombuffer(packed.empty, dtype=np.uint8),
+        np.frombuffer(packed.offsets, dtype=np.uint8),
+        np.frombuffer(packed.offset_ends, dtype="<i8"),
+        np.frombuffer(packed.no_offsets, dtype=np.uint8),
+        np.frombuffer(packed.sums, dtype=np.uint8),
+        np.frombuffer(packed.sum_ends, dtype="<i8"),
+    )
+
+
 def encode_rows(
     bins: np.ndarray, sums: np.ndarray, ends: np.ndarray
 ) -> list[tuple[int | None, bytes | None, bytes]]:
@@ -259,7 +299,7 @@ def write_heatmap(
             ("i", side.astype(np.int64)),
             ("i", bucket),
             ("i", snaps),
-            *encode_columns(bins, sums, ends).columns(),
+            *packed_rows(partials).columns(),
         ],
         len(bucket),
         order=inside,
