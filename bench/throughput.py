@@ -315,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         args.output.write_text(
             f"# Throughput benchmark\n\nMachine: {machine()}  \nRun: {stamp},"
             f" `python bench/throughput.py --sizes {args.sizes} --repeat {args.repeat}"
-            f" --repeat-large {args.repeat_large} --orderings {args.orderings}`"
+            f" --repeat-large {args.repeat_large} --orderings {args.orderings}"
+            f" --variants {args.variants!r}`"
             f" (medians; {minutes:.0f} minutes in all)\n\n{table}\n\n{lines}\n"
         )
     return 0
