@@ -13,6 +13,7 @@ from orderflow.core.calculator import (
     decode_side,
     obi_from_totals,
     snapshot_metrics,
+    snapshot_values,
     summarize_side,
 )
 from orderflow.core.models import BookSnapshot, OrderbookLevel, Trade
@@ -58,6 +59,20 @@ def test_depth_limits_to_top_levels_by_price() -> None:
     assert obi == pytest.approx(((1 + 2) - (4 + 1)) / (3 + 5), abs=1e-15)
     _, _, obi_all = metrics(bids, asks)
     assert obi_all == pytest.approx((8 - 13) / 21, abs=1e-15)
+
+
+def test_depth_counts_equal_prices_as_one_level_whatever_their_order() -> None:
+    """metrics.md: the depth is the top N levels by price and levels may come in any
+    order, so entries sharing a price are in or out of the cut together (before: the
+    first recorded of two entries at 100 made the top level alone, so depth 1 gave
+    B = 1 or B = 2 by recorded order)."""
+    asks = [[101, 1], [101, 1], [102, 5]]
+    for bids in ([[100, 1], [100, 2], [99, 5]], [[99, 5], [100, 2], [100, 1]]):
+        assert metrics(bids, asks, depth=1)[2] == (3 - 2) / 5
+        assert metrics(bids, asks, depth=2)[2] == (8 - 7) / 15
+        assert metrics(bids, asks, depth=1)[2] == snapshot_values(
+            json.dumps(bids), json.dumps(asks)
+        )[8]  # obi_l1, the same top level
 
 
 @pytest.mark.parametrize(

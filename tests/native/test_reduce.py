@@ -152,6 +152,14 @@ def test_huge_side_and_many_equal_prices() -> None:
         assert cut["obi"] == snapshot_metrics(json.dumps(bids), json.dumps(asks), depth)[2]
 
 
+def test_depth_cut_takes_equal_prices_together() -> None:
+    """The depth is counted in prices, not recorded entries (metrics.md: top-N levels
+    by price, levels in any order); before, depth 1 took one of the two 100s."""
+    for bids in ("[[100, 1], [100, 2], [99, 5]]", "[[99, 5], [100, 2], [100, 1]]"):
+        got = kernel.reduce_sides(bids, "[[101, 1], [101, 1], [102, 5]]", 1)
+        assert got["obi"] == (3 - 2) / 5 == got["obi_l1"]
+
+
 def test_hand_computed_family() -> None:
     got = kernel.reduce_sides("[[100, 1], [100, 2], [99, 4]]", "[[101, 3], [102, 1]]")
     assert got["bid_size_1"] == 3.0 and got["ask_size_1"] == 3.0

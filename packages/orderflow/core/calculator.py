@@ -121,7 +121,7 @@ def summarize_side(
     """Best price and summed size of the counted levels (size > 0) of one side.
 
     ``side`` is ``"bids"`` (best = highest) or ``"asks"`` (best = lowest). With
-    ``depth`` only the best ``depth`` counted levels by price are summed.
+    ``depth`` only the counted levels at the best ``depth`` prices are summed.
     Raises InvalidSnapshot for a negative, NaN or infinite price or size.
     """
     if not levels:
@@ -147,10 +147,22 @@ def summarize_side(
         ((p, s) for p, s in zip(prices, sizes, strict=True) if s > 0),
         key=lambda level: level[0],
         reverse=is_bid,
-    )[:depth]
+    )
     if not ranked:
         return None, 0.0
-    return ranked[0][0], sum(s for _, s in ranked)
+    # The cut is by price: entries sharing a price are one level, in or out together
+    # (else the recorded order of equal prices would decide the OBI).
+    cut = 0.0
+    taken = 0
+    last = None
+    for price, size in ranked:
+        if price != last:
+            taken += 1
+            if taken > depth:
+                break
+            last = price
+        cut += size
+    return ranked[0][0], cut
 
 
 def obi_from_totals(bid_total: float, ask_total: float) -> float | None:

@@ -152,9 +152,14 @@ reduce_side(Work *w, const Levels *lv, int is_bid, long depth, SideTop *out)
         stable_sort(w->price, w->size, w->tmp_price, w->tmp_size, counted, is_bid);
     out->best = w->price[0];
     if (depth >= 0) {
+        /* The cut is by price: equal prices (adjacent once sorted) are one level. */
         double cut = 0.0;
-        for (size_t i = 0; i < counted && i < (size_t)depth; i++)
+        long prices = 0;
+        for (size_t i = 0; i < counted; i++) {
+            if ((i == 0 || w->price[i] != w->price[i - 1]) && ++prices > depth)
+                break;
             cut += w->size[i];
+        }
         out->obi_total = cut;
     }
     int n = -1;
