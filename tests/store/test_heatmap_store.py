@@ -30,6 +30,8 @@ S = 1_000_000_000
         ([-3, -2, 0], "dense"),
         ([0, 100, 5000], "sparse16"),
         ([10, 70_000, 70_001], "sparse32"),
+        ([10_000, 10**11], "sparse64"),  # 100.00 and 1e9 at tick 0.01: was stored as 1215752192
+        ([-(2**62) + 1, 0, 2**62 - 1], "sparse64"),  # spans near 2^63: span * 4 overflowed
         ([], "empty"),
     ],
 )
@@ -37,7 +39,7 @@ def test_cells_round_trip_in_the_smaller_packing(bins: list[int], packing: str) 
     b = np.array(bins, dtype=np.int64)
     sums = np.arange(1, len(b) + 1) * 0.25
     first, offsets, blob = encode_cells(b, sums)
-    kind = {None: "dense", 2: "sparse16", 4: "sparse32"}
+    kind = {None: "dense", 2: "sparse16", 4: "sparse32", 8: "sparse64"}
     got = "empty" if first is None else kind[None if offsets is None else len(offsets) // len(b)]
     assert got == packing
     back_bins, back_sums = decode_cells(first, offsets, blob)

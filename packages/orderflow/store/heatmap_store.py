@@ -9,7 +9,7 @@ smaller:
 - dense: ``offsets`` NULL, ``sums`` holds bins ``first_bin, first_bin+1, ...``
   (zeros included): a synthetic or liquid book with a level on every tick;
 - sparse: ``offsets`` holds each stored bin's distance from ``first_bin``
-  (uint16, or uint32 when the span needs it): a deep book at a fine tick, such
+  (uint16, or uint32 or uint64 when the span needs it): a deep book at a fine tick, such
   as Binance's 0.01 on BTC, where most bins between levels are empty.
 
 Sums are float32 (7 significant digits: a colour scale needs no more, and it
@@ -72,6 +72,8 @@ CREATE TABLE IF NOT EXISTS metrics_heatmap_grid (
 """
 
 HEATMAP_TABLES = (HEATMAP_TABLE, HEATMAP_GRID_TABLE)
+_OFFSET_TYPES = ((2, "<u2"), (4, "<u4"), (8, "<u8"))
+"""A sparse row's offset width in bytes, told apart by the blob's length per cell."""
 
 
 def clear_heatmap(conn: sqlite3.Connection) -> None:
@@ -103,7 +105,7 @@ class PackedRows(NamedTuple):
     empty: np.ndarray
     """uint8, 1 for a row without cells: ``first_bin`` and ``offsets`` NULL, ``sums`` b""."""
     offsets: np.ndarray
-    """uint8: the sparse rows' uint16 or uint32 bin offsets, one row after the other."""
+    """uint8: the sparse rows' uint16, uint32 or uint64 bin offsets, one row after the other."""
     offset_ends: np.ndarray
     no_offsets: np.ndarray
     """uint8, 1 for a dense or empty row (``offsets`` NULL)."""
@@ -148,8 +150,9 @@ def encode_columns(bins: np.ndarray, sums: np.ndarray, ends: np.ndarray) -> Pack
     first[filled] = bins[starts[filled]]
     last[filled] = bins[ends[filled] - 1]
     span = last - first + 1
-    width = np.where(span <= 0xFFFF, 2, 4)
-    dense = filled & (span * 4 <= counts * (4 + width))
+    width = np.select([span <= 0xFFFF, span <= 0xFFFFFFFF], [2, 4], 8)
+    # span * 4 <= counts * (4 + width), without span * 4 (a span may be near 2^63)
+    dense = filled & (span <= counts * (4 + width) // 4)
     row_of = np.repeat(np.arange(len(ends)), counts)
     offset = bins - first[row_of]
     rank = np.arange(len(bins), dtype=np.int64) - starts[row_of]
@@ -163,7 +166,7 @@ def encode_columns(bins: np.ndarray, sums: np.ndarray, ends: np.ndarray) -> Pack
     sparse = filled & ~dense
     offset_ends = _ends(np.where(sparse, counts * width, 0))
     packed = np.zeros(int(offset_ends[-1]), dtype=np.uint8)
-    for size, dtype in ((2, "<u2"), (4, "<u4")):
+    for size, dtype in _OFFSET_TYPES:
         cells = ~cell_dense & (width[row_of] == size)
         at = offset_ends[row_of[cells]] + rank[cells] * size
         packed[at[:, None] + np.arange(size)] = (
@@ -252,7 +255,7 @@ def decode_cells(
         return np.empty(0, dtype=np.int64), values
     if offsets is None:
         return first_bin + np.arange(len(values), dtype=np.int64), values
-    width = "<u2" if len(offsets) == 2 * len(values) else "<u4"
+    width = dict(_OFFSET_TYPES)[len(offsets) // len(values)]
     return first_bin + np.frombuffer(offsets, dtype=width).astype(np.int64), values
 
 
@@ -357,7 +360,7 @@ def read_heatmap_cells(
     sums = np.frombuffer(b"".join(r[4] for r in rows), dtype="<f4").astype(np.float64)
     row_of = np.repeat(np.arange(len(rows)), n)
     offsets = np.arange(len(sums), dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
-    for width, dtype in ((2, "<u2"), (4, "<u4")):
+    for width, dtype in _OFFSET_TYPES:
         sparse = [i for i, r in enumerate(rows) if r[3] is not None and len(r[3]) == width * n[i]]
         if sparse:
             packed = np.frombuffer(b"".join(rows[i][3] for i in sparse), dtype=dtype)
