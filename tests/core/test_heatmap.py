@@ -49,6 +49,21 @@ def test_bucket_edges_are_epoch_aligned_and_half_open() -> None:
     assert len(got) == 6
 
 
+def test_a_level_whose_bin_is_no_int64_is_left_out_not_a_crash() -> None:
+    """floor(price / tick) of 1e17 at tick 0.01, or of 100 at tick 1e-320, is no int64
+    (SQLite's INTEGER): that level has no storable cell, but the snapshot still counts
+    and its other levels keep their bins. Before, numpy's cast made such bins
+    -2^63 and the run crashed packing them (IndexError) or stored shifted bins."""
+    acc = HeatmapAccumulator({"X": 0.01, "Y": 1e-320}, bucket_ms=1000)
+    acc.add("X", 0, [100.0], [1.0], [100.01, 1e17], [3.0, 4.0])
+    acc.add("Y", 0, [0.0], [1.0], [100.0], [2.0])
+    got = cells(acc.partials())
+    assert got[("X", 0, BIDS)] == (1, {10_000: 1.0})
+    assert got[("X", 0, ASKS)] == (1, {10_001: 3.0})
+    assert got[("Y", 0, BIDS)] == (1, {0: 1.0})
+    assert got[("Y", 0, ASKS)] == (1, {})
+
+
 def test_bucket_width_from_the_profile() -> None:
     acc = HeatmapAccumulator({"X": 1.0}, bucket_ms=250)
     for ms in (0, 249, 250, 999, 1000):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -211,7 +210,8 @@ def test_bad_columns_are_refused() -> None:
 
 def test_a_reader_declines_a_snapshot_whose_bin_is_out_of_range(tmp_path: Path) -> None:
     """Through the reader: that snapshot goes to the reference, whose values and heatmap
-    (numpy's cast of the huge bin) join the kernel's; the result is the Python path's."""
+    join the kernel's; the result is the Python path's. Its 1e20 level has no int64 bin
+    at tick 0.001 and no cell (``storable_bins``); the snapshot still counts."""
     from orderflow_services.protocol import Task
     from orderflow_services.worker.native_shard import native_result
     from orderflow_services.worker.shard_compute import compute_shard
@@ -231,14 +231,13 @@ def test_a_reader_declines_a_snapshot_whose_bin_is_out_of_range(tmp_path: Path) 
     scans = repo.scan_order(conn, "book"), repo.scan_order(conn, "trades")
     task = Task(1, str(path), 0, None, None, *scans, None, None, heatmap_ticks={"A": 0.001})
     reader = TimeOrderedReader(repo, conn, None)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # numpy: invalid value in cast
-        got = native_result(task, reader, conn, lambda: None)
-        want = compute_shard(task, reader, conn, use_native=False)
+    got = native_result(task, reader, conn, lambda: None)
+    want = compute_shard(task, reader, conn, use_native=False)
     conn.close()
     assert got is not None and got.heatmap is not None and want.heatmap is not None
     assert_partials_equal(got.heatmap, want.heatmap)
-    assert math.isclose(sum(want.heatmap.columns()[6]), 20 * 1.5 - 1.5 + 1.0 + 20 * 2.0)
+    assert math.isclose(sum(want.heatmap.columns()[6]), 20 * 1.5 - 1.5 + 20 * 2.0)
+    assert set(want.heatmap.columns()[3].tolist()) == {20}  # every snapshot counts
 
 
 def test_windows_that_move_grow_and_turn_sparse_sum_bit_for_bit() -> None:

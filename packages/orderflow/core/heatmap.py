@@ -36,6 +36,7 @@ import numpy as np
 
 __all__ = [
     "BIDS",
+    "BIN_LIMIT",
     "DEFAULT_BUCKET_MS",
     "HeatmapAccumulator",
     "HeatmapPacked",
@@ -43,6 +44,7 @@ __all__ = [
     "infer_tick",
     "merge_partials",
     "price_bins",
+    "storable_bins",
     "tick_from_gap",
 ]
 
@@ -54,14 +56,35 @@ then keeps partial cells in memory, not a Python float per level."""
 BIDS, ASKS = 0, 1
 _NUDGE = 1e-12
 _MAX_NUDGE = 0.25
+BIN_LIMIT = 2.0**62
+"""Bins lie strictly within +-2^62, so a row's span of bins fits an int64
+(``HM_BIN_LIMIT`` in ``native/kernel_heatmap.h``)."""
 NS_PER_MS = 1_000_000
 
 
-def price_bins(prices: np.ndarray, tick: float) -> np.ndarray:
-    """``floor(price / tick)`` per price (int64), robust to binary rounding (module doc)."""
-    quotient = np.asarray(prices, dtype=np.float64) / tick
+def _nudged_quotients(prices: np.ndarray, tick: float) -> np.ndarray:
+    with np.errstate(over="ignore"):  # 100 / 1e-320 is inf: a bin no int64 holds
+        quotient = np.asarray(prices, dtype=np.float64) / tick
     nudge = np.minimum(np.abs(quotient) * _NUDGE, _MAX_NUDGE)
-    return np.floor(quotient + nudge).astype(np.int64)
+    return quotient + nudge
+
+
+def price_bins(prices: np.ndarray, tick: float) -> np.ndarray:
+    """``floor(price / tick)`` per price (int64), robust to binary rounding (module doc).
+    Every bin must lie within +-``BIN_LIMIT`` (see ``storable_bins``)."""
+    return np.floor(_nudged_quotients(prices, tick)).astype(np.int64)
+
+
+def storable_bins(prices: np.ndarray, tick: float) -> tuple[np.ndarray, np.ndarray]:
+    """(bins, kept): ``price_bins`` of the prices whose bin lies strictly within
+    +-``BIN_LIMIT``, and the mask of those prices.
+
+    A bin beyond (1e17 at tick 0.01, 100 at tick 1e-320) is no SQLite INTEGER and
+    its distance to a level near the price no int64, so such a level has no cell
+    and is left out; the kernel declines those snapshots to this code."""
+    quotients = _nudged_quotients(prices, tick)
+    kept = np.abs(quotients) < BIN_LIMIT  # NaN is not kept
+    return np.floor(quotients[kept]).astype(np.int64), kept
 
 
 def infer_tick(prices: Iterable[float]) -> float | None:
@@ -348,8 +371,11 @@ class HeatmapAccumulator:
                 per_snapshot, prices, sizes = sides[3 * side : 3 * side + 3]
                 # rows run bucket by bucket, bids then asks: row = first + 2 * bucket_row + side
                 bucket_row = np.repeat(snapshot_row.reshape(-1), per_snapshot)
-                if len(prices):
-                    cell = _sum_cells(bucket_row, price_bins(prices, tick), sizes)
+                binned, kept = storable_bins(prices, tick)
+                if not kept.all():
+                    bucket_row, sizes = bucket_row[kept], sizes[kept]
+                if len(binned):
+                    cell = _sum_cells(bucket_row, binned, sizes)
                     rows.append(n_rows + 2 * cell[0] + side)
                     bins.append(cell[1])
                     sizes_.append(cell[2])
