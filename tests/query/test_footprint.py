@@ -27,6 +27,7 @@ from orderflow.pipeline.range_metrics import trade_reject_reason
 from orderflow.query import Dataset
 from orderflow.query.footprint import infer_tick, nice_bin_width, query_footprint
 from orderflow.query.volume_profile import query_volume_profile
+from orderflow.store.schema import INPUT_DDL
 
 Trade = tuple[int, float, float, int]
 """(ts_ns, price, size, sign)"""
@@ -138,6 +139,41 @@ def test_hand_computed_footprint() -> None:
     # a stricter ratio drops the imbalances at equality, keeps the 10 vs 2 one
     flags = [(r[1], r[7], r[8]) for r in footprint_rows(trades_connection(trades), m, 1.0, 4.0)]
     assert [(j, b, s) for j, b, s in flags if b or s] == [(104, False, True)]
+
+
+def test_candles_before_1970_are_epoch_aligned(tmp_path: Path) -> None:
+    """A trade at 1969-12-31T23:30 belongs to the candle [-1 h, 0), not [0, 1 h): DuckDB's
+    ``//`` truncates toward zero, which put it in the candle after its own (before:
+    footprint candle 0 held it, and the volume profile of [0, 1 h) counted it)."""
+    hour = 3600 * 10**9
+    trades = [
+        (-hour // 2, 100.0, 1.0, 1),
+        (hour // 2, 101.0, 2.0, 1),
+        (-3 * hour // 2, 103.0, 8.0, -1),
+    ]
+    got = footprint_rows(trades_connection(trades), hour, 1.0)
+    assert got == reference_footprint(trades, hour, 1.0, 3.0)
+    assert [(r[0], r[1]) for r in got] == [(-2 * hour, 103), (-hour, 100), (0, 101)]
+    path = tmp_path / "old.db"
+    stamps = ["1969-12-31T23:30:00Z", "1970-01-01T00:30:00Z", "1969-12-31T22:30:00Z"]
+    with sqlite3.connect(path) as conn:
+        conn.executescript(INPUT_DDL)
+        conn.executemany(
+            "INSERT INTO trades (instrument, trade_id, price, size, side, timestamp)"
+            " VALUES ('X', 't', ?, ?, ?, ?)",
+            [
+                (p, s, "buy" if sign == 1 else "sell", t)
+                for (_, p, s, sign), t in zip(trades, stamps, strict=True)
+            ],
+        )
+    with Dataset(path) as dataset:
+        assert dataset.volume_profile("X", 0, hour, 1.0).bins == [101]
+        assert dataset.volume_profile("X", -hour, hour, 1.0).bins == [100, 101]
+        assert dataset.candles("X", -2 * hour, hour, hour)["ts_ns"].to_pylist() == [
+            -2 * hour,
+            -hour,
+            0,
+        ]
 
 
 def test_hand_computed_profile() -> None:

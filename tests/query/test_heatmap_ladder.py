@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from orderflow.pipeline.storage import Storage
 from orderflow.query import Dataset
 from orderflow.query.heatmap import heatmap
+from orderflow.store.schema import INPUT_DDL
 from tests.dashboard.heatmap_data import write_heatmap_tables
 
 S = 10**9
@@ -80,3 +82,23 @@ def test_ladder_follows_new_buckets(recording: Path, tmp_path: Path) -> None:
         after = dataset.heatmap("BTC-USDT", lo, hi + 70 * S, 50, 20)
         assert after.times_ns[-1] > before.times_ns[-1]
         assert_same_grid(after, heatmap(copy, "BTC-USDT", lo, hi + 70 * S, 50, 20))
+
+
+def test_columns_before_1970_are_the_stored_grids(tmp_path: Path) -> None:
+    """Buckets before 1970 have negative indices; the ladder merged them into columns
+    with DuckDB's truncating ``//`` (before: snapshots [0, 4], all four in the column
+    from 0, while the stored grid has [3, 1])."""
+    path = tmp_path / "old.db"
+    stamps = ["1969-12-31T23:59:58.5Z", "1969-12-31T23:59:59.5Z", "1970-01-01T00:00:00.5Z"]
+    stamps.append("1969-12-31T23:59:57.25Z")
+    with sqlite3.connect(path) as conn:
+        conn.executescript(INPUT_DDL)
+        conn.executemany(
+            "INSERT INTO book (instrument, bids, asks, timestamp) VALUES ('Q', ?, ?, ?)",
+            [(f"[[{100 + i}, 1]]", f"[[{110 + i}, 2]]", t) for i, t in enumerate(stamps)],
+        )
+    Storage(path, quiet=True).build_booktick_from_db()
+    want = heatmap(path, "Q", max_columns=2, max_rows=100)
+    assert want is not None and want.snapshots.tolist() == [3, 1]
+    with Dataset(path, store=False) as dataset:
+        assert_same_grid(dataset.heatmap("Q", -4 * S, 2 * S, 2, 100), want)

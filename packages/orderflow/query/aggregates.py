@@ -28,6 +28,7 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
+from orderflow.query.epoch_floor import epoch_floor
 from orderflow.query.trade_aggregates import fill_trade_aggregates
 
 __all__ = [
@@ -71,18 +72,25 @@ CREATE {create} IF NOT EXISTS agg_metrics (
     mid_t0 BIGINT, mid_t1 BIGINT
 )
 """
-_CANDLES_FILL = """
+_CANDLES_FILL = (
+    """
 INSERT INTO agg_candles
-SELECT $width, instrument, (ts_ns // $width) * $width AS bucket,
+SELECT $width, instrument, """
+    + epoch_floor("ts_ns", "$width")
+    + """ AS bucket,
        arg_min(price, (ts_ns, id)), max(price), min(price), arg_max(price, (ts_ns, id)),
        coalesce(sum(size) FILTER (WHERE sign = 1), 0.0),
        coalesce(sum(size) FILTER (WHERE sign = -1), 0.0), count(*)
 FROM trades WHERE ts_ns >= $since AND ($instrument IS NULL OR instrument = $instrument)
 GROUP BY instrument, bucket
 """
-_METRICS_FILL = """
+)
+_METRICS_FILL = (
+    """
 INSERT INTO agg_metrics
-SELECT $width, instrument, (ts_ns // $width) * $width AS bucket,
+SELECT $width, instrument, """
+    + epoch_floor("ts_ns", "$width")
+    + """ AS bucket,
        sum(ofi), sum(mlofi), count(ofi),
        min(obi), max(obi), sum(obi), count(obi),
        min(cvd), max(cvd), arg_min(cvd, ts_ns) FILTER (WHERE cvd IS NOT NULL),
@@ -95,21 +103,29 @@ FROM (SELECT *, (best_bid + best_ask) / 2 AS mid FROM metrics)
 WHERE ts_ns >= $since AND ($instrument IS NULL OR instrument = $instrument)
 GROUP BY instrument, bucket
 """
+)
 
 
 # Coarser bases are combined from the finest one (86,400 rows a day, not every row).
-_CANDLES_COMBINE = """
+_CANDLES_COMBINE = (
+    """
 INSERT INTO agg_candles
-SELECT $width, instrument, (ts_ns // $width) * $width AS bucket, arg_min(open, ts_ns),
+SELECT $width, instrument, """
+    + epoch_floor("ts_ns", "$width")
+    + """ AS bucket, arg_min(open, ts_ns),
        max(high), min(low), arg_max(close, ts_ns), sum(buy_volume), sum(sell_volume),
        sum(trades)
 FROM agg_candles
 WHERE width = $fine AND ts_ns >= $since AND ($instrument IS NULL OR instrument = $instrument)
 GROUP BY instrument, bucket
 """
-_METRICS_COMBINE = """
+)
+_METRICS_COMBINE = (
+    """
 INSERT INTO agg_metrics
-SELECT $width, instrument, (ts_ns // $width) * $width AS bucket,
+SELECT $width, instrument, """
+    + epoch_floor("ts_ns", "$width")
+    + """ AS bucket,
        sum(ofi), sum(mlofi), sum(ofi_steps),
        min(obi_lo), max(obi_hi), sum(obi_sum), sum(obi_n),
        min(cvd_lo), max(cvd_hi), arg_min(cvd_first, cvd_t0), arg_max(cvd_last, cvd_t1),
@@ -120,6 +136,7 @@ FROM agg_metrics
 WHERE width = $fine AND ts_ns >= $since AND ($instrument IS NULL OR instrument = $instrument)
 GROUP BY instrument, bucket
 """
+)
 
 
 # The book lines (best bid and ask) as M4 material, like mid: first, last, extremes.
@@ -134,7 +151,9 @@ _BOOK_DDL = (
     + ")"
 )
 _BOOK_FILL = (
-    "INSERT INTO agg_book SELECT $width, instrument, (ts_ns // $width) * $width AS bucket, "
+    "INSERT INTO agg_book SELECT $width, instrument, "
+    + epoch_floor("ts_ns", "$width")
+    + " AS bucket, "
     + ", ".join(
         f"min({c}), max({c}), arg_min({c}, ts_ns) FILTER (WHERE {c} IS NOT NULL), "
         f"arg_max({c}, ts_ns) FILTER (WHERE {c} IS NOT NULL), "
@@ -145,7 +164,9 @@ _BOOK_FILL = (
     " GROUP BY instrument, bucket"
 )
 _BOOK_COMBINE = (
-    "INSERT INTO agg_book SELECT $width, instrument, (ts_ns // $width) * $width AS bucket, "
+    "INSERT INTO agg_book SELECT $width, instrument, "
+    + epoch_floor("ts_ns", "$width")
+    + " AS bucket, "
     + ", ".join(
         f"min({c}_lo), max({c}_hi), arg_min({c}_first, {c}_t0), arg_max({c}_last, {c}_t1), "
         f"min({c}_t0), max({c}_t1)"
@@ -273,7 +294,7 @@ def query_agg_candles(
 ) -> pa.Table:
     """Candles of ``window`` combined from the ``base`` rows (whole base windows)."""
     sql = f"""
-    SELECT (ts_ns // $width) * $width AS ts_ns, arg_min(open, ts_ns) AS open,
+    SELECT {epoch_floor("ts_ns", "$width")} AS ts_ns, arg_min(open, ts_ns) AS open,
            max(high) AS high, min(low) AS low, arg_max(close, ts_ns) AS close,
            sum(buy_volume) AS buy_volume, sum(sell_volume) AS sell_volume,
            CAST(sum(trades) AS BIGINT) AS trades
@@ -287,7 +308,7 @@ def query_agg_candle_flow(
 ) -> pa.Table:
     """OFI and MLOFI sums per ``window`` from the ``base`` rows."""
     sql = f"""
-    SELECT (ts_ns // $width) * $width AS ts_ns, sum(ofi) AS ofi, sum(mlofi) AS mlofi,
+    SELECT {epoch_floor("ts_ns", "$width")} AS ts_ns, sum(ofi) AS ofi, sum(mlofi) AS mlofi,
            CAST(sum(ofi_steps) AS BIGINT) AS snapshots
     FROM agg_metrics WHERE {_RANGE} AND ofi_steps > 0 GROUP BY 1 ORDER BY 1
     """
@@ -299,7 +320,7 @@ def query_agg_band(
 ) -> pa.Table:
     """The OBI band (ts_ns, lo, hi, mean, samples) per ``width`` from the ``base`` rows."""
     sql = f"""
-    SELECT (ts_ns // $width) * $width AS ts_ns, min(obi_lo) AS lo, max(obi_hi) AS hi,
+    SELECT {epoch_floor("ts_ns", "$width")} AS ts_ns, min(obi_lo) AS lo, max(obi_hi) AS hi,
            sum(obi_sum) / sum(obi_n) AS mean,
            CAST(sum(obi_n) AS BIGINT) AS samples
     FROM agg_metrics WHERE {_RANGE} AND obi_n > 0 GROUP BY 1 ORDER BY 1
@@ -326,7 +347,7 @@ def query_agg_points(
     table = "agg_book" if column in BOOK_COLUMNS else "agg_metrics"
     sql = f"""
     WITH b AS (
-        SELECT (ts_ns // $width) * $width AS bucket, min({c}_t0) AS t0, max({c}_t1) AS t1,
+        SELECT {epoch_floor("ts_ns", "$width")} AS bucket, min({c}_t0) AS t0, max({c}_t1) AS t1,
                arg_min({c}_first, {c}_t0) AS first, arg_max({c}_last, {c}_t1) AS last,
                min({c}_lo) AS lo, max({c}_hi) AS hi
         FROM {table} WHERE {_RANGE} AND {c}_t0 IS NOT NULL GROUP BY 1

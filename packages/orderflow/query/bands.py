@@ -13,14 +13,19 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
+from orderflow.query.epoch_floor import epoch_floor
+
 __all__ = ["BAND_COLUMNS", "BAND_EXPRESSIONS", "query_band"]
 
 BAND_COLUMNS = ("ts_ns", "lo", "hi", "mean", "samples")
 BAND_EXPRESSIONS = {"obi": "obi", "cvd": "cvd", "mid": "(best_bid + best_ask) / 2"}
 """Metric values a band can be drawn from (names map to fixed SQL, never user text)."""
 
-_BAND_SQL = """
-SELECT (ts_ns // $width) * $width AS ts_ns, min(v) AS lo, max(v) AS hi, avg(v) AS mean,
+_BAND_SQL = (
+    """
+SELECT """
+    + epoch_floor("ts_ns", "$width")
+    + """ AS ts_ns, min(v) AS lo, max(v) AS hi, avg(v) AS mean,
        count(*) AS samples
 FROM (SELECT ts_ns, {value} AS v FROM {metrics}
       WHERE instrument = $instrument AND ts_ns >= $start AND ts_ns < $end)
@@ -28,6 +33,7 @@ WHERE v IS NOT NULL
 GROUP BY 1
 ORDER BY 1
 """
+)
 
 
 def query_band(

@@ -13,18 +13,24 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
+from orderflow.query.epoch_floor import epoch_floor
+
 __all__ = ["CANDLE_FLOW_COLUMNS", "query_candle_flow"]
 
 CANDLE_FLOW_COLUMNS = ("ts_ns", "ofi", "mlofi", "snapshots")
 
-_SQL = """
-SELECT (ts_ns // $window) * $window AS ts_ns, sum(ofi) AS ofi, sum(mlofi) AS mlofi,
+_SQL = (
+    """
+SELECT """
+    + epoch_floor("ts_ns", "$window")
+    + """ AS ts_ns, sum(ofi) AS ofi, sum(mlofi) AS mlofi,
        count(ofi) AS snapshots
 FROM {metrics}
 WHERE instrument = $instrument AND ts_ns >= $start AND ts_ns < $end AND ofi IS NOT NULL
 GROUP BY 1
 ORDER BY 1
 """
+)
 
 
 def query_candle_flow(

@@ -14,6 +14,8 @@ import re
 import duckdb
 import pyarrow as pa
 
+from orderflow.query.epoch_floor import epoch_floor
+
 __all__ = ["CANDLE_COLUMNS", "WINDOW_CHOICES_S", "parse_window", "query_candles"]
 
 NS_PER_S = 1_000_000_000
@@ -31,8 +33,11 @@ _UNITS_NS = {
 }
 _WINDOW = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d)\s*")
 
-_CANDLES_SQL = """
-SELECT (ts_ns // $window) * $window AS ts_ns,
+_CANDLES_SQL = (
+    """
+SELECT """
+    + epoch_floor("ts_ns", "$window")
+    + """ AS ts_ns,
        arg_min(price, (ts_ns, id)) AS open,
        max(price) AS high,
        min(price) AS low,
@@ -45,6 +50,7 @@ WHERE instrument = $instrument AND ts_ns >= $start AND ts_ns < $end
 GROUP BY 1
 ORDER BY 1
 """
+)
 
 
 def parse_window(window: str | float) -> int:

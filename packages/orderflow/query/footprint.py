@@ -29,6 +29,7 @@ import duckdb
 import pyarrow as pa
 
 from orderflow.core.heatmap import tick_from_gap
+from orderflow.query.epoch_floor import epoch_floor
 
 __all__ = [
     "DEFAULT_IMBALANCE_RATIO",
@@ -53,9 +54,12 @@ FOOTPRINT_COLUMNS = (
 )
 _NICE_STEPS = (1, 2, 5)
 
-_FOOTPRINT_SQL = """
+_FOOTPRINT_SQL = (
+    """
 WITH cells AS (
-    SELECT (ts_ns // $window) * $window AS ts_ns,
+    SELECT """
+    + epoch_floor("ts_ns", "$window")
+    + """ AS ts_ns,
            CAST(floor(price / $tick + least(abs(price / $tick) * 1e-12, 0.25)) AS BIGINT) AS bin,
            coalesce(sum(size) FILTER (WHERE sign = 1), 0.0) AS buy,
            coalesce(sum(size) FILTER (WHERE sign = -1), 0.0) AS sell
@@ -79,6 +83,7 @@ SELECT ts_ns, bin, buy, sell, buy - sell AS delta, total, bin = poc_bin AS poc,
 FROM ranked
 ORDER BY ts_ns, bin
 """
+)
 
 _TICK_SQL = """
 SELECT min(gap), max(price) FROM (

@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from orderflow.core.heatmap import ASKS, BIDS
+from orderflow.query.epoch_floor import floor_div
 from orderflow.store.connections import open_readonly
 from orderflow.store.heatmap_store import decode_cells
 
@@ -174,12 +175,13 @@ def _refill(
             con.execute(
                 # ordered by bucket: each (instrument, width) run is then sorted, and
                 # DuckDB's zone maps skip every row group outside a query's buckets
-                "INSERT INTO heat_cells SELECT $w, $i, side, bucket // $w AS b, bin, sum(size)"
+                f"INSERT INTO heat_cells SELECT $w, $i, side, {floor_div('bucket', '$w')} AS b,"
+                " bin, sum(size)"
                 " FROM new_cells GROUP BY side, b, bin ORDER BY b, side, bin",
                 {"w": width, "i": instrument},
             )
             con.execute(
-                "INSERT INTO heat_counts SELECT $w, $i, side, bucket // $w AS b,"
+                f"INSERT INTO heat_counts SELECT $w, $i, side, {floor_div('bucket', '$w')} AS b,"
                 " sum(snapshots) FROM new_counts GROUP BY side, b ORDER BY b, side",
                 {"w": width, "i": instrument},
             )
@@ -247,7 +249,8 @@ def query_heat_ladder(
         "f": f,
     }
     counts = con.execute(
-        f"SELECT bucket * width // $f AS col, sum(snapshots) FROM ({_pick('heat_counts')})"
+        f"SELECT {floor_div('bucket * width', '$f')} AS col, sum(snapshots)"
+        f" FROM ({_pick('heat_counts')})"
         " WHERE side = 0 GROUP BY col",
         params,
     ).fetchall()
@@ -263,7 +266,7 @@ def query_heat_ladder(
     first_row = math.floor(lo_bin / g)
     n_rows = max(0, math.floor(hi_bin / g) - first_row + 1)
     cells = con.execute(
-        f"SELECT side, bucket * width // $f AS col, floor(bin / $g)::BIGINT AS row,"
+        f"SELECT side, {floor_div('bucket * width', '$f')} AS col, floor(bin / $g)::BIGINT AS row,"
         f" sum(size) AS size FROM ({_pick('heat_cells')}) GROUP BY side, col, row",
         {**params, "g": g},
     ).fetchnumpy()

@@ -26,6 +26,8 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
+from orderflow.query.epoch_floor import epoch_floor
+
 __all__ = [
     "HOUR_NS",
     "TOP_TRADES",
@@ -49,7 +51,9 @@ _DDL = (
 _FILL = (
     """
     INSERT INTO agg_price_volume
-    SELECT instrument, (ts_ns // $hour) * $hour AS bucket, price,
+    SELECT instrument, """
+    + epoch_floor("ts_ns", "$hour")
+    + """ AS bucket, price,
            coalesce(sum(size) FILTER (WHERE sign = 1), 0.0),
            coalesce(sum(size) FILTER (WHERE sign = -1), 0.0)
     FROM trades WHERE ts_ns >= $since AND ($instrument IS NULL OR instrument = $instrument)
@@ -58,7 +62,9 @@ _FILL = (
     """
     INSERT INTO agg_top_trades
     SELECT instrument, bucket, ts_ns, id, price, size, sign FROM (
-        SELECT instrument, (ts_ns // $hour) * $hour AS bucket, ts_ns, id, price, size, sign,
+        SELECT instrument, """
+    + epoch_floor("ts_ns", "$hour")
+    + """ AS bucket, ts_ns, id, price, size, sign,
                row_number() OVER (PARTITION BY instrument, bucket
                                   ORDER BY size DESC, ts_ns, id) AS rank
         FROM trades WHERE ts_ns >= $since AND ($instrument IS NULL OR instrument = $instrument)
