@@ -77,6 +77,8 @@ def native_result(
         return None
     if task.heatmap_ticks and task.heatmap_bucket_ms * NS_PER_MS > _MAX_NS:
         return None  # the kernel counts instants in int64 ns
+    if task.ofi_levels > KERNEL.MAX_OFI_LEVELS:
+        return None  # the kernel keeps that many levels a side; the profile may ask more
     _tell_once(computing=True)
     started = time.perf_counter()
     reader = _READERS.open(str(repo.repo.path))

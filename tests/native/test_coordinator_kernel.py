@@ -101,3 +101,21 @@ def test_the_c_writer_leaves_the_rows_python_would(tmp_path: Path, generated: Pa
     c_tables, py_tables = _tables(c_db), _tables(py_db)
     assert len(c_tables["heatmap"]) > 100
     assert c_tables == py_tables
+
+
+def test_more_ofi_levels_than_the_kernel_keeps_go_to_the_reference(
+    tmp_path: Path, generated: Path
+) -> None:
+    """metrics.md sets no bound on the profile's ``ofi_levels``; the kernel keeps 32
+    levels a side, so a deeper MLOFI is the Python path's (before: 'ofi_levels must be
+    within 1..32', three times per shard, and the run failed)."""
+    m = native.KERNEL.MAX_OFI_LEVELS + 1
+    runs = {}
+    for workers in (0, 2):
+        db = _copy(generated, tmp_path / f"w{workers}.db")
+        profile = tmp_path / f"w{workers}.yaml"
+        profile.write_text(f"paths: [{db.name}]\nofi_levels: {m}\n")
+        done = run_coord("--profile", profile, "--workers", workers, "--shards", 5, "--quiet")
+        assert done.returncode == 0, done.stderr
+        runs[workers] = db
+    assert_metrics_equal(runs[0], runs[2])
