@@ -10,6 +10,7 @@ snapshot's instant, after the last, with any letter case, and the rejects."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,26 @@ def test_every_clause_by_hand(tmp_path: Path, flags: tuple) -> None:
             if expected is not None:
                 assert value == pytest.approx(expected, rel=1e-12, abs=1e-12), (snapshot, column)
     assert read_rejects(path) == REJECTS
+
+
+def test_sums_past_the_largest_double_give_the_same_rows_on_every_path(tmp_path: Path) -> None:
+    """Valid input whose float sums overflow: trades of 1e308 (CVD), best prices whose
+    mid is past 1.8e308, top sizes whose OFI terms add past it. The in-process path
+    stores the infinities; the coordinator refused them from workers ('a CVD that is
+    not a finite number', 'an infinite mid'), so the same file failed there."""
+    books = [
+        (1, "A", [[1e308, 1]], [[1.7e308, 1]], f"{T0}"),
+        (2, "A", [[100, 1.5e308]], [[101, 1]], f"{T0 + 1}"),
+        (3, "A", [[99, 1]], [[101, 1.5e308]], f"{T0 + 2}"),
+    ]
+    trades = [(1, "A", 100.0, 1e308, "buy", f"{T0}"), (2, "A", 100.0, 1e308, "buy", f"{T0}")]
+    rows = {}
+    for flags in (("--workers", 0), ("--workers", 2, "--shards", 3)):
+        path = write_recording(tmp_path / f"big{len(flags)}.db", books, trades)
+        done = run_coord(*flags, "--quiet", path)
+        assert done.returncode == 0, done.stderr
+        rows[flags] = read_metrics(path)
+    inprocess, workers = rows.values()
+    assert inprocess == workers
+    assert inprocess[1][3] == inprocess[1][7] == math.inf  # cvd, mid
+    assert inprocess[3][14] == -math.inf  # ofi: -1.5e308 (bids) - 1.5e308 (asks)
