@@ -39,6 +39,26 @@ from orderflow.store.output_tables import check_output_tables
 __all__ = ["main"]
 
 PROG = "orderflow-coord"
+MAX_COUNT = 2**31 - 1
+"""The largest count a flag takes: far beyond any book's levels or file's shards, and
+within what every wire message and the kernel carry (2^64 failed every shard)."""
+
+
+def whole_number(low: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to MAX_COUNT. Unchecked, ``--depth 0``
+    or ``-3`` ran in-process and failed every shard on workers, and ``--workers -1``,
+    ``--shards 0`` or ``--batch-size -1`` ran as if not given."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= MAX_COUNT:
+            raise argparse.ArgumentTypeError(f"{text} is not within {low}..{MAX_COUNT}")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,10 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("paths", nargs="*", metavar="PATH", help="SQLite files, directories or globs")
     p.add_argument("--profile", help="YAML dataset profile (configs/*.yaml)")
-    p.add_argument("--workers", type=int, help="local worker processes; 0 = in-process")
-    p.add_argument("--depth", type=int, help="OBI over the top N levels per side (default: all)")
+    p.add_argument("--workers", type=whole_number(0), help="local worker processes; 0 = in-process")
+    p.add_argument(
+        "--depth", type=whole_number(1), help="OBI over the top N levels per side (default: all)"
+    )
     p.add_argument("--instrument", action="append", help="only this instrument (repeatable)")
-    p.add_argument("--batch-size", type=int, help="metrics rows per write transaction")
+    p.add_argument("--batch-size", type=whole_number(1), help="metrics rows per write transaction")
     p.add_argument(
         "--bind",
         metavar="ENDPOINT",
@@ -71,8 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow --bind on a non-loopback address without --curve-keys"
         " (anyone who can reach the port can read the recording and write results)",
     )
-    p.add_argument("--shard-rows", type=int, help="snapshots per shard (default: 1k-10k by size)")
-    p.add_argument("--shards", type=int, help="number of shards per database (overrides rows)")
+    p.add_argument(
+        "--shard-rows", type=whole_number(1), help="snapshots per shard (default: 1k-10k by size)"
+    )
+    p.add_argument(
+        "--shards", type=whole_number(1), help="number of shards per database (overrides rows)"
+    )
     p.add_argument("--force", action="store_true", help="recompute databases already finished")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default), ERROR")

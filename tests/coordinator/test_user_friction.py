@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.recordings import REPO_ROOT
+import pytest
+
+from tests.recordings import REPO_ROOT, write_recording
 
 
 def _cli(module: str, *args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -78,3 +80,51 @@ def test_the_readme_python_example_trades_and_writes_under_demo(tmp_path: Path) 
     assert changes > 0  # the strategy trades
     assert (tmp_path / "demo" / "btc.html").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]  # nothing in the cwd itself
+
+
+@pytest.mark.parametrize(
+    "flag, value",
+    [
+        ("--depth", "0"),
+        ("--depth", "-3"),
+        ("--depth", "100000000000000000000"),
+        ("--workers", "-1"),
+        ("--batch-size", "-1"),
+        ("--shard-rows", "-5"),
+        ("--shards", "0"),
+        ("--shards", "1.5"),
+    ],
+)
+def test_a_count_out_of_range_is_refused_before_the_file_is_touched(
+    tmp_path: Path, flag: str, value: str
+) -> None:
+    """Before, --depth 0 or -3 ran in-process and failed every shard on workers (2^64
+    failed to encode), and --workers -1, --shards 0 or --batch-size -1 ran as if not
+    given."""
+    path = write_recording(
+        tmp_path / "f.db",
+        books=[("X", [[100.0, 1.0]], [[101.0, 2.0]], "1700000000000")],
+        trades=[("X", 100.5, 1.0, "buy", "1700000000000")],
+    )
+    before = path.read_bytes()
+    done = _cli("orderflow_services.coordinator.cli", "--quiet", f"{flag}={value}", path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"orderflow-coord: error: argument {flag}: "
+        + (
+            f"{value!r} is not a whole number"
+            if "." in value
+            else f"{value} is not within {0 if flag == '--workers' else 1}..2147483647"
+        )
+    )
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.db"]
+
+
+def test_a_profile_with_more_levels_than_any_book_is_refused(tmp_path: Path) -> None:
+    profile = tmp_path / "p.yaml"
+    profile.write_text("name: p\npaths: []\nobi_depth: 100000000000000000000\n")
+    done = _cli("orderflow_services.coordinator.cli", "--profile", profile)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "obi_depth" in done.stderr and "2147483647" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

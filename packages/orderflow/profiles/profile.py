@@ -20,6 +20,8 @@ from orderflow.store.discovery import discover_databases
 __all__ = ["AlertSettings", "BacktestSettings", "Profile", "load_profile"]
 
 Positive = Annotated[int, msgspec.Meta(gt=0)]
+LevelCount = Annotated[int, msgspec.Meta(gt=0, le=2**31 - 1)]
+"""A number of book levels: beyond any book, within what the wire and the kernel carry."""
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 PositiveSeconds = Annotated[float, msgspec.Meta(gt=0)]
 
@@ -81,9 +83,9 @@ class Profile(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=T
     """Display name; defaults to the profile's file name."""
     instruments: list[str] = msgspec.field(default_factory=list)
     """Instruments to process; empty means every instrument in the files."""
-    obi_depth: Positive | None = None
+    obi_depth: LevelCount | None = None
     """Top-N levels by price per side for OBI; null (default) means all levels."""
-    ofi_levels: Positive = 5
+    ofi_levels: LevelCount = 5
     """Levels M of multi-level OFI (``mlofi``, metrics.md). Default 5."""
     heatmap_bucket_ms: NonNegative = 1000
     """Depth heatmap bucket width ``w``, milliseconds (metrics.md); 0 computes no
