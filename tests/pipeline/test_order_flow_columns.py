@@ -3,6 +3,7 @@ of a metrics table written by an earlier version (real files, real CLI)."""
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from orderflow.pipeline.storage import Storage
+from orderflow.store.input_repository import REQUIRED_COLUMNS as TABLES
 from orderflow.store.schema import FLOW_COLUMNS
 
 S = 10**9
@@ -142,3 +144,37 @@ def test_an_earlier_versions_table_is_upgraded_and_recomputed(
         timeout=120,
     )
     assert again.returncode == 0 and "earlier version" not in again.stderr
+
+
+def _key_before_prices_cut(path: Path, depth: int) -> str:
+    """The config key the previous version stored for a run with ``--depth``, when the
+    cut counted recorded entries (two levels at one price were two levels)."""
+    with sqlite3.connect(path) as conn:
+        ranges = [conn.execute(f"SELECT min(id), max(id) FROM {t}").fetchone() for t in TABLES]
+    fingerprint = ";".join(f"{t}:{lo}-{hi}" for t, (lo, hi) in zip(TABLES, ranges, strict=True))
+    text = f"depth={depth};instruments=;ofi_levels=5;input={fingerprint};heatmap=1000:"
+    return "v2:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_a_depth_run_finished_before_equal_prices_counted_as_one_is_recomputed(
+    recording, workers: str
+) -> None:
+    """A file finished with --depth 1 by the previous version holds OBI over the first
+    recorded entry at the best bid (-0.5 here, 1 against 3). Rerun, it was skipped as
+    already computed and kept that value; the cut now takes the price's levels together."""
+    path = recording(
+        books=[("X", [[100, 1], [100, 2], [99, 4]], [[101, 3]], "1")],
+        trades=[("X", 100.5, 1.0, "buy", "1")],
+    )
+    command = [sys.executable, "-m", "orderflow_services.coordinator.cli", "--depth", "1"]
+    first = subprocess.run([*command, "--workers", workers, path], capture_output=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    with sqlite3.connect(path) as conn:  # as the previous version left it
+        conn.execute("UPDATE metrics SET obi = -0.5")
+        conn.execute("UPDATE metrics_runs SET config_key = ?", (_key_before_prices_cut(path, 1),))
+        conn.execute("DELETE FROM metrics_shards")
+    again = subprocess.run([*command, "--workers", workers, path], capture_output=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT obi FROM metrics").fetchall() == [(0.0,)]

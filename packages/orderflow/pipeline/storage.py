@@ -73,8 +73,11 @@ def config_key(
     settings are part of it: a file finished before the heatmap existed, or with
     another bucket width or tick, is computed again rather than left without one."""
     ticks = ",".join(f"{k}={v!r}" for k, v in sorted((heatmap_ticks or {}).items()))
+    # A depth cut counts a price's levels as one level since this version (metrics.md,
+    # "top-N levels by price"); a file finished with a depth before then is recomputed.
+    cut = f"{depth}:prices" if depth is not None else "None"
     text = (
-        f"depth={depth};instruments={','.join(sorted(instruments or []))};"
+        f"depth={cut};instruments={','.join(sorted(instruments or []))};"
         f"ofi_levels={ofi_levels};input={input_fingerprint};"
         f"heatmap={heatmap_bucket_ms}:{ticks}"
     )
