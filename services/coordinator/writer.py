@@ -46,6 +46,7 @@ from orderflow.pipeline.result_columns import VALUE_COLUMNS, ResultColumns
 from orderflow.pipeline.storage import report_upgrade
 from orderflow.store.column_writer import Column, insert_columns
 from orderflow.store.heatmap_store import clear_heatmap, write_grid, write_heatmap
+from orderflow.store.heatmap_ticks import report_unbinned
 from orderflow.store.input_repository import UNPARSEABLE_REASON, SQLiteOrderflowRepository
 from orderflow.store.metrics_repository import METRIC_ROW_COLUMNS, SQLiteMetricsRepository
 from orderflow.store.schema import METRICS_TABLE
@@ -110,6 +111,8 @@ class ShardWriter:
         self.rejects = 0
         self.trades = 0
         self.resumed_shards = 0
+        self.instruments_seen: set[str] = set()
+        """Instruments of the rows this run committed (told apart from the binned ones)."""
         self._buffer: dict[int, tuple[Result, str]] = {}
 
     # --- starting: skip, resume or reset
@@ -277,6 +280,7 @@ class ShardWriter:
             )
         self._count(result.rows, len(result.rejects), result.trades, result.signed_volume)
         self.tails.update(result.tails)
+        self.instruments_seen.update(columns.instrument_names)
 
     def _stitch(self, columns: ResultColumns, heads: dict[str, BookTop]) -> None:
         """Fill each instrument's first row with OFI against the earlier shards' tail."""
@@ -303,6 +307,8 @@ class ShardWriter:
         ``-wal`` beside the user's file; truncating it leaves the file whole on
         its own (a copy of just the ``.db`` then has every row)."""
         self.metrics.finish_run(self.config_key, self.snapshots, self.rejects)
+        if self.heatmap_bucket_ms:
+            report_unbinned(self.metrics.path, self.instruments_seen, self.heatmap_ticks)
         # A truncating checkpoint waits for readers; a stopped or slow worker must not
         # hold the run up, so wait briefly and otherwise leave the WAL for later.
         timeout_ms = self.conn.execute("PRAGMA busy_timeout").fetchone()[0]

@@ -21,7 +21,7 @@ from orderflow.core.heatmap import DEFAULT_BUCKET_MS, HeatmapAccumulator
 from orderflow.pipeline.progress import ProgressReporter
 from orderflow.pipeline.range_metrics import DEFAULT_OFI_LEVELS, RangeMetrics
 from orderflow.store.heatmap_store import clear_heatmap, write_grid, write_heatmap
-from orderflow.store.heatmap_ticks import decide_ticks
+from orderflow.store.heatmap_ticks import decide_ticks, report_unbinned
 from orderflow.store.input_repository import (
     UNPARSEABLE_REASON,
     OrderScan,
@@ -218,6 +218,8 @@ class Storage:
         rejects += len(work.rejects) + spilled
         progress.update(book_scan.rows)
         progress.finish()
+        if self.heatmap_bucket_ms:
+            report_unbinned(self.path, work.instrument_names, usable)
         return RunSummary(
             str(self.path), work.snapshots, rejects, work.trades, 0.0, shards=1, workers=0
         )

@@ -9,20 +9,25 @@ Books carry consecutive levels, so a few hundred snapshots show the grid.
 The ticks are stored with the heatmap (``metrics_heatmap_grid``) and a resumed
 run reads them back rather than sampling again.
 
-An instrument absent from the sample and from the profile gets no heatmap
-(its grid row says so); name its tick in the profile's ``heatmap_ticks``.
+An instrument absent from the sample and from the profile gets no heatmap, and
+the run says so in one line once it has seen the instrument's rows
+(``report_unbinned``); name its tick in the profile's ``heatmap_ticks``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 from orderflow.core.heatmap import infer_tick
 
-__all__ = ["SAMPLE_ROWS", "decide_ticks", "sample_prices"]
+__all__ = ["SAMPLE_ROWS", "decide_ticks", "report_unbinned", "sample_prices"]
+
+log = logging.getLogger("orderflow.store")
 
 SAMPLE_ROWS = 100
 """Book rows read at each of the start, middle and end of the table (by id)."""
@@ -90,3 +95,20 @@ def decide_ticks(
         if not instruments or name in instruments:
             decided[name] = (float(tick), "profile")
     return decided
+
+
+def report_unbinned(path: str | Path, seen: Iterable[str], ticks: Mapping[str, float]) -> None:
+    """Say in one line which instruments with valid snapshots got no heatmap: their rows
+    lie outside the sample (an instrument recorded for a while mid-file) or it showed no
+    two distinct prices. Silent, such an instrument's heatmap was just missing."""
+    missing = sorted(set(seen) - {name for name, tick in ticks.items() if tick})
+    if missing:
+        log.warning(
+            "%s: no depth heatmap for %s: no price bin could be inferred from the sampled"
+            " book rows (the first, middle and last %d); give one in the profile"
+            " (heatmap_ticks: {%s: ...}) and rerun with --force",
+            path,
+            ", ".join(missing),
+            SAMPLE_ROWS,
+            missing[0],
+        )
