@@ -135,16 +135,23 @@ def test_a_file_left_in_wal_mode_is_read_by_every_tool(tmp_path: Path, place: Pa
     assert "high" in (place / "out" / "d.html").read_text()  # the alerts reached the page
 
 
-def _archive_with_wal_changes(tmp_path: Path, place: Path) -> Path:
-    """A processed recording copied, without its -shm, while a writer held it in WAL mode
-    with a committed change (snapshot 1's metrics deleted) still only in the -wal."""
+def _writer_with_a_change(tmp_path: Path) -> tuple[Path, sqlite3.Connection]:
+    """A processed recording and a connection holding it in WAL mode (no automatic
+    checkpoint) that has committed one change: snapshot 1's metrics deleted."""
     db = tmp_path / "rec.db"
     make_tie_recording(db, shuffle_ids=False)
     assert run_coord("--workers", "0", "--quiet", db).returncode == 0
     writer = sqlite3.connect(db, isolation_level=None)
     writer.execute("PRAGMA journal_mode = WAL")
     writer.execute("PRAGMA wal_autocheckpoint = 0")
-    writer.execute("DELETE FROM metrics WHERE snapshot_id = 1")  # committed, in the -wal only
+    writer.execute("DELETE FROM metrics WHERE snapshot_id = 1")
+    return db, writer
+
+
+def _archive_with_wal_changes(tmp_path: Path, place: Path) -> Path:
+    """A processed recording copied, without its -shm, while a writer held it in WAL mode
+    with a committed change (snapshot 1's metrics deleted) still only in the -wal."""
+    db, writer = _writer_with_a_change(tmp_path)  # committed, in the -wal only
     archived = _archive(place, db, shm=False)  # copied while the writer has it open
     writer.close()
     assert (place / "archive" / "rec.db-wal").stat().st_size > 0
@@ -177,13 +184,7 @@ def test_a_wal_already_copied_back_into_the_file_is_not_reported(
     """A -wal is kept for reuse after a checkpoint: a copy taken while a program had the
     file open holds frames that are all in the file, and "holds N bytes of changes not
     yet in the file" sent the user copying an archive for nothing."""
-    db = tmp_path / "rec.db"
-    make_tie_recording(db, shuffle_ids=False)
-    assert run_coord("--workers", "0", "--quiet", db).returncode == 0
-    writer = sqlite3.connect(db, isolation_level=None)
-    writer.execute("PRAGMA journal_mode = WAL")
-    writer.execute("PRAGMA wal_autocheckpoint = 0")
-    writer.execute("DELETE FROM metrics WHERE snapshot_id = 1")
+    db, writer = _writer_with_a_change(tmp_path)
     busy, frames, copied = writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     assert (busy, copied) == (0, frames) and frames > 0
     archived = _archive(place, db, shm=False)  # copied while the writer has it open

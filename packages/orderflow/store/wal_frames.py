@@ -50,8 +50,9 @@ def unread_wal_pages(database: Path) -> int:
     try:
         with wal.open("rb") as frames, database.open("rb") as db:
             page_size, latest = _committed_frames(frames)
+            db_bytes = os.fstat(db.fileno()).st_size
             return sum(
-                _read(frames, offset, page_size) != _read(db, (page - 1) * page_size, page_size)
+                _read(frames, offset, page_size) != _page(db, page, page_size, db_bytes)
                 for page, offset in latest.items()
             )
     except FileNotFoundError:
@@ -83,11 +84,14 @@ def _committed_frames(frames: BinaryIO) -> tuple[int, dict[int, int]]:
     return page_size, committed
 
 
+def _page(db: BinaryIO, page: int, page_size: int, db_bytes: int) -> bytes:
+    """Page ``page`` of the database file, empty past its end, which is not sought: a
+    frame's page number is the -wal's bytes, and page 2^28 of 64 KiB lies past ext4's
+    largest file (seeking there raised EINVAL)."""
+    offset = (page - 1) * page_size
+    return _read(db, offset, page_size) if offset < db_bytes else b""
+
+
 def _read(file: BinaryIO, offset: int, size: int) -> bytes:
-    """``size`` bytes at ``offset``, fewer at the end; none past it, where a seek can fail
-    (a frame's page number is a file's bytes: page 2^28 of 64 KiB lies past ext4's
-    largest file, and seeking there raised EINVAL)."""
-    if offset >= os.fstat(file.fileno()).st_size:
-        return b""
     file.seek(offset)
     return file.read(size)
